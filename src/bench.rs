@@ -1,0 +1,371 @@
+//! `ticketlab bench`: throughput of every correct store with no delays, and
+//! the cost of starting and reaping 100 buyers.
+//!
+//! With `--anchors DIR` each measurement is followed, in the same round, by
+//! its C counterpart (`DIR/cbench`) and its Python peer (`DIR/pybench.py`),
+//! so that the ratios compare runs made under the same load.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::cli::BenchArgs;
+use crate::config::{LockMode, SaleConfig, StoreKind, Wants};
+use crate::exit::Exit;
+use crate::report::human_rate;
+use crate::supervisor::{Quiet, run_sale};
+
+/// One thing measured.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    name: &'static str,
+    store: StoreKind,
+    lock: LockMode,
+    workers: usize,
+    tickets: u64,
+    /// The C program's mode for the same mechanism.
+    c_mode: &'static str,
+    /// The Python peer's mode.
+    py_mode: &'static str,
+    /// Tickets for the Python peer, which is far slower.
+    py_tickets: u64,
+}
+
+const CASES: &[Case] = &[
+    case(
+        "shm+buy",
+        StoreKind::Shm,
+        LockMode::Buy,
+        2,
+        5_000_000,
+        "mutex",
+        "value_lock",
+        500_000,
+    ),
+    case(
+        "shm+buy",
+        StoreKind::Shm,
+        LockMode::Buy,
+        8,
+        5_000_000,
+        "mutex",
+        "value_lock",
+        300_000,
+    ),
+    case(
+        "shm+atomic",
+        StoreKind::Shm,
+        LockMode::Atomic,
+        2,
+        5_000_000,
+        "atomic",
+        "value_lock",
+        500_000,
+    ),
+    case(
+        "shm+atomic",
+        StoreKind::Shm,
+        LockMode::Atomic,
+        8,
+        5_000_000,
+        "atomic",
+        "value_lock",
+        300_000,
+    ),
+    case(
+        "file+buy",
+        StoreKind::File,
+        LockMode::Buy,
+        2,
+        5_000,
+        "file_json",
+        "file_lock",
+        5_000,
+    ),
+    case(
+        "file+buy",
+        StoreKind::File,
+        LockMode::Buy,
+        8,
+        5_000,
+        "file_json",
+        "file_lock",
+        5_000,
+    ),
+    case(
+        "server",
+        StoreKind::Server,
+        LockMode::None,
+        2,
+        100_000,
+        "pipe",
+        "pipe_server",
+        30_000,
+    ),
+    case(
+        "server",
+        StoreKind::Server,
+        LockMode::None,
+        8,
+        100_000,
+        "pipe",
+        "pipe_server",
+        30_000,
+    ),
+];
+
+#[allow(clippy::too_many_arguments)]
+const fn case(
+    name: &'static str,
+    store: StoreKind,
+    lock: LockMode,
+    workers: usize,
+    tickets: u64,
+    c_mode: &'static str,
+    py_mode: &'static str,
+    py_tickets: u64,
+) -> Case {
+    Case {
+        name,
+        store,
+        lock,
+        workers,
+        tickets,
+        c_mode,
+        py_mode,
+        py_tickets,
+    }
+}
+
+/// Buyers started and reaped in the start-up measurement.
+const START_WORKERS: usize = 100;
+
+/// One row of results: medians over the rounds.
+#[derive(Debug, Serialize)]
+struct Row {
+    scenario: String,
+    workers: usize,
+    /// Purchases per second (or buyers per second for the start-up row).
+    ticketlab: f64,
+    c: Option<f64>,
+    python: Option<f64>,
+    /// Median of per-round ticketlab/C ratios.
+    vs_c: Option<f64>,
+    /// Median of per-round ticketlab/Python ratios.
+    vs_python: Option<f64>,
+}
+
+/// Runs the benchmark and prints a table (or JSON lines).
+pub fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
+    let anchors = args.anchors.as_deref();
+    if let Some(dir) = anchors {
+        build_anchors(dir)?;
+    }
+    let mut rows = Vec::new();
+    for case in CASES {
+        let mut ours = Vec::new();
+        let (mut c, mut py) = (Vec::new(), Vec::new());
+        for round in 0..args.rounds {
+            let cfg = SaleConfig {
+                workers: case.workers,
+                tickets: case.tickets,
+                wants: Wants::All,
+                store: case.store,
+                lock: case.lock,
+                read_delay: Default::default(),
+                write_delay: Default::default(),
+                jitter: false,
+                seed: u64::from(round),
+                db: None,
+                trace: false,
+            };
+            let report = run_sale(&cfg, &mut Quiet)?;
+            anyhow::ensure!(
+                report.is_exact(),
+                "{} with {} buyers did not sell exactly",
+                case.name,
+                case.workers
+            );
+            ours.push(report.ops_per_sec);
+            if let Some(dir) = anchors {
+                c.push(c_ops(dir, case.c_mode, case.workers, case.tickets * 2)?);
+                py.push(py_ops(dir, case.py_mode, case.workers, case.py_tickets)?);
+            }
+        }
+        rows.push(row(
+            format!("{} --wants all", case.name),
+            case.workers,
+            &ours,
+            &c,
+            &py,
+        ));
+        print_row(rows.last().expect("just pushed"), args.json);
+    }
+    let (mut ours, mut c, mut py) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..args.rounds {
+        let cfg = SaleConfig {
+            workers: START_WORKERS,
+            tickets: 0,
+            wants: Wants::Count(1),
+            store: StoreKind::Shm,
+            lock: LockMode::Buy,
+            read_delay: Default::default(),
+            write_delay: Default::default(),
+            jitter: false,
+            seed: u64::from(round),
+            db: None,
+            trace: false,
+        };
+        let t = Instant::now();
+        run_sale(&cfg, &mut Quiet)?;
+        ours.push(START_WORKERS as f64 / t.elapsed().as_secs_f64());
+        if let Some(dir) = anchors {
+            c.push(c_start(dir)?);
+            py.push(py_start(dir)?);
+        }
+    }
+    rows.push(row(
+        format!("start+reap {START_WORKERS} buyers (buyers/s)"),
+        START_WORKERS,
+        &ours,
+        &c,
+        &py,
+    ));
+    print_row(rows.last().expect("just pushed"), args.json);
+    Ok(Exit::Success)
+}
+
+fn row(scenario: String, workers: usize, ours: &[f64], c: &[f64], py: &[f64]) -> Row {
+    let ratios = |other: &[f64]| -> Option<f64> {
+        (!other.is_empty()).then(|| median(ours.iter().zip(other).map(|(a, b)| a / b).collect()))
+    };
+    Row {
+        scenario,
+        workers,
+        ticketlab: median(ours.to_vec()),
+        c: (!c.is_empty()).then(|| median(c.to_vec())),
+        python: (!py.is_empty()).then(|| median(py.to_vec())),
+        vs_c: ratios(c),
+        vs_python: ratios(py),
+    }
+}
+
+fn print_row(row: &Row, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(row).expect("rows serialise"));
+        return;
+    }
+    let opt = |x: Option<f64>| x.map(human_rate).unwrap_or_else(|| "-".into());
+    let ratio = |x: Option<f64>| x.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
+    println!(
+        "{:<40} {:>3}  ticketlab {:>8}  C {:>8} ({:>6})  Python {:>8} ({:>7})",
+        row.scenario,
+        row.workers,
+        human_rate(row.ticketlab),
+        opt(row.c),
+        ratio(row.vs_c),
+        opt(row.python),
+        ratio(row.vs_python),
+    );
+}
+
+/// Median of a non-empty list (0 for an empty one).
+fn median(mut xs: Vec<f64>) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+fn build_anchors(dir: &Path) -> anyhow::Result<()> {
+    let status = Command::new("make")
+        .args(["-s", "-C"])
+        .arg(dir)
+        .arg("cbench")
+        .status()
+        .context("make (to build the C anchors)")?;
+    anyhow::ensure!(status.success(), "building {}/cbench failed", dir.display());
+    Ok(())
+}
+
+fn json_field(cmd: &mut Command, field: &str) -> anyhow::Result<f64> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    anyhow::ensure!(out.status.success(), "{cmd:?} failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().context("no output")?;
+    let v: serde_json::Value = serde_json::from_str(line)?;
+    v[field]
+        .as_f64()
+        .with_context(|| format!("no {field} in {line}"))
+}
+
+fn c_ops(dir: &Path, mode: &str, workers: usize, tickets: u64) -> anyhow::Result<f64> {
+    let tmp = std::env::temp_dir();
+    json_field(
+        Command::new(dir.join("cbench"))
+            .args([mode, &workers.to_string(), &tickets.to_string(), "1"])
+            .arg(&tmp),
+        "ops_per_s",
+    )
+}
+
+fn c_start(dir: &Path) -> anyhow::Result<f64> {
+    json_field(
+        Command::new(dir.join("cbench")).args(["fork", "0", &START_WORKERS.to_string(), "1"]),
+        "procs_per_s",
+    )
+}
+
+fn python() -> PathBuf {
+    PathBuf::from("python3")
+}
+
+fn py_ops(dir: &Path, mode: &str, workers: usize, tickets: u64) -> anyhow::Result<f64> {
+    json_field(
+        Command::new(python()).arg(dir.join("pybench.py")).args([
+            mode,
+            "--procs",
+            &workers.to_string(),
+            "--tickets",
+            &tickets.to_string(),
+            "--runs",
+            "1",
+        ]),
+        "ops_per_s",
+    )
+}
+
+fn py_start(dir: &Path) -> anyhow::Result<f64> {
+    let ms = json_field(
+        Command::new(python()).arg(dir.join("pybench.py")).args([
+            "start",
+            "--tickets",
+            &START_WORKERS.to_string(),
+            "--runs",
+            "1",
+        ]),
+        "total_ms",
+    )?;
+    Ok(START_WORKERS as f64 / (ms / 1000.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_of_odd_and_even_lists() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(vec![]), 0.0);
+    }
+}

@@ -1,0 +1,447 @@
+//! What one buyer process does: the posts' `task()`, a search then a buy,
+//! repeated until it has what it wants or the tickets are gone.
+//!
+//! Every shared operation goes through [`Buyer::record`], which publishes it
+//! in the buyer's slot (for the live view), appends it to the trace (for the
+//! post-mortem) and is where a pause takes hold.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::config::{LockMode, SaleConfig, Wants};
+use crate::process;
+use crate::segment::{Segment, Slot, TraceEntry};
+use crate::store::server::Sale;
+use crate::store::{FileRead, StoreClient, StoreError};
+
+/// A step of a buyer, as stored in its slot's `state` and in its trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Op {
+    /// Not released yet.
+    NotStarted = 0,
+    /// Searched: value = the count it saw.
+    Search = 1,
+    /// Waiting for the mutex.
+    LockWait = 2,
+    /// Took the mutex.
+    Locked = 3,
+    /// Read the count before buying: value = the count read.
+    Read = 4,
+    /// Decided to buy; waiting out the write delay: value = what it will write.
+    Writing = 5,
+    /// Wrote the count back: value = the count written.
+    Wrote = 6,
+    /// Released the mutex.
+    Unlocked = 7,
+    /// Bought a ticket: value = tickets it has now.
+    Bought = 8,
+    /// Found none left: value = the count seen.
+    SoldOut = 9,
+    /// Read a half-written file.
+    TornRead = 10,
+    /// Its compare-and-swap lost to another buyer: value = the count expected.
+    CasRetry = 11,
+    /// Set by the parent: exited without a final purchase state.
+    Exited = 12,
+    /// Set by the parent: killed by a signal or panicked.
+    Crashed = 13,
+}
+
+impl Op {
+    /// The step a stored number means (unknown numbers read as not started).
+    pub fn from_u8(n: u8) -> Op {
+        use Op::*;
+        [
+            NotStarted, Search, LockWait, Locked, Read, Writing, Wrote, Unlocked, Bought, SoldOut,
+            TornRead, CasRetry, Exited, Crashed,
+        ]
+        .get(n as usize)
+        .copied()
+        .unwrap_or(NotStarted)
+    }
+
+    /// A verb for the event log: "buyer 3 read 1".
+    pub fn verb(self) -> &'static str {
+        match self {
+            Op::NotStarted => "waits",
+            Op::Search => "searched",
+            Op::LockWait => "waits for the lock",
+            Op::Locked => "took the lock",
+            Op::Read => "read",
+            Op::Writing => "will write",
+            Op::Wrote => "wrote",
+            Op::Unlocked => "released the lock",
+            Op::Bought => "bought; has",
+            Op::SoldOut => "found it sold out at",
+            Op::TornRead => "read a torn file",
+            Op::CasRetry => "lost a compare-and-swap at",
+            Op::Exited => "exited",
+            Op::Crashed => "crashed",
+        }
+    }
+
+    /// Whether the step carries a count worth printing.
+    pub fn has_value(self) -> bool {
+        matches!(
+            self,
+            Op::Search
+                | Op::Read
+                | Op::Writing
+                | Op::Wrote
+                | Op::Bought
+                | Op::SoldOut
+                | Op::CasRetry
+        )
+    }
+}
+
+/// Exit code of a buyer that gave up on a file that stays corrupt.
+pub const GAVE_UP_EXIT: i32 = 3;
+/// Exit code of a buyer that met an I/O error.
+pub const ERROR_EXIT: i32 = 1;
+
+/// How long a buyer keeps reading garbage before it decides the file will
+/// not heal (two writers can leave `{"count": 9}}` behind for good).
+const CORRUPT_AFTER: Duration = Duration::from_secs(2);
+
+/// Why a buyer stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum BuyerError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The mutex failed.
+    #[error("mutex: {0}")]
+    Lock(String),
+}
+
+enum Outcome {
+    Bought,
+    SoldOut,
+}
+
+/// One buyer, living in its own forked process.
+pub struct Buyer<'a> {
+    id: usize,
+    pid: i32,
+    cfg: &'a SaleConfig,
+    seg: &'a Segment,
+    slot: &'a Slot,
+    trace: &'a [TraceEntry],
+    store: StoreClient<'a>,
+    rng: StdRng,
+    epoch: Instant,
+}
+
+/// The seed of buyer `id`'s RNG: distinct per buyer, fixed per run seed.
+pub fn buyer_seed(seed: u64, id: usize) -> u64 {
+    // SplitMix64's increment spreads neighbouring ids across the seed space.
+    seed ^ (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl<'a> Buyer<'a> {
+    /// A buyer for slot `id`; `epoch` is the parent's clock origin, shared
+    /// through fork, so every trace timestamp is comparable.
+    pub fn new(
+        id: usize,
+        cfg: &'a SaleConfig,
+        seg: &'a Segment,
+        store: StoreClient<'a>,
+        epoch: Instant,
+    ) -> Buyer<'a> {
+        let trace = if cfg.records_trace() {
+            seg.trace(id)
+        } else {
+            &[]
+        };
+        Buyer {
+            id,
+            pid: std::process::id() as i32,
+            cfg,
+            seg,
+            slot: seg.slot(id),
+            trace,
+            store,
+            rng: StdRng::seed_from_u64(buyer_seed(cfg.seed, id)),
+            epoch,
+        }
+    }
+
+    /// Runs the buyer to the end and returns its exit code.
+    pub fn run(mut self) -> i32 {
+        self.slot.pid.store(self.pid, Ordering::Relaxed);
+        self.wait_for_start();
+        let code = match self.shop() {
+            Ok(()) => 0,
+            Err(BuyerError::Store(StoreError::Corrupt(_))) => GAVE_UP_EXIT,
+            Err(e) => {
+                let line = format!("ticketlab: buyer {}: {e}\n", self.id);
+                let _ = process::write_fd(2, line.as_bytes());
+                ERROR_EXIT
+            }
+        };
+        self.slot
+            .finished_ns
+            .store(self.now_ns(), Ordering::Release);
+        code
+    }
+
+    fn wait_for_start(&self) {
+        let start = &self.seg.control().start;
+        while start.load(Ordering::Acquire) == 0 {
+            process::futex_wait(start, 0);
+        }
+    }
+
+    fn shop(&mut self) -> Result<(), BuyerError> {
+        let mut bought = 0u64;
+        loop {
+            if let Wants::Count(n) = self.cfg.wants {
+                if bought >= n {
+                    return Ok(());
+                }
+            }
+            self.slot.attempts.fetch_add(1, Ordering::Relaxed);
+            // Both delays are drawn every attempt, used or not, so the same
+            // seed draws the same delays whatever the interleaving.
+            let read_delay = self.draw(self.cfg.read_delay);
+            let write_delay = self.draw(self.cfg.write_delay);
+            match self.attempt(read_delay, write_delay)? {
+                Outcome::Bought => {
+                    bought += 1;
+                    self.slot.bought.store(bought, Ordering::Relaxed);
+                    self.record(Op::Bought, bought as i64);
+                }
+                Outcome::SoldOut => return Ok(()),
+            }
+        }
+    }
+
+    fn attempt(
+        &mut self,
+        read_delay: Duration,
+        write_delay: Duration,
+    ) -> Result<Outcome, BuyerError> {
+        match self.cfg.lock {
+            LockMode::Task => {
+                self.acquire()?;
+                let outcome = self
+                    .search()
+                    .and_then(|_| self.buy(read_delay, write_delay));
+                self.release()?;
+                outcome
+            }
+            LockMode::Buy => {
+                self.search()?;
+                self.acquire()?;
+                let outcome = self.buy(read_delay, write_delay);
+                self.release()?;
+                outcome
+            }
+            LockMode::None | LockMode::Write | LockMode::Join | LockMode::Atomic => {
+                self.search()?;
+                self.buy(read_delay, write_delay)
+            }
+        }
+    }
+
+    fn search(&mut self) -> Result<i64, BuyerError> {
+        let count = match &self.store {
+            StoreClient::Server(client) => client.search()?,
+            _ => self.read_count()?,
+        };
+        self.record(Op::Search, count);
+        Ok(count)
+    }
+
+    fn buy(&mut self, read_delay: Duration, write_delay: Duration) -> Result<Outcome, BuyerError> {
+        if let StoreClient::Server(client) = &self.store {
+            // The request travels for the read delay and the answer for the
+            // write delay; the seller's check-and-decrement is indivisible.
+            self.sleep(read_delay);
+            let sale = client.buy()?;
+            return Ok(match sale {
+                Sale::Sold(before) => {
+                    self.record(Op::Read, before);
+                    self.sleep(write_delay);
+                    self.record(Op::Wrote, before - 1);
+                    Outcome::Bought
+                }
+                Sale::SoldOut(seen) => {
+                    self.record(Op::SoldOut, seen);
+                    Outcome::SoldOut
+                }
+            });
+        }
+        loop {
+            let seen = self.read_count()?;
+            self.record(Op::Read, seen);
+            self.sleep(read_delay);
+            if seen <= 0 {
+                self.record(Op::SoldOut, seen);
+                return Ok(Outcome::SoldOut);
+            }
+            self.record(Op::Writing, seen - 1);
+            self.sleep(write_delay);
+            match self.cfg.lock {
+                LockMode::Write => {
+                    self.acquire()?;
+                    self.write_count(seen - 1)?;
+                    self.release()?;
+                }
+                LockMode::Atomic => {
+                    let StoreClient::Shm(count) = &self.store else {
+                        unreachable!("atomic is validated to need the shm store")
+                    };
+                    if count
+                        .compare_exchange(seen, seen - 1, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_err()
+                    {
+                        self.record(Op::CasRetry, seen);
+                        continue;
+                    }
+                    self.record(Op::Wrote, seen - 1);
+                }
+                _ => self.write_count(seen - 1)?,
+            }
+            return Ok(Outcome::Bought);
+        }
+    }
+
+    fn read_count(&mut self) -> Result<i64, BuyerError> {
+        match &self.store {
+            StoreClient::Shm(count) => Ok(count.load(Ordering::Relaxed)),
+            StoreClient::File(file) => {
+                let mut garbage_since: Option<Instant> = None;
+                loop {
+                    match file.read()? {
+                        FileRead::Count(n) => return Ok(n),
+                        FileRead::Torn => {
+                            self.slot.torn_reads.fetch_add(1, Ordering::Relaxed);
+                            self.record(Op::TornRead, 0);
+                            let since = *garbage_since.get_or_insert_with(Instant::now);
+                            if since.elapsed() > CORRUPT_AFTER {
+                                let path = file.path().display().to_string();
+                                return Err(StoreError::Corrupt(path).into());
+                            }
+                            std::thread::yield_now();
+                        }
+                    }
+                }
+            }
+            StoreClient::Server(client) => Ok(client.search()?),
+        }
+    }
+
+    fn write_count(&mut self, value: i64) -> Result<(), BuyerError> {
+        match &self.store {
+            StoreClient::Shm(count) => count.store(value, Ordering::Relaxed),
+            StoreClient::File(file) => file.write(value)?,
+            StoreClient::Server(_) => unreachable!("server buyers never write the count"),
+        }
+        self.record(Op::Wrote, value);
+        Ok(())
+    }
+
+    fn acquire(&mut self) -> Result<(), BuyerError> {
+        let mutex = self.seg.mutex();
+        // Only a contended lock costs clock reads: the uncontended path must
+        // stay as cheap as the C reference's lock/unlock.
+        if !process::mutex_try_lock(mutex.as_raw()) {
+            self.record(Op::LockWait, 0);
+            let waiting = Instant::now();
+            let guard = mutex.lock().map_err(|e| BuyerError::Lock(e.to_string()))?;
+            // Released explicitly in `release`, which may run in another scope.
+            std::mem::forget(guard);
+            self.slot
+                .lock_wait_ns
+                .fetch_add(waiting.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+        let area = self.seg.lock_area();
+        area.holder_pid.store(self.pid, Ordering::Relaxed);
+        area.holder_worker.store(self.id as i32, Ordering::Relaxed);
+        self.record(Op::Locked, 0);
+        Ok(())
+    }
+
+    fn release(&mut self) -> Result<(), BuyerError> {
+        self.record(Op::Unlocked, 0);
+        let area = self.seg.lock_area();
+        area.holder_worker.store(-1, Ordering::Relaxed);
+        area.holder_pid.store(0, Ordering::Relaxed);
+        self.seg
+            .mutex()
+            .release()
+            .map_err(|e| BuyerError::Lock(e.to_string()))
+    }
+
+    /// The one place every shared operation passes through.
+    fn record(&self, op: Op, value: i64) {
+        let control = self.seg.control();
+        while control.paused.load(Ordering::Relaxed) != 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.slot.value.store(value, Ordering::Relaxed);
+        self.slot.state.store(op as u32, Ordering::Release);
+        if !self.trace.is_empty() {
+            let n = self.slot.trace_len.load(Ordering::Relaxed);
+            if let Some(entry) = self.trace.get(n as usize) {
+                entry.t_ns.store(self.now_ns(), Ordering::Relaxed);
+                entry
+                    .word
+                    .store(TraceEntry::pack(op as u8, value), Ordering::Relaxed);
+            }
+            self.slot.trace_len.store(n + 1, Ordering::Release);
+        }
+    }
+
+    fn draw(&mut self, max: Duration) -> Duration {
+        let d = if self.cfg.jitter && !max.is_zero() {
+            Duration::from_nanos(self.rng.random_range(0..=max.as_nanos() as u64))
+        } else {
+            max
+        };
+        if !d.is_zero() {
+            self.slot
+                .drawn_delay_ns
+                .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        }
+        d
+    }
+
+    fn sleep(&self, d: Duration) {
+        if d.is_zero() {
+            return;
+        }
+        let permille = self.seg.control().delay_permille.load(Ordering::Relaxed);
+        std::thread::sleep(d * permille / 1000);
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_round_trips_through_its_number() {
+        for n in 0..=13u8 {
+            assert_eq!(Op::from_u8(n) as u8, n);
+        }
+        assert_eq!(Op::from_u8(200), Op::NotStarted);
+    }
+
+    #[test]
+    fn buyer_seeds_differ_per_buyer_and_per_run() {
+        assert_ne!(buyer_seed(1, 0), buyer_seed(1, 1));
+        assert_ne!(buyer_seed(1, 0), buyer_seed(2, 0));
+        assert_eq!(buyer_seed(7, 3), buyer_seed(7, 3));
+    }
+}

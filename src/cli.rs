@@ -1,0 +1,291 @@
+//! The command line, and its translation into plain settings. No other
+//! module sees clap.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{
+    self, LockMode, MAX_TICKETS, MAX_WORKERS, SaleConfig, StoreKind, Wants, parse_duration,
+};
+use crate::demo::print::PrintLock;
+
+/// ticketlab: watch processes race for tickets, then fix the race.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ticketlab",
+    version,
+    about = "A lab for process synchronisation: forked buyers race for tickets in shared memory, a file or a seller process",
+    after_help = "Start with `ticketlab labs`, then `ticketlab lab 1` and `ticketlab run 1`.",
+    // A lab's preset comes first and the student's flags after: the last wins.
+    args_override_self = true
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one ticket sale with real processes and say what happened.
+    Sell(SellArgs),
+    /// List the labs.
+    Labs,
+    /// Show a lab's sheet.
+    Lab(LabArgs),
+    /// Run a lab's experiment with its preset flags; flags given here override the preset.
+    Run(RunArgs),
+    /// Lab 1: processes printing at once, with and without a lock.
+    Print(PrintArgs),
+    /// Lab 5: a child process that is, or is not, a daemon.
+    Daemon(DaemonArgs),
+    /// Measure every store's throughput and the cost of starting buyers.
+    Bench(BenchArgs),
+}
+
+/// `ticketlab lab N`.
+#[derive(Debug, Clone, Args)]
+pub struct LabArgs {
+    /// The lab: its number (3 or 03) or short name (see `ticketlab labs`).
+    #[arg(value_name = "LAB")]
+    pub lab: String,
+    /// Include the answers section.
+    #[arg(long)]
+    pub answers: bool,
+}
+
+/// `ticketlab run N [flags]`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The lab: its number (3 or 03) or short name (see `ticketlab labs`).
+    #[arg(value_name = "LAB")]
+    pub lab: String,
+    /// Flags of the command the lab runs (`sell`, `print` or `daemon`), overriding its preset.
+    #[arg(
+        value_name = "FLAGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub flags: Vec<String>,
+}
+
+/// `ticketlab print`.
+#[derive(Debug, Clone, Args)]
+pub struct PrintArgs {
+    /// Worker processes [1-64].
+    #[arg(short, long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: u64,
+    /// Unlocked lines each worker prints [1-100000].
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub lines: u64,
+    /// none: the begin/end pairs are unlocked; pair: each pair is printed under the shared mutex.
+    #[arg(short, long, value_name = "LOCK", default_value = "none", value_parser = parse_print_lock)]
+    pub lock: PrintLock,
+    /// Seed of the workers' pauses [default: drawn].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// live and plain print every line; quiet only the counts.
+    #[arg(long, value_name = "VIEW", value_parser = parse_view)]
+    pub view: Option<config::ViewMode>,
+    /// Print only one JSON object with the counts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ticketlab daemon`.
+#[derive(Debug, Clone, Args)]
+pub struct DaemonArgs {
+    /// Make the child a daemon: it is ended when the parent's main code finishes.
+    #[arg(long, conflicts_with = "orphan")]
+    pub daemon: bool,
+    /// How long the parent's main code runs [0-60s].
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub parent_runs: Duration,
+    /// How long the child runs before its last line [0-60s].
+    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
+    pub child_runs: Duration,
+    /// The parent exits without waiting; the child lives on, re-parented, and ends itself.
+    #[arg(long)]
+    pub orphan: bool,
+    /// live and plain print the timeline; quiet only the outcome.
+    #[arg(long, value_name = "VIEW", value_parser = parse_view)]
+    pub view: Option<config::ViewMode>,
+    /// Print only one JSON object with the outcome.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_print_lock(s: &str) -> Result<PrintLock, String> {
+    s.parse()
+        .map_err(|_| format!("unknown lock '{s}' (allowed: none, pair)"))
+}
+
+/// Flags of one sale. Every field is optional so a lab's preset can fill
+/// what the command line leaves out.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SaleArgs {
+    /// Buyer processes [1-1000, default 100].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS as u64))]
+    pub workers: Option<u64>,
+    /// Tickets on sale [0-10^12, default 1].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=MAX_TICKETS))]
+    pub tickets: Option<u64>,
+    /// Where the count lives: shm (shared memory), file (JSON file), server (a seller process) [default shm].
+    #[arg(short, long, value_name = "STORE", value_parser = parse_store)]
+    pub store: Option<StoreKind>,
+    /// Lock: none, write (only the write), buy (read+check+write), task (search+buy), join (one buyer at a time), atomic (compare-and-swap) [default buy].
+    #[arg(short, long, value_name = "LOCK", value_parser = parse_lock)]
+    pub lock: Option<LockMode>,
+    /// Tickets each buyer tries to buy, or `all` to keep buying until sold out [default 1].
+    #[arg(long, value_name = "N|all", value_parser = parse_wants)]
+    pub wants: Option<Wants>,
+    /// Latency between reading the count and acting on it, e.g. 50us, 100ms, 0.2s [default 0].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub read_delay: Option<Duration>,
+    /// Latency before the write lands [default 0].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub write_delay: Option<Duration>,
+    /// Draw each delay uniformly from [0, DUR] with the buyer's own seeded RNG.
+    #[arg(long)]
+    pub jitter: bool,
+    /// Seed of the buyers' RNGs [default: drawn, and printed so the run can be repeated].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// The file store's JSON file, kept afterwards [default: a temporary file, removed].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+/// How a run shows itself.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// live (a live screen), plain (a line every 250 ms), quiet (only the summary) [default: live on a terminal, else plain].
+    #[arg(long, value_name = "VIEW", value_parser = parse_view)]
+    pub view: Option<config::ViewMode>,
+    /// Print exactly one JSON object on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// After the run, print every operation in time order and name each lost update.
+    #[arg(long)]
+    pub trace: bool,
+}
+
+/// `ticketlab sell`.
+#[derive(Debug, Clone, Args)]
+pub struct SellArgs {
+    /// The sale.
+    #[command(flatten)]
+    pub sale: SaleArgs,
+    /// The output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `ticketlab bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Rounds per measurement; the median is reported [1-50, default 3].
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub rounds: u32,
+    /// Print the results as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Directory of the C and Python reference programs (cbench.c, pybench.py) to run side by side.
+    #[arg(long, value_name = "DIR")]
+    pub anchors: Option<PathBuf>,
+}
+
+fn parse_store(s: &str) -> Result<StoreKind, String> {
+    s.parse()
+}
+
+fn parse_lock(s: &str) -> Result<LockMode, String> {
+    s.parse()
+}
+
+fn parse_wants(s: &str) -> Result<Wants, String> {
+    s.parse()
+}
+
+fn parse_view(s: &str) -> Result<config::ViewMode, String> {
+    s.parse()
+}
+
+impl SaleArgs {
+    /// Fills the unset flags from `preset` (a lab's flags).
+    pub fn over(self, preset: SaleArgs) -> SaleArgs {
+        SaleArgs {
+            workers: self.workers.or(preset.workers),
+            tickets: self.tickets.or(preset.tickets),
+            store: self.store.or(preset.store),
+            lock: self.lock.or(preset.lock),
+            wants: self.wants.or(preset.wants),
+            read_delay: self.read_delay.or(preset.read_delay),
+            write_delay: self.write_delay.or(preset.write_delay),
+            jitter: self.jitter || preset.jitter,
+            seed: self.seed.or(preset.seed),
+            db: self.db.or(preset.db),
+        }
+    }
+
+    /// The plain settings, with defaults applied and combinations checked.
+    pub fn into_config(self, trace: bool) -> Result<SaleConfig, config::ConfigError> {
+        let cfg = SaleConfig {
+            workers: self.workers.unwrap_or(100) as usize,
+            tickets: self.tickets.unwrap_or(1),
+            wants: self.wants.unwrap_or(Wants::Count(1)),
+            store: self.store.unwrap_or(StoreKind::Shm),
+            lock: self.lock.unwrap_or(LockMode::Buy),
+            read_delay: self.read_delay.unwrap_or_default(),
+            write_delay: self.write_delay.unwrap_or_default(),
+            jitter: self.jitter,
+            seed: self.seed.unwrap_or_else(rand::random),
+            db: self.db,
+            trace,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn command_line_flags_win_over_a_preset() {
+        let cli = SaleArgs {
+            lock: Some(LockMode::Task),
+            ..SaleArgs::default()
+        };
+        let preset = SaleArgs {
+            lock: Some(LockMode::None),
+            workers: Some(20),
+            ..SaleArgs::default()
+        };
+        let merged = cli.over(preset);
+        assert_eq!(merged.lock, Some(LockMode::Task));
+        assert_eq!(merged.workers, Some(20));
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let cfg = SaleArgs {
+            seed: Some(1),
+            ..SaleArgs::default()
+        }
+        .into_config(false)
+        .unwrap();
+        assert_eq!((cfg.workers, cfg.tickets), (100, 1));
+        assert_eq!((cfg.store, cfg.lock), (StoreKind::Shm, LockMode::Buy));
+    }
+}

@@ -1,0 +1,358 @@
+//! The plain, validated settings of a sale. Nothing past `cli.rs` sees clap.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Where the ticket count lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// An integer in the shared-memory segment.
+    Shm,
+    /// A JSON file `{"count": N}`, rewritten whole on every write.
+    File,
+    /// A seller process that owns the count; buyers talk to it over pipes.
+    Server,
+}
+
+/// How buyers are kept from trampling each other: the instructor's switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    /// No lock at all: the racy baseline.
+    None,
+    /// Only the write is locked: too fine, still oversells.
+    Write,
+    /// Read, check and write under the mutex.
+    Buy,
+    /// Search and buy together under the mutex.
+    Task,
+    /// No lock; each buyer starts only after the previous one exited.
+    Join,
+    /// A compare-and-swap loop on the shared count.
+    Atomic,
+}
+
+/// How many tickets each buyer tries to buy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wants {
+    /// Stop after this many purchases (or when sold out).
+    Count(u64),
+    /// Keep buying until sold out.
+    All,
+}
+
+/// Everything a sale needs to run, already checked.
+#[derive(Debug, Clone)]
+pub struct SaleConfig {
+    /// Number of buyer processes.
+    pub workers: usize,
+    /// Tickets on sale at the start.
+    pub tickets: u64,
+    /// Tickets each buyer tries to buy.
+    pub wants: Wants,
+    /// Where the count lives.
+    pub store: StoreKind,
+    /// The lock setting.
+    pub lock: LockMode,
+    /// Simulated latency between reading the count and deciding.
+    pub read_delay: Duration,
+    /// Simulated latency before the write lands.
+    pub write_delay: Duration,
+    /// Draw each delay uniformly from `[0, delay]` instead of using it as is.
+    pub jitter: bool,
+    /// Seed of every buyer's RNG.
+    pub seed: u64,
+    /// The JSON file of the file store, kept afterwards; `None` = a temporary one.
+    pub db: Option<PathBuf>,
+    /// Record every shared operation for the post-mortem.
+    pub trace: bool,
+}
+
+impl SaleConfig {
+    /// Whether buyers must record their operations: always where updates can
+    /// be lost (so the summary can name them), otherwise only on request.
+    pub fn records_trace(&self) -> bool {
+        self.trace || matches!(self.lock, LockMode::None | LockMode::Write)
+    }
+
+    /// Whether the count can be corrupted by this setting at all.
+    pub fn is_exclusive(&self) -> bool {
+        !matches!(self.lock, LockMode::None | LockMode::Write)
+    }
+}
+
+/// How a run shows itself while it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewMode {
+    /// The live screen.
+    Live,
+    /// A progress line about every 250 ms.
+    Plain,
+    /// Only the summary.
+    Quiet,
+}
+
+impl FromStr for ViewMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "live" => Ok(ViewMode::Live),
+            "plain" => Ok(ViewMode::Plain),
+            "quiet" => Ok(ViewMode::Quiet),
+            _ => Err(format!("unknown view '{s}' (allowed: live, plain, quiet)")),
+        }
+    }
+}
+
+/// What a run prints, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    /// The view asked for; `None` = live on a terminal, plain otherwise.
+    pub view: Option<ViewMode>,
+    /// One JSON object on stdout instead of the summary.
+    pub json: bool,
+    /// Print the post-mortem after the run.
+    pub trace: bool,
+}
+
+/// Largest number of buyers a sale accepts.
+pub const MAX_WORKERS: usize = 1000;
+/// Largest number of tickets a sale accepts.
+pub const MAX_TICKETS: u64 = 1_000_000_000_000;
+/// Longest delay a flag accepts.
+pub const MAX_DELAY: Duration = Duration::from_secs(60);
+
+/// A bad combination of otherwise valid flags.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The seller process already serialises every purchase.
+    #[error(
+        "--store server takes no lock: the seller process serialises every purchase (use --lock none)"
+    )]
+    ServerWithLock,
+    /// A file has no compare-and-swap.
+    #[error(
+        "--lock atomic needs --store shm: a file has no compare-and-swap (with --store file use none, write, buy, task or join)"
+    )]
+    AtomicWithFile,
+    /// `--db` names the file store's file.
+    #[error("--db applies only to --store file")]
+    DbWithoutFile,
+}
+
+impl SaleConfig {
+    /// Rejects combinations that make no sense, with the reason.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match (self.store, self.lock) {
+            (StoreKind::Server, lock) if lock != LockMode::None => {
+                return Err(ConfigError::ServerWithLock);
+            }
+            (StoreKind::File, LockMode::Atomic) => return Err(ConfigError::AtomicWithFile),
+            (StoreKind::Server, LockMode::Atomic) => return Err(ConfigError::ServerWithLock),
+            _ => {}
+        }
+        if self.db.is_some() && self.store != StoreKind::File {
+            return Err(ConfigError::DbWithoutFile);
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreKind::Shm => "shm",
+            StoreKind::File => "file",
+            StoreKind::Server => "server",
+        })
+    }
+}
+
+impl FromStr for StoreKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "shm" => Ok(StoreKind::Shm),
+            "file" => Ok(StoreKind::File),
+            "server" => Ok(StoreKind::Server),
+            _ => Err(format!("unknown store '{s}' (allowed: shm, file, server)")),
+        }
+    }
+}
+
+impl fmt::Display for LockMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LockMode::None => "none",
+            LockMode::Write => "write",
+            LockMode::Buy => "buy",
+            LockMode::Task => "task",
+            LockMode::Join => "join",
+            LockMode::Atomic => "atomic",
+        })
+    }
+}
+
+impl FromStr for LockMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(LockMode::None),
+            "write" => Ok(LockMode::Write),
+            "buy" => Ok(LockMode::Buy),
+            "task" => Ok(LockMode::Task),
+            "join" => Ok(LockMode::Join),
+            "atomic" => Ok(LockMode::Atomic),
+            _ => Err(format!(
+                "unknown lock '{s}' (allowed: none, write, buy, task, join, atomic)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Wants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Wants::Count(n) => write!(f, "{n}"),
+            Wants::All => f.write_str("all"),
+        }
+    }
+}
+
+impl FromStr for Wants {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "all" {
+            return Ok(Wants::All);
+        }
+        match s.parse::<u64>() {
+            Ok(n) if (1..=MAX_TICKETS).contains(&n) => Ok(Wants::Count(n)),
+            _ => Err(format!(
+                "'{s}' is not a ticket count (allowed: 1 to {MAX_TICKETS}, or all)"
+            )),
+        }
+    }
+}
+
+impl Serialize for Wants {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Wants::Count(n) => s.serialize_u64(*n),
+            Wants::All => s.serialize_str("all"),
+        }
+    }
+}
+
+/// Parses `50us`, `100ms`, `0.2s`, `1s` or `0`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("'{s}' is not a duration (allowed: 0 to 60s, e.g. 50us, 100ms, 0.2s, 1s)");
+    let t = s.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let (num, scale) = if let Some(n) = t.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = t.strip_suffix("µs") {
+        (n, 1e-6)
+    } else if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        return Err(bad());
+    };
+    let value: f64 = num.parse().map_err(|_| bad())?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(bad());
+    }
+    let secs = value * scale;
+    if secs > MAX_DELAY.as_secs_f64() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Formats a delay the way the flags accept it.
+pub fn format_duration(d: Duration) -> String {
+    let us = d.as_micros();
+    if us == 0 {
+        "0".to_string()
+    } else if us % 1_000_000 == 0 {
+        format!("{}s", us / 1_000_000)
+    } else if us % 1000 == 0 {
+        format!("{}ms", us / 1000)
+    } else if us < 1000 {
+        format!("{us}us")
+    } else {
+        format!("{:.3}ms", us as f64 / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_unit() {
+        assert_eq!(parse_duration("50us"), Ok(Duration::from_micros(50)));
+        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("0.2s"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "5", "-1s", "1h", "fast", "61s", "NaNs"] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn durations_format_back_to_flag_syntax() {
+        for s in ["0", "50us", "100ms", "1s"] {
+            assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
+    }
+
+    #[test]
+    fn wants_parses_counts_and_all() {
+        assert_eq!("all".parse::<Wants>(), Ok(Wants::All));
+        assert_eq!("3".parse::<Wants>(), Ok(Wants::Count(3)));
+        assert!("0".parse::<Wants>().is_err());
+    }
+
+    fn sale(store: StoreKind, lock: LockMode) -> SaleConfig {
+        SaleConfig {
+            workers: 2,
+            tickets: 1,
+            wants: Wants::Count(1),
+            store,
+            lock,
+            read_delay: Duration::ZERO,
+            write_delay: Duration::ZERO,
+            jitter: false,
+            seed: 1,
+            db: None,
+            trace: false,
+        }
+    }
+
+    #[test]
+    fn nonsense_combinations_are_refused() {
+        assert_eq!(
+            sale(StoreKind::Server, LockMode::Buy).validate(),
+            Err(ConfigError::ServerWithLock)
+        );
+        assert_eq!(
+            sale(StoreKind::File, LockMode::Atomic).validate(),
+            Err(ConfigError::AtomicWithFile)
+        );
+        assert!(sale(StoreKind::Server, LockMode::None).validate().is_ok());
+        assert!(sale(StoreKind::Shm, LockMode::Atomic).validate().is_ok());
+        let mut with_db = sale(StoreKind::Shm, LockMode::Buy);
+        with_db.db = Some("x.json".into());
+        assert_eq!(with_db.validate(), Err(ConfigError::DbWithoutFile));
+    }
+}

@@ -1,0 +1,611 @@
+//! Lab 1: who gets the terminal.
+//!
+//! Forked workers share one output. First each writes its own numbered lines
+//! with no lock, and the lines interleave. Then each writes a `begin` line,
+//! pauses, and writes an `end` line: without a lock other workers' lines land
+//! between the two, with the process-shared mutex every pair stays together.
+//! The parent reads everything through one pipe and counts both effects.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::ptr::NonNull;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use raw_sync::locks::{LockImpl, LockInit, Mutex};
+use serde::Serialize;
+
+use super::DemoError;
+use super::fork::{self, Children, Exit};
+
+/// Most workers a run may fork.
+pub const MAX_WORKERS: usize = 64;
+/// Most unlocked lines per worker.
+pub const MAX_LINES: usize = 100_000;
+
+/// The shortest pause between `begin` and `end`: long enough for every other
+/// worker to be scheduled in between when no lock keeps them out.
+const PAUSE_MIN_MS: u64 = 50;
+/// The random part of the pause, drawn from each worker's own RNG.
+const PAUSE_SPREAD_MS: u64 = 50;
+/// Last resort for a worker waiting on siblings that were killed from outside.
+const WAIT_LIMIT: Duration = Duration::from_secs(600);
+
+/// Whether the begin/end pairs are written under the mutex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrintLock {
+    /// No lock: other workers' lines can fall between `begin` and `end`.
+    #[default]
+    None,
+    /// Each pair is written while holding the process-shared mutex.
+    Pair,
+}
+
+impl fmt::Display for PrintLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PrintLock::None => "none",
+            PrintLock::Pair => "pair",
+        })
+    }
+}
+
+impl FromStr for PrintLock {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(PrintLock::None),
+            "pair" => Ok(PrintLock::Pair),
+            other => Err(format!("unknown lock {other:?} (expected none or pair)")),
+        }
+    }
+}
+
+/// The settings of one `print` run.
+#[derive(Debug, Clone)]
+pub struct PrintConfig {
+    /// Number of worker processes, 1 to [`MAX_WORKERS`].
+    pub workers: usize,
+    /// Unlocked lines each worker writes, 1 to [`MAX_LINES`].
+    pub lines: usize,
+    /// Whether the begin/end pairs are locked.
+    pub lock: PrintLock,
+    /// Seed of the workers' pauses; worker `i` derives its own from it.
+    pub seed: u64,
+    /// Write only one JSON object instead of the lines and a summary.
+    pub json: bool,
+}
+
+impl Default for PrintConfig {
+    fn default() -> Self {
+        PrintConfig {
+            workers: 3,
+            lines: 20,
+            lock: PrintLock::None,
+            seed: 0,
+            json: false,
+        }
+    }
+}
+
+/// What the parent counted on the shared pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct PrintOutcome {
+    /// Lines written by another worker than the line before them.
+    pub interleaved_lines: u64,
+    /// Begin/end pairs with some other worker's line between them.
+    pub split_pairs: u64,
+    /// Complete begin/end pairs seen.
+    pub pairs: u64,
+    /// All lines read from the workers.
+    pub lines: u64,
+}
+
+/// The one object `--json` prints: the settings, then the counts.
+#[derive(Serialize)]
+struct Report {
+    workers: usize,
+    lines: usize,
+    lock: PrintLock,
+    seed: u64,
+    interleaved_lines: u64,
+    split_pairs: u64,
+    pairs: u64,
+}
+
+/// Forks the workers, forwards their lines to `out` and counts them.
+///
+/// With `cfg.json` only the JSON object is written to `out`. Every worker is
+/// reaped before this returns, on error too. Must be called while the process
+/// has a single thread.
+pub fn run(cfg: &PrintConfig, out: &mut dyn Write) -> anyhow::Result<PrintOutcome> {
+    check_range("workers", cfg.workers, 1, MAX_WORKERS)?;
+    check_range("lines", cfg.lines, 1, MAX_LINES)?;
+    fork::ensure_single_threaded()?;
+
+    if !cfg.json {
+        writeln!(
+            out,
+            "{} workers, {} lines each, then one begin/end pair each; lock: {}, seed {}",
+            cfg.workers, cfg.lines, cfg.lock, cfg.seed
+        )?;
+        // A child never flushes the parent's buffer, but whatever sits in it
+        // at fork time would otherwise show up after the workers' lines.
+        out.flush()?;
+    }
+
+    let board = SharedBoard::new().context("mapping the shared board")?;
+    // SAFETY: the mutex area lies inside the live mapping, is suitably
+    // aligned, zeroed and large enough (checked at compile time below), and
+    // nothing else uses it; the data pointer is unused by the demo.
+    let (lock, _) = unsafe { Mutex::new(board.mutex_ptr(), std::ptr::null_mut()) }
+        .map_err(|e| anyhow!("initialising the shared mutex: {e}"))?;
+
+    let (reader, writer) = fork::pipe().context("opening the workers' pipe")?;
+    let mut children = Children::default();
+    for i in 0..cfg.workers {
+        let pid = fork::fork(true, || {
+            worker_main(i, cfg, board.get(), &*lock, writer.as_fd())
+        })
+        .with_context(|| format!("forking worker {i}"))?;
+        children.push(pid);
+    }
+    // Only the workers may hold the write end now, so end of file arrives
+    // exactly when the last of them exits.
+    drop(writer);
+    let start = &board.get().start;
+    start.store(1, Ordering::Release);
+    fork::futex_wake_all(start);
+
+    let mut tally = Tally::default();
+    for line in BufReader::new(reader).lines() {
+        let line = line.context("reading the workers' pipe")?;
+        let (worker, event) = parse_line(&line).ok_or_else(|| DemoError::BadLine(line.clone()))?;
+        tally.observe(worker, event);
+        if !cfg.json {
+            writeln!(out, "{line}")?;
+        }
+    }
+
+    // reap_all keeps fork order, so a position is a worker index.
+    let ended = children.reap_all().context("reaping the workers")?;
+    if let Some((i, (pid, exit))) = ended.iter().enumerate().find(|(_, (_, e))| !e.success()) {
+        return Err(worker_failed(i, *pid, *exit).into());
+    }
+
+    let outcome = tally.outcome();
+    if cfg.json {
+        let report = Report {
+            workers: cfg.workers,
+            lines: cfg.lines,
+            lock: cfg.lock,
+            seed: cfg.seed,
+            interleaved_lines: outcome.interleaved_lines,
+            split_pairs: outcome.split_pairs,
+            pairs: outcome.pairs,
+        };
+        serde_json::to_writer(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "interleaved lines: {} of {}",
+            outcome.interleaved_lines, outcome.lines
+        )?;
+        writeln!(
+            out,
+            "split pairs: {} of {}",
+            outcome.split_pairs, outcome.pairs
+        )?;
+    }
+    out.flush()?;
+    Ok(outcome)
+}
+
+fn check_range(what: &'static str, got: usize, min: usize, max: usize) -> Result<(), DemoError> {
+    if (min..=max).contains(&got) {
+        Ok(())
+    } else {
+        Err(DemoError::OutOfRange {
+            what,
+            min: min as u64,
+            max: max as u64,
+            got: got as u64,
+        })
+    }
+}
+
+fn worker_failed(worker: usize, pid: i32, exit: Exit) -> DemoError {
+    DemoError::ChildFailed {
+        who: format!("worker {worker}"),
+        pid,
+        how: exit.describe(),
+    }
+}
+
+/// What one worker line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// One of the unlocked numbered lines.
+    Line,
+    /// The first line of the pair.
+    Begin,
+    /// The second line of the pair.
+    End,
+}
+
+/// Reads `worker 2 line 7`, `worker 2 begin` or `worker 2 end`.
+pub fn parse_line(line: &str) -> Option<(usize, Event)> {
+    let mut words = line.split(' ');
+    if words.next()? != "worker" {
+        return None;
+    }
+    let worker = words.next()?.parse().ok()?;
+    let event = match (words.next()?, words.next()) {
+        ("line", Some(n)) if n.parse::<u64>().is_ok() => Event::Line,
+        ("begin", None) => Event::Begin,
+        ("end", None) => Event::End,
+        _ => return None,
+    };
+    words.next().is_none().then_some((worker, event))
+}
+
+/// Counts interleaving and split pairs over lines in the order they arrived.
+#[derive(Debug, Default)]
+pub struct Tally {
+    previous: Option<usize>,
+    /// Workers between their `begin` and `end`, and whether anyone else
+    /// wrote meanwhile.
+    open: Vec<(usize, bool)>,
+    outcome: PrintOutcome,
+}
+
+impl Tally {
+    /// Takes the next line, written by `worker`.
+    pub fn observe(&mut self, worker: usize, event: Event) {
+        self.outcome.lines += 1;
+        if self.previous.is_some_and(|p| p != worker) {
+            self.outcome.interleaved_lines += 1;
+        }
+        self.previous = Some(worker);
+        for (owner, split) in &mut self.open {
+            if *owner != worker {
+                *split = true;
+            }
+        }
+        match event {
+            Event::Line => {}
+            Event::Begin => {
+                self.open.retain(|&(owner, _)| owner != worker);
+                self.open.push((worker, false));
+            }
+            Event::End => {
+                if let Some(at) = self.open.iter().position(|&(owner, _)| owner == worker) {
+                    let (_, split) = self.open.swap_remove(at);
+                    self.outcome.pairs += 1;
+                    self.outcome.split_pairs += u64::from(split);
+                }
+            }
+        }
+    }
+
+    /// The counts so far.
+    pub fn outcome(&self) -> PrintOutcome {
+        self.outcome
+    }
+}
+
+/// Counts a whole run's lines at once; lines no worker writes are skipped.
+pub fn count_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> PrintOutcome {
+    let mut tally = Tally::default();
+    for (worker, event) in lines.into_iter().filter_map(parse_line) {
+        tally.observe(worker, event);
+    }
+    tally.outcome()
+}
+
+/// The page all workers share: a start line, a barrier and the mutex.
+#[repr(C)]
+struct Board {
+    /// 0 until the parent has forked every worker, then 1.
+    start: AtomicU32,
+    /// Workers done with their unlocked lines.
+    lined: AtomicU32,
+    /// Workers that have written `begin` (unlocked mode only).
+    begun: AtomicU32,
+    /// Non-zero once a worker failed: nobody should wait for it any more.
+    failed: AtomicU32,
+    /// Room for the `pthread_mutex_t` that raw_sync initialises in place.
+    mutex: UnsafeCell<[u64; 8]>,
+}
+
+const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() <= 64);
+
+/// An anonymous `MAP_SHARED` mapping holding one [`Board`]: made before the
+/// fork, so every worker sees the very same page.
+struct SharedBoard {
+    ptr: NonNull<Board>,
+}
+
+impl SharedBoard {
+    fn new() -> std::io::Result<SharedBoard> {
+        // SAFETY: an anonymous mapping with no address hint touches no
+        // existing memory; the result is checked against MAP_FAILED.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                std::mem::size_of::<Board>(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(ptr.cast::<Board>()).expect("mmap never maps page 0 here");
+        Ok(SharedBoard { ptr })
+    }
+
+    fn get(&self) -> &Board {
+        // SAFETY: the mapping is page-aligned, zero-filled (a valid Board:
+        // atomics at 0, raw mutex bytes) and lives as long as self; every
+        // field another process writes is an atomic or inside an UnsafeCell.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    fn mutex_ptr(&self) -> *mut u8 {
+        self.get().mutex.get().cast()
+    }
+}
+
+impl Drop for SharedBoard {
+    fn drop(&mut self) {
+        // SAFETY: ptr and the size are exactly what mmap returned and took;
+        // only the parent drops this, after reaping every worker.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), std::mem::size_of::<Board>());
+        }
+    }
+}
+
+/// A worker's whole life in the child; the return value is its exit code.
+fn worker_main(
+    i: usize,
+    cfg: &PrintConfig,
+    board: &Board,
+    lock: &dyn LockImpl,
+    pipe: BorrowedFd<'_>,
+) -> i32 {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        worker(i, cfg, board, lock, pipe)
+    }));
+    if matches!(result, Ok(Ok(()))) {
+        return 0;
+    }
+    // Siblings waiting at the barrier for this worker's `begin` would wait
+    // for ever: tell them to give up.
+    board.failed.store(1, Ordering::Release);
+    for word in [&board.start, &board.lined, &board.begun] {
+        fork::futex_wake_all(word);
+    }
+    match result {
+        Ok(Err(err)) => {
+            eprintln!("worker {i}: {err}");
+            1
+        }
+        _ => fork::PANIC_EXIT,
+    }
+}
+
+fn worker(
+    i: usize,
+    cfg: &PrintConfig,
+    board: &Board,
+    lock: &dyn LockImpl,
+    pipe: BorrowedFd<'_>,
+) -> std::io::Result<()> {
+    let say = |what: &str| fork::write_line(pipe, format!("worker {i} {what}\n").as_bytes());
+    let mut rng = StdRng::seed_from_u64(worker_seed(cfg.seed, i));
+    let pause = Duration::from_millis(PAUSE_MIN_MS + rng.random_range(0..PAUSE_SPREAD_MS));
+
+    // Everyone starts together, so the unlocked lines really compete.
+    fork::wait_until(
+        &board.start,
+        |s| s != 0,
+        &board.failed,
+        Instant::now() + WAIT_LIMIT,
+    )?;
+    for k in 1..=cfg.lines {
+        say(&format!("line {k}"))?;
+    }
+    // The lock only keeps out those who take it too: a slow worker's
+    // unlocked lines would still land inside a locked pair. Pairs start once
+    // every worker is through its lines, so the count compares pairs with
+    // pairs only.
+    let all = cfg.workers as u32;
+    arrive(&board.lined, &board.failed, all)?;
+
+    match cfg.lock {
+        PrintLock::Pair => {
+            let _held = lock
+                .lock()
+                .map_err(|e| std::io::Error::other(format!("taking the mutex: {e}")))?;
+            say("begin")?;
+            std::thread::sleep(pause);
+            say("end")?;
+        }
+        PrintLock::None => {
+            say("begin")?;
+            // The barrier makes the split certain rather than likely: once
+            // every `begin` is out, all of them precede all `end`s, so only
+            // the worker that wrote the last begin and the first end can keep
+            // its pair whole — at least workers-1 pairs split, every run.
+            arrive(&board.begun, &board.failed, all)?;
+            std::thread::sleep(pause);
+            say("end")?;
+        }
+    }
+    Ok(())
+}
+
+/// A barrier: counts this worker in on `word`, then waits for all of them.
+fn arrive(word: &AtomicU32, failed: &AtomicU32, all: u32) -> std::io::Result<()> {
+    word.fetch_add(1, Ordering::AcqRel);
+    fork::futex_wake_all(word);
+    fork::wait_until(word, |n| n >= all, failed, Instant::now() + WAIT_LIMIT)
+}
+
+/// Worker `i`'s own seed: different for every worker, fixed for a seed.
+fn worker_seed(seed: u64, i: usize) -> u64 {
+    seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lab01_parse_reads_the_three_kinds_and_rejects_the_rest() {
+        assert_eq!(parse_line("worker 2 line 7"), Some((2, Event::Line)));
+        assert_eq!(parse_line("worker 0 begin"), Some((0, Event::Begin)));
+        assert_eq!(parse_line("worker 13 end"), Some((13, Event::End)));
+        for bad in [
+            "",
+            "worker",
+            "worker x begin",
+            "worker 1 line",
+            "worker 1 line x",
+            "worker 1 begin now",
+            "buyer 1 begin",
+            "worker 1 ends",
+        ] {
+            assert_eq!(parse_line(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lab01_one_worker_alone_never_interleaves_or_splits() {
+        let got = count_lines([
+            "worker 0 line 1",
+            "worker 0 line 2",
+            "worker 0 begin",
+            "worker 0 end",
+        ]);
+        assert_eq!(
+            got,
+            PrintOutcome {
+                interleaved_lines: 0,
+                split_pairs: 0,
+                pairs: 1,
+                lines: 4
+            }
+        );
+    }
+
+    #[test]
+    fn lab01_interleaving_counts_each_change_of_writer() {
+        // 0 0 1 0 1 1: the writer changes three times.
+        let got = count_lines([
+            "worker 0 line 1",
+            "worker 0 line 2",
+            "worker 1 line 1",
+            "worker 0 line 3",
+            "worker 1 line 2",
+            "worker 1 line 3",
+        ]);
+        assert_eq!(got.interleaved_lines, 3);
+        assert_eq!(got.lines, 6);
+        assert_eq!(got.pairs, 0);
+    }
+
+    #[test]
+    fn lab01_locked_pairs_back_to_back_are_whole() {
+        let got = count_lines([
+            "worker 1 begin",
+            "worker 1 end",
+            "worker 0 begin",
+            "worker 0 end",
+            "worker 2 begin",
+            "worker 2 end",
+        ]);
+        assert_eq!((got.split_pairs, got.pairs), (0, 3));
+        assert_eq!(got.interleaved_lines, 2);
+    }
+
+    #[test]
+    fn lab01_overlapping_pairs_split_but_a_nested_one_stays_whole() {
+        // 1 is inside 0's pair, so 0 is split and 1 is not; 2 overlaps 0.
+        let got = count_lines([
+            "worker 0 begin",
+            "worker 2 begin",
+            "worker 1 begin",
+            "worker 1 end",
+            "worker 0 end",
+            "worker 2 end",
+        ]);
+        assert_eq!((got.split_pairs, got.pairs), (2, 3));
+    }
+
+    #[test]
+    fn lab01_a_stray_unlocked_line_splits_a_pair() {
+        let got = count_lines(["worker 0 begin", "worker 1 line 9", "worker 0 end"]);
+        assert_eq!((got.split_pairs, got.pairs), (1, 1));
+    }
+
+    #[test]
+    fn lab01_an_end_without_begin_is_no_pair() {
+        let got = count_lines(["worker 0 end", "worker 0 begin"]);
+        assert_eq!((got.split_pairs, got.pairs, got.lines), (0, 0, 2));
+    }
+
+    #[test]
+    fn lab01_lock_names_round_trip() {
+        for lock in [PrintLock::None, PrintLock::Pair] {
+            assert_eq!(lock.to_string().parse::<PrintLock>(), Ok(lock));
+        }
+        assert!("both".parse::<PrintLock>().is_err());
+    }
+
+    #[test]
+    fn lab01_workers_get_distinct_seeds() {
+        let seeds: std::collections::HashSet<_> =
+            (0..MAX_WORKERS).map(|i| worker_seed(7, i)).collect();
+        assert_eq!(seeds.len(), MAX_WORKERS);
+    }
+
+    #[test]
+    fn lab01_settings_out_of_range_are_refused_before_forking() {
+        let mut out = Vec::new();
+        for cfg in [
+            PrintConfig {
+                workers: 0,
+                ..PrintConfig::default()
+            },
+            PrintConfig {
+                workers: MAX_WORKERS + 1,
+                ..PrintConfig::default()
+            },
+            PrintConfig {
+                lines: 0,
+                ..PrintConfig::default()
+            },
+        ] {
+            let err = run(&cfg, &mut out).unwrap_err();
+            assert!(
+                matches!(err.downcast_ref(), Some(DemoError::OutOfRange { .. })),
+                "{err}"
+            );
+        }
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,363 @@
+//! The lab registry: every numbered lab, its sheet (compiled in, so the
+//! installed tool works from any directory) and the experiment it runs.
+
+/// What `ticketlab run N` does for a lab.
+#[derive(Debug, Clone, Copy)]
+pub enum Experiment {
+    /// `ticketlab print` with these flags.
+    Print(&'static [&'static str]),
+    /// `ticketlab daemon` with these flags.
+    Daemon(&'static [&'static str]),
+    /// One `ticketlab sell` with these flags.
+    Sale(&'static [&'static str]),
+    /// Several sales that differ in one flag, as one table; giving that flag
+    /// on the command line runs just the one sale.
+    Compare {
+        /// Flags every sale shares.
+        base: &'static [&'static str],
+        /// The flag that varies, e.g. `--lock`.
+        flag: &'static str,
+        /// Its values, one sale each.
+        values: &'static [&'static str],
+    },
+}
+
+/// One lab.
+#[derive(Debug, Clone, Copy)]
+pub struct Lab {
+    /// Its number, 1-based.
+    pub number: u8,
+    /// A short name usable instead of the number.
+    pub short: &'static str,
+    /// Its title.
+    pub title: &'static str,
+    /// The goal in one line.
+    pub goal: &'static str,
+    /// Its Markdown sheet.
+    pub sheet: &'static str,
+    /// The sheet's file name under `labs/`.
+    pub file: &'static str,
+    /// What `run` does.
+    pub experiment: Experiment,
+}
+
+macro_rules! sheet {
+    ($file:literal) => {
+        ($file, include_str!(concat!("../labs/", $file)))
+    };
+}
+
+const fn lab(
+    number: u8,
+    short: &'static str,
+    title: &'static str,
+    goal: &'static str,
+    (file, sheet): (&'static str, &'static str),
+    experiment: Experiment,
+) -> Lab {
+    Lab {
+        number,
+        short,
+        title,
+        goal,
+        sheet,
+        file,
+        experiment,
+    }
+}
+
+/// Every lab, in order.
+pub const LABS: &[Lab] = &[
+    lab(
+        1,
+        "terminal",
+        "Who gets the terminal",
+        "See processes interleave their output, and a lock keep lines together",
+        sheet!("01-terminal.md"),
+        Experiment::Print(&["--workers", "3"]),
+    ),
+    lab(
+        2,
+        "race",
+        "The ticket race",
+        "Watch 100 buyers sell one ticket many times",
+        sheet!("02-race.md"),
+        Experiment::Sale(&[
+            "--workers",
+            "100",
+            "--tickets",
+            "1",
+            "--store",
+            "file",
+            "--lock",
+            "none",
+            "--read-delay",
+            "100ms",
+            "--write-delay",
+            "200ms",
+        ]),
+    ),
+    lab(
+        3,
+        "lock",
+        "A lock around the purchase",
+        "Lock the read-check-write and sell exactly 5 tickets",
+        sheet!("03-lock.md"),
+        Experiment::Sale(&[
+            "--workers",
+            "100",
+            "--tickets",
+            "5",
+            "--store",
+            "file",
+            "--lock",
+            "buy",
+            "--read-delay",
+            "100ms",
+            "--write-delay",
+            "100ms",
+            "--jitter",
+        ]),
+    ),
+    lab(
+        4,
+        "granularity",
+        "Lock granularity",
+        "Compare none, write, buy, task and join: correctness against time",
+        sheet!("04-granularity.md"),
+        Experiment::Compare {
+            base: &[
+                "--workers",
+                "20",
+                "--tickets",
+                "5",
+                "--store",
+                "file",
+                "--read-delay",
+                "20ms",
+                "--write-delay",
+                "20ms",
+            ],
+            flag: "--lock",
+            values: &["none", "write", "buy", "task", "join"],
+        },
+    ),
+    lab(
+        5,
+        "daemon",
+        "Daemon processes",
+        "See a daemon child end with its parent's main code",
+        sheet!("05-daemon.md"),
+        Experiment::Daemon(&[]),
+    ),
+    lab(
+        6,
+        "memory",
+        "Memory instead of a file",
+        "Measure the shared-memory store against the JSON file",
+        sheet!("06-memory.md"),
+        Experiment::Compare {
+            base: &[
+                "--workers",
+                "8",
+                "--tickets",
+                "20000",
+                "--wants",
+                "all",
+                "--lock",
+                "buy",
+            ],
+            flag: "--store",
+            values: &["file", "shm"],
+        },
+    ),
+    lab(
+        7,
+        "messages",
+        "Message passing",
+        "Let a seller process own the count: no lock at all",
+        sheet!("07-messages.md"),
+        Experiment::Sale(&[
+            "--workers",
+            "50",
+            "--tickets",
+            "5",
+            "--store",
+            "server",
+            "--lock",
+            "none",
+            "--read-delay",
+            "20ms",
+            "--write-delay",
+            "20ms",
+            "--jitter",
+        ]),
+    ),
+    lab(
+        8,
+        "lock-free",
+        "Lock-free",
+        "Sell exactly with a compare-and-swap loop and no mutex",
+        sheet!("08-lock-free.md"),
+        Experiment::Sale(&[
+            "--workers",
+            "50",
+            "--tickets",
+            "5",
+            "--store",
+            "shm",
+            "--lock",
+            "atomic",
+            "--read-delay",
+            "20ms",
+            "--write-delay",
+            "20ms",
+            "--jitter",
+        ]),
+    ),
+];
+
+/// The headings every sheet has, in this order.
+pub const SECTIONS: &[&str] = &[
+    "Goal",
+    "Background",
+    "Predict",
+    "Run",
+    "Observe",
+    "Explain",
+    "Try this",
+    "Answers",
+];
+
+/// Finds a lab by number (`3`, `03`) or short name (`lock`).
+pub fn find(key: &str) -> Option<&'static Lab> {
+    match key.parse::<u8>() {
+        Ok(n) => LABS.iter().find(|l| l.number == n),
+        Err(_) => LABS.iter().find(|l| l.short.eq_ignore_ascii_case(key)),
+    }
+}
+
+/// What `lab N` accepts, for error messages.
+pub fn allowed() -> String {
+    let names: Vec<&str> = LABS.iter().map(|l| l.short).collect();
+    format!("1 to {}, or one of: {}", LABS.len(), names.join(", "))
+}
+
+impl Lab {
+    /// The subcommand and preset flags, as a person would type them.
+    pub fn command_line(&self) -> String {
+        let (sub, flags, tail) = match self.experiment {
+            Experiment::Print(f) => ("print", f, String::new()),
+            Experiment::Daemon(f) => ("daemon", f, String::new()),
+            Experiment::Sale(f) => ("sell", f, String::new()),
+            Experiment::Compare { base, flag, values } => {
+                ("sell", base, format!(" {flag} {{{}}}", values.join("|")))
+            }
+        };
+        let flags: String = flags.iter().map(|f| format!(" {f}")).collect();
+        format!("ticketlab {sub}{flags}{tail}")
+    }
+
+    /// The sheet without its answers section.
+    pub fn sheet_without_answers(&self) -> &'static str {
+        match self.sheet.find("\n## Answers") {
+            Some(i) => &self.sheet[..i + 1],
+            None => self.sheet,
+        }
+    }
+}
+
+/// The level-2 headings of a sheet, in order.
+pub fn headings(sheet: &str) -> Vec<&str> {
+    sheet
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(str::trim)
+        .collect()
+}
+
+/// The lines of a sheet's ```sh blocks that start with `ticketlab`.
+pub fn commands(sheet: &str) -> Vec<&str> {
+    let mut in_sh = false;
+    let mut found = Vec::new();
+    for line in sheet.lines() {
+        let t = line.trim();
+        if t.starts_with("```") {
+            in_sh = !in_sh && t.trim_start_matches('`').starts_with("sh");
+            continue;
+        }
+        if in_sh && t.starts_with("ticketlab") {
+            found.push(t);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labs_are_numbered_one_to_n_with_unique_names() {
+        for (i, lab) in LABS.iter().enumerate() {
+            assert_eq!(lab.number as usize, i + 1);
+            assert!(lab.file.starts_with(&format!("{:02}-", lab.number)));
+        }
+        let mut names: Vec<&str> = LABS.iter().map(|l| l.short).collect();
+        names.dedup();
+        assert_eq!(names.len(), LABS.len());
+    }
+
+    #[test]
+    fn every_sheet_on_disk_is_registered_and_every_entry_has_its_sheet() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("labs");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".md") && n.as_bytes()[0].is_ascii_digit())
+            .collect();
+        on_disk.sort();
+        let registered: Vec<String> = LABS.iter().map(|l| l.file.to_string()).collect();
+        assert_eq!(on_disk, registered);
+        for lab in LABS {
+            let file = std::fs::read_to_string(dir.join(lab.file)).unwrap();
+            assert_eq!(
+                file, lab.sheet,
+                "{} is compiled in as it is on disk",
+                lab.file
+            );
+        }
+    }
+
+    #[test]
+    fn every_sheet_has_the_required_sections_in_order() {
+        for lab in LABS {
+            assert_eq!(headings(lab.sheet), SECTIONS, "{}", lab.file);
+            let title = lab.sheet.lines().next().unwrap();
+            assert_eq!(
+                title,
+                format!("# Lab {}: {}", lab.number, lab.title),
+                "{}",
+                lab.file
+            );
+        }
+    }
+
+    #[test]
+    fn labs_are_found_by_number_padded_number_and_name() {
+        assert_eq!(find("3").unwrap().number, 3);
+        assert_eq!(find("03").unwrap().number, 3);
+        assert_eq!(find("lock-free").unwrap().number, 8);
+        assert!(find("9").is_none());
+        assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn answers_are_hidden_unless_asked_for() {
+        for lab in LABS {
+            assert!(!lab.sheet_without_answers().contains("## Answers"));
+            assert!(lab.sheet_without_answers().contains("## Try this"));
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! ticketlab: a teaching lab for process synchronisation.
+//!
+//! A parent maps a shared-memory segment, forks buyer processes and lets
+//! them race for tickets; the lock settings show the race and its fixes.
+//! `docs/architecture.md` walks through the modules.
+
+pub mod app;
+pub mod bench;
+pub mod buyer;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod exit;
+pub mod labs;
+pub mod monitor;
+pub mod observe;
+pub mod postmortem;
+pub mod process;
+pub mod report;
+pub mod segment;
+pub mod sheet;
+pub mod store;
+pub mod supervisor;
+pub mod view;

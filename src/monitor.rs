@@ -1,0 +1,205 @@
+//! Reads a running sale out of the segment, without taking the lock, into
+//! the snapshot the views draw; keeps the log of recent events.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::buyer::Op;
+use crate::config::{SaleConfig, format_duration};
+use crate::postmortem::{self, Event, Replay};
+use crate::segment::{Segment, TraceEntry};
+use crate::store::FileStore;
+use crate::view::{BuyerCell, BuyerState, Settings, Snapshot};
+
+/// Events kept for the screen.
+const EVENT_LOG: usize = 64;
+
+/// Follows one sale from tick to tick.
+pub struct Monitor {
+    settings: Settings,
+    tickets: u64,
+    events: VecDeque<String>,
+    /// Trace entries already turned into events, per buyer.
+    cursors: Vec<usize>,
+    /// Last state seen per buyer, for untraced sales.
+    last: Vec<(u32, i64)>,
+    replay: Replay,
+    /// The file store's file: its count is read from there.
+    db: Option<PathBuf>,
+    /// The last count the file showed whole.
+    last_count: Option<i64>,
+}
+
+impl Monitor {
+    /// A monitor for a sale with these settings.
+    pub fn new(cfg: &SaleConfig, db: Option<PathBuf>) -> Monitor {
+        Monitor {
+            settings: Settings {
+                store: cfg.store.to_string(),
+                lock: cfg.lock.to_string(),
+                workers: cfg.workers,
+                tickets: cfg.tickets,
+                wants: cfg.wants.to_string(),
+                read_delay: format_duration(cfg.read_delay),
+                write_delay: format_duration(cfg.write_delay),
+                jitter: cfg.jitter,
+                seed: cfg.seed,
+            },
+            tickets: cfg.tickets,
+            events: VecDeque::new(),
+            cursors: vec![0; cfg.workers],
+            last: vec![(0, 0); cfg.workers],
+            replay: Replay::new(cfg.tickets as i64),
+            db,
+            last_count: None,
+        }
+    }
+
+    /// The sale as it is now.
+    pub fn snapshot(&mut self, seg: &Segment, elapsed: Duration, finished: bool) -> Snapshot {
+        let n = self.cursors.len();
+        let mut buyers = Vec::with_capacity(n);
+        let mut sold = 0;
+        let mut waiting = 0;
+        for id in 0..n {
+            let slot = seg.slot(id);
+            let op = Op::from_u8(slot.state.load(Ordering::Acquire) as u8);
+            let bought = slot.bought.load(Ordering::Relaxed);
+            sold += bought;
+            if op == Op::LockWait {
+                waiting += 1;
+            }
+            buyers.push(BuyerCell {
+                state: state_of(op),
+                bought,
+            });
+        }
+        if seg.layout().trace_per_worker > 0 {
+            self.follow_trace(seg);
+        } else {
+            self.follow_states(seg);
+        }
+        let remaining = match &self.db {
+            // A read caught mid-write shows the last whole one instead.
+            Some(path) => {
+                if let Some(n) = FileStore::final_count(path) {
+                    self.last_count = Some(n);
+                }
+                self.last_count
+            }
+            None => Some(seg.count().load(Ordering::Relaxed)),
+        };
+        let control = seg.control();
+        let area = seg.lock_area();
+        let holder = usize::try_from(area.holder_worker.load(Ordering::Relaxed)).ok();
+        let holder_pid = Some(area.holder_pid.load(Ordering::Relaxed)).filter(|&p| p > 0);
+        Snapshot {
+            settings: self.settings.clone(),
+            elapsed,
+            remaining,
+            sold,
+            oversold: sold.saturating_sub(self.tickets),
+            lost_updates: remaining.map(|r| sold as i64 - (self.tickets as i64 - r)),
+            buyers,
+            holder,
+            holder_pid: holder.and(holder_pid),
+            waiting,
+            ops_per_sec: if elapsed.is_zero() {
+                0.0
+            } else {
+                sold as f64 / elapsed.as_secs_f64()
+            },
+            paused: control.paused.load(Ordering::Relaxed) != 0,
+            delay_factor: f64::from(control.delay_permille.load(Ordering::Relaxed)) / 1000.0,
+            events: self.events.iter().cloned().collect(),
+            finished,
+        }
+    }
+
+    fn log(&mut self, line: String) {
+        if self.events.len() == EVENT_LOG {
+            self.events.pop_front();
+        }
+        self.events.push_back(line);
+    }
+
+    fn follow_trace(&mut self, seg: &Segment) {
+        let cap = seg.layout().trace_per_worker;
+        let mut fresh = Vec::new();
+        for (id, cursor) in self.cursors.iter_mut().enumerate() {
+            let written = (seg.slot(id).trace_len.load(Ordering::Acquire) as usize).min(cap);
+            for entry in &seg.trace(id)[*cursor..written] {
+                let (op, value) = TraceEntry::unpack(entry.word.load(Ordering::Relaxed));
+                fresh.push(Event {
+                    t_ns: entry.t_ns.load(Ordering::Relaxed),
+                    buyer: id,
+                    op: Op::from_u8(op),
+                    value,
+                });
+            }
+            *cursor = written;
+        }
+        fresh.sort_by_key(|e| (e.t_ns, e.buyer));
+        for event in fresh {
+            let lost = self.replay.push(&event);
+            if !matches!(event.op, Op::Read | Op::Wrote | Op::SoldOut | Op::Bought) {
+                continue;
+            }
+            let mut line = postmortem::describe(&event)
+                .split_once("buyer")
+                .map(|(_, rest)| format!("buyer{}", squeeze(rest)))
+                .unwrap_or_default();
+            if !lost.is_empty() {
+                let names: Vec<String> = lost.iter().map(|l| l.lost_buyer.to_string()).collect();
+                line.push_str(&format!(" — overwrote buyer {}'s sale", names.join(", ")));
+            }
+            self.log(line);
+        }
+    }
+
+    fn follow_states(&mut self, seg: &Segment) {
+        for id in 0..self.last.len() {
+            let slot = seg.slot(id);
+            let now = (
+                slot.state.load(Ordering::Acquire),
+                slot.value.load(Ordering::Relaxed),
+            );
+            if now == self.last[id] {
+                continue;
+            }
+            self.last[id] = now;
+            let op = Op::from_u8(now.0 as u8);
+            if matches!(op, Op::Read | Op::Bought | Op::SoldOut | Op::Crashed) {
+                let line = if op.has_value() {
+                    format!("buyer {id} {} {}", op.verb(), now.1)
+                } else {
+                    format!("buyer {id} {}", op.verb())
+                };
+                self.log(line);
+            }
+        }
+    }
+}
+
+fn squeeze(s: &str) -> String {
+    s.split_whitespace()
+        .fold(String::new(), |acc, w| acc + " " + w)
+}
+
+/// What a cell on the screen shows for a buyer's last step.
+pub fn state_of(op: Op) -> BuyerState {
+    match op {
+        Op::NotStarted => BuyerState::NotStarted,
+        Op::Search | Op::Unlocked => BuyerState::Searching,
+        Op::Read | Op::TornRead | Op::CasRetry => BuyerState::Reading,
+        Op::LockWait => BuyerState::WaitingLock,
+        Op::Locked => BuyerState::HoldingLock,
+        Op::Writing | Op::Wrote => BuyerState::Writing,
+        Op::Bought => BuyerState::Bought,
+        Op::SoldOut => BuyerState::SoldOut,
+        Op::Exited => BuyerState::Exited,
+        Op::Crashed => BuyerState::Crashed,
+    }
+}

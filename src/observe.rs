@@ -1,0 +1,88 @@
+//! The observers a sale can have: the views, adapted to the supervisor.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use crate::config::SaleConfig;
+use crate::supervisor::Observer;
+use crate::view::{LiveView, PlainView, Snapshot, Target, ViewCommand};
+
+/// The live screen redraws this often (20 per second).
+const LIVE_INTERVAL: Duration = Duration::from_millis(50);
+/// Plain progress lines come this often.
+const PLAIN_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The live screen.
+pub struct LiveObserver {
+    view: Option<LiveView>,
+}
+
+impl LiveObserver {
+    /// Takes over the terminal on `target`.
+    pub fn start(target: Target) -> io::Result<LiveObserver> {
+        crate::view::install_panic_hook();
+        Ok(LiveObserver {
+            view: Some(LiveView::start(target)?),
+        })
+    }
+}
+
+impl Observer for LiveObserver {
+    fn interval(&self) -> Duration {
+        LIVE_INTERVAL
+    }
+
+    fn update(&mut self, snap: &Snapshot) -> io::Result<Vec<ViewCommand>> {
+        let Some(view) = self.view.as_mut() else {
+            return Ok(Vec::new());
+        };
+        view.draw(snap)?;
+        view.poll_commands()
+    }
+
+    fn finish(&mut self, snap: &Snapshot) -> io::Result<()> {
+        match self.view.take() {
+            Some(view) => view.finish(snap),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Plain progress lines, safe for pipes and logs.
+pub struct PlainObserver {
+    view: PlainView<Box<dyn Write>>,
+}
+
+impl PlainObserver {
+    /// Announces the sale (with its seed, so even a stopped run can be
+    /// repeated) and prints progress lines to `target`.
+    pub fn new(cfg: &SaleConfig, target: Target) -> PlainObserver {
+        let mut out: Box<dyn Write> = match target {
+            Target::Stdout => Box::new(io::stdout()),
+            Target::Stderr => Box::new(io::stderr()),
+        };
+        let _ = writeln!(
+            out,
+            "selling {} tickets to {} buyers (store {}, lock {}, seed {})",
+            cfg.tickets, cfg.workers, cfg.store, cfg.lock, cfg.seed
+        );
+        PlainObserver {
+            view: PlainView::new(out),
+        }
+    }
+}
+
+impl Observer for PlainObserver {
+    fn interval(&self) -> Duration {
+        PLAIN_INTERVAL
+    }
+
+    fn update(&mut self, snap: &Snapshot) -> io::Result<Vec<ViewCommand>> {
+        self.view.tick(snap)?;
+        Ok(Vec::new())
+    }
+
+    fn finish(&mut self, snap: &Snapshot) -> io::Result<()> {
+        self.view.finish(snap)
+    }
+}

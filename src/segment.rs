@@ -1,0 +1,414 @@
+//! The shared-memory segment: its `#[repr(C)]` layout and its mapping.
+//!
+//! One segment per run, created by the parent before it forks. Every field a
+//! buyer and the parent both touch is an atomic, so no access is a data race;
+//! `docs/segment.md` draws the layout.
+
+use std::cell::UnsafeCell;
+use std::mem::size_of;
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+use raw_sync::locks::{LockImpl, LockInit, Mutex};
+use shared_memory::{Shmem, ShmemConf};
+
+/// "TKTLAB\0\x01": identifies a ticketlab segment.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"TKTLAB\0\x01");
+/// Bumped whenever the layout below changes.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Prefix of every segment's name in `/dev/shm`, followed by `<pid>-<nonce>`.
+pub const NAME_PREFIX: &str = "ticketlab-";
+
+/// What a reader checks before trusting the rest.
+#[repr(C, align(64))]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: u64,
+    /// [`LAYOUT_VERSION`].
+    pub version: u32,
+    /// Number of buyer slots.
+    pub slots: u32,
+    /// `size_of::<Slot>()`, so a reader built from other code can tell.
+    pub slot_size: u32,
+    /// Trace entries reserved per buyer (0 = no trace).
+    pub trace_per_worker: u32,
+    /// Size of the whole mapping in bytes.
+    pub total_size: u64,
+}
+
+/// Signals from the parent to every buyer.
+#[repr(C, align(64))]
+pub struct Control {
+    /// Futex word: 0 while buyers wait at the start line, 1 once released.
+    pub start: AtomicU32,
+    /// Non-zero while the live view has paused the sale.
+    pub paused: AtomicU32,
+    /// Delay multiplier in thousandths (1000 = the delays as given).
+    pub delay_permille: AtomicU32,
+}
+
+/// The process-shared mutex and who holds it.
+#[repr(C, align(64))]
+pub struct LockArea {
+    /// Room for the `pthread_mutex_t` that `raw_sync` initialises in place.
+    pub mutex: UnsafeCell<[u64; 8]>,
+    /// Pid of the buyer holding the mutex, 0 when free. Written by the holder
+    /// right after it acquires and right before it releases, so the parent
+    /// can tell when the mutex died with its holder.
+    pub holder_pid: AtomicI32,
+    /// Index of that buyer, -1 when free.
+    pub holder_worker: AtomicI32,
+}
+
+/// The ticket count of the `shm` store, on its own cache line.
+#[repr(C, align(64))]
+pub struct Count {
+    /// Tickets left (the server store publishes its count here too, for the view).
+    pub value: AtomicI64,
+}
+
+/// One buyer's record. Only that buyer writes it while it lives; the parent
+/// reads it, and writes `state` once the buyer has been reaped.
+#[repr(C, align(64))]
+pub struct Slot {
+    /// The buyer's pid, 0 until it has started.
+    pub pid: AtomicI32,
+    /// Its current [`crate::buyer::BuyerState`] as a number.
+    pub state: AtomicU32,
+    /// The count the last operation saw or wrote.
+    pub value: AtomicI64,
+    /// Tickets it believes it bought.
+    pub bought: AtomicU64,
+    /// Purchases it tried.
+    pub attempts: AtomicU64,
+    /// Nanoseconds spent waiting for the mutex.
+    pub lock_wait_ns: AtomicU64,
+    /// File reads that found a half-written or unparsable file.
+    pub torn_reads: AtomicU64,
+    /// Nanoseconds since the run's epoch when it finished.
+    pub finished_ns: AtomicU64,
+    /// Sum of the delays it drew, before any live speed factor.
+    pub drawn_delay_ns: AtomicU64,
+    /// Trace entries written so far (may exceed the room: then it overflowed).
+    pub trace_len: AtomicU64,
+}
+
+/// One recorded operation.
+#[repr(C)]
+pub struct TraceEntry {
+    /// Nanoseconds since the run's epoch.
+    pub t_ns: AtomicU64,
+    /// The operation in the top byte, the count in the low 56 bits.
+    pub word: AtomicU64,
+}
+
+const VALUE_BITS: u32 = 56;
+const VALUE_MASK: u64 = (1 << VALUE_BITS) - 1;
+
+impl TraceEntry {
+    /// Packs an operation code and a count (counts never exceed 10^12 < 2^56).
+    pub fn pack(op: u8, value: i64) -> u64 {
+        (u64::from(op) << VALUE_BITS) | (value as u64 & VALUE_MASK)
+    }
+
+    /// The inverse of [`TraceEntry::pack`], sign-extending the count.
+    pub fn unpack(word: u64) -> (u8, i64) {
+        let op = (word >> VALUE_BITS) as u8;
+        let raw = word & VALUE_MASK;
+        let value = ((raw << (64 - VALUE_BITS)) as i64) >> (64 - VALUE_BITS);
+        (op, value)
+    }
+}
+
+/// Failures to create or map the segment.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    /// The OS refused the segment.
+    #[error("cannot create the shared-memory segment {name}: {source}")]
+    Create {
+        /// The segment's name.
+        name: String,
+        /// What `shared_memory` said.
+        source: shared_memory::ShmemError,
+    },
+    /// `raw_sync` could not initialise the mutex.
+    #[error("cannot initialise the process-shared mutex: {0}")]
+    Mutex(String),
+}
+
+/// Offsets of each region inside the mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Number of buyer slots.
+    pub slots: usize,
+    /// Trace entries per buyer.
+    pub trace_per_worker: usize,
+    /// Offset of the control block.
+    pub control: usize,
+    /// Offset of the lock area.
+    pub lock: usize,
+    /// Offset of the count.
+    pub count: usize,
+    /// Offset of slot 0.
+    pub slot0: usize,
+    /// Offset of buyer 0's first trace entry.
+    pub trace0: usize,
+    /// Size of the mapping.
+    pub total: usize,
+}
+
+impl Layout {
+    /// Lays out a segment for `slots` buyers and `trace_per_worker` entries each.
+    pub fn new(slots: usize, trace_per_worker: usize) -> Layout {
+        let control = size_of::<Header>();
+        let lock = control + size_of::<Control>();
+        let count = lock + size_of::<LockArea>();
+        let slot0 = count + size_of::<Count>();
+        let trace0 = slot0 + slots * size_of::<Slot>();
+        let total = trace0 + slots * trace_per_worker * size_of::<TraceEntry>();
+        Layout {
+            slots,
+            trace_per_worker,
+            control,
+            lock,
+            count,
+            slot0,
+            trace0,
+            total,
+        }
+    }
+}
+
+/// The mapped segment. The parent owns it; its `Drop` unlinks the name.
+pub struct Segment {
+    shmem: Shmem,
+    layout: Layout,
+    mutex: Box<dyn LockImpl>,
+}
+
+impl Segment {
+    /// Creates a fresh segment named after this process, zeroed, with an
+    /// initialised mutex and header.
+    pub fn create(slots: usize, trace_per_worker: usize) -> Result<Segment, SegmentError> {
+        let layout = Layout::new(slots, trace_per_worker);
+        let name = unique_name();
+        let shmem = ShmemConf::new()
+            .os_id(&name)
+            .size(layout.total)
+            .create()
+            .map_err(|source| SegmentError::Create {
+                name: name.clone(),
+                source,
+            })?;
+        let base = shmem.as_ptr();
+        // SAFETY: the mapping is `layout.total` bytes long and freshly created
+        // by us; `lock` lies inside it and is 64-byte aligned because the
+        // mapping is page aligned and every region's size is a multiple of 64.
+        let (mutex, used) = unsafe {
+            let at = base.add(layout.lock);
+            Mutex::new(at, std::ptr::null_mut()).map_err(|e| SegmentError::Mutex(e.to_string()))?
+        };
+        if used > size_of::<[u64; 8]>() {
+            return Err(SegmentError::Mutex(format!(
+                "pthread_mutex_t needs {used} bytes, the layout reserves 64"
+            )));
+        }
+        let segment = Segment {
+            shmem,
+            layout,
+            mutex,
+        };
+        let header = segment.header_ptr();
+        // SAFETY: no other process has the mapping yet (nothing is forked), so
+        // this plain write cannot race; the header lies at offset 0.
+        unsafe {
+            header.write(Header {
+                magic: MAGIC,
+                version: LAYOUT_VERSION,
+                slots: slots as u32,
+                slot_size: size_of::<Slot>() as u32,
+                trace_per_worker: trace_per_worker as u32,
+                total_size: layout.total as u64,
+            });
+        }
+        segment
+            .control()
+            .delay_permille
+            .store(1000, Ordering::Relaxed);
+        segment
+            .lock_area()
+            .holder_worker
+            .store(-1, Ordering::Relaxed);
+        Ok(segment)
+    }
+
+    /// The segment's name, as it appears in `/dev/shm`.
+    pub fn name(&self) -> &str {
+        self.shmem.get_os_id()
+    }
+
+    /// The region offsets.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Called in a forked child: the child must never unlink the parent's segment.
+    pub fn disown(&mut self) {
+        self.shmem.set_owner(false);
+    }
+
+    fn header_ptr(&self) -> *mut Header {
+        self.shmem.as_ptr().cast()
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        // SAFETY: written once before any fork and never again.
+        unsafe { &*self.header_ptr() }
+    }
+
+    fn at<T>(&self, offset: usize) -> &T {
+        debug_assert!(offset + size_of::<T>() <= self.layout.total);
+        // SAFETY: every caller passes an offset from `self.layout`, inside the
+        // mapping and aligned for T; the mapping lives as long as `self`, and
+        // all of T's fields are atomics (or the mutex, only touched through
+        // pthread calls), so shared references are sound across processes.
+        unsafe { &*self.shmem.as_ptr().add(offset).cast::<T>() }
+    }
+
+    /// Start signal, pause and delay factor.
+    pub fn control(&self) -> &Control {
+        self.at(self.layout.control)
+    }
+
+    /// The mutex's holder fields.
+    pub fn lock_area(&self) -> &LockArea {
+        self.at(self.layout.lock)
+    }
+
+    /// The process-shared mutex (inherited through fork by every buyer).
+    pub fn mutex(&self) -> &dyn LockImpl {
+        &*self.mutex
+    }
+
+    /// The `shm` store's count.
+    pub fn count(&self) -> &AtomicI64 {
+        &self.at::<Count>(self.layout.count).value
+    }
+
+    /// Buyer `i`'s slot.
+    pub fn slot(&self, i: usize) -> &Slot {
+        assert!(i < self.layout.slots, "slot {i} out of range");
+        self.at(self.layout.slot0 + i * size_of::<Slot>())
+    }
+
+    /// Buyer `i`'s trace entries.
+    pub fn trace(&self, i: usize) -> &[TraceEntry] {
+        assert!(i < self.layout.slots, "trace {i} out of range");
+        let n = self.layout.trace_per_worker;
+        let offset = self.layout.trace0 + i * n * size_of::<TraceEntry>();
+        if n == 0 {
+            return &[];
+        }
+        // SAFETY: the `n` entries of buyer i lie inside the mapping (see
+        // `Layout::new`); TraceEntry is all atomics.
+        unsafe {
+            std::slice::from_raw_parts(self.shmem.as_ptr().add(offset).cast::<TraceEntry>(), n)
+        }
+    }
+}
+
+fn unique_name() -> String {
+    use std::sync::atomic::AtomicU32;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{NAME_PREFIX}{}-{:08x}{:02x}",
+        std::process::id(),
+        nonce,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The pid that created a segment or temporary file named `ticketlab-<pid>-…`.
+pub fn creator_pid(file_name: &str) -> Option<i32> {
+    let rest = file_name.strip_prefix(NAME_PREFIX)?;
+    let (pid, _) = rest.split_once('-')?;
+    pid.parse().ok().filter(|&p| p > 0)
+}
+
+/// Removes segments and temporary store files left by runs whose creator is
+/// gone (a parent killed with SIGKILL cannot clean up after itself).
+/// Returns how many it removed.
+pub fn remove_stale(shm_dir: &Path, tmp_dir: &Path) -> usize {
+    let mut removed = 0;
+    for dir in [shm_dir, tmp_dir] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(pid) = creator_pid(name) else {
+                continue;
+            };
+            if !crate::process::is_alive(pid) && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_are_cache_line_aligned() {
+        let layout = Layout::new(7, 3);
+        for offset in [
+            layout.control,
+            layout.lock,
+            layout.count,
+            layout.slot0,
+            layout.trace0,
+        ] {
+            assert_eq!(offset % 64, 0, "offset {offset}");
+        }
+        assert_eq!(size_of::<Slot>(), 128);
+        assert_eq!(layout.total, layout.trace0 + 7 * 3 * 16);
+    }
+
+    #[test]
+    fn trace_words_round_trip_negative_and_large_counts() {
+        for (op, v) in [(1u8, 0i64), (9, -3), (255, 1_000_000_000_000), (4, -1)] {
+            assert_eq!(TraceEntry::unpack(TraceEntry::pack(op, v)), (op, v));
+        }
+    }
+
+    #[test]
+    fn creator_pid_reads_only_our_names() {
+        assert_eq!(creator_pid("ticketlab-1234-00ff00ff01"), Some(1234));
+        assert_eq!(creator_pid("ticketlab-1234-7.json"), Some(1234));
+        assert_eq!(creator_pid("ticketlab-x-1"), None);
+        assert_eq!(creator_pid("other-1234-1"), None);
+    }
+
+    #[test]
+    fn a_segment_is_removed_when_dropped() {
+        let segment = Segment::create(2, 0).unwrap();
+        let path = Path::new("/dev/shm").join(segment.name().trim_start_matches('/'));
+        assert!(path.exists());
+        assert_eq!(segment.header().magic, MAGIC);
+        assert_eq!(
+            segment.control().delay_permille.load(Ordering::Relaxed),
+            1000
+        );
+        drop(segment);
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,126 @@
+//! The message-passing store: a seller process owns the count and answers
+//! requests over pipes, so no buyer ever touches the count and no lock exists.
+//!
+//! Requests share one pipe: a 4-byte word, so each write is atomic (below
+//! `PIPE_BUF`) and requests from many buyers never interleave. Each buyer has
+//! its own reply pipe carrying one 8-byte count per request.
+
+use std::io;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::process::{self, Pipe};
+
+use super::StoreError;
+
+const SEARCH: u32 = 0;
+const BUY: u32 = 1;
+
+/// The pipes of a server sale, created before anything forks.
+pub struct SellerPipes {
+    requests: Pipe,
+    replies: Vec<Pipe>,
+}
+
+/// A buyer's end of the conversation.
+pub struct ServerClient {
+    worker: u32,
+    request_fd: i32,
+    reply_fd: i32,
+}
+
+/// What the seller answered to a purchase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sale {
+    /// Sold; the count before the sale.
+    Sold(i64),
+    /// Nothing left; the count seen.
+    SoldOut(i64),
+}
+
+impl SellerPipes {
+    /// Opens the request pipe and one reply pipe per buyer.
+    pub fn new(workers: usize) -> io::Result<SellerPipes> {
+        // 1000 buyers need 2000 pipe ends, past the usual soft limit.
+        process::raise_fd_limit(2 * workers + 64);
+        Ok(SellerPipes {
+            requests: Pipe::new()?,
+            replies: (0..workers)
+                .map(|_| Pipe::new())
+                .collect::<io::Result<_>>()?,
+        })
+    }
+
+    /// Buyer `worker`'s client (valid in the forked buyer).
+    pub fn client(&self, worker: usize) -> ServerClient {
+        ServerClient {
+            worker: worker as u32,
+            request_fd: self.requests.write,
+            reply_fd: self.replies[worker].read,
+        }
+    }
+
+    /// The seller's loop, run in the forked seller process: answers until
+    /// every buyer has closed its end, publishing the count in `published`
+    /// so the live view can show it.
+    pub fn serve(&self, mut count: i64, published: &AtomicI64) -> io::Result<i64> {
+        // Our own copy of the write end would keep the pipe open forever.
+        process::close_raw(self.requests.write);
+        published.store(count, Ordering::Relaxed);
+        let mut buf = [0u8; 4096];
+        let mut have = 0;
+        loop {
+            let n = process::read_fd(self.requests.read, &mut buf[have..])?;
+            if n == 0 {
+                return Ok(count);
+            }
+            have += n;
+            let whole = have - have % 4;
+            for word in buf[..whole].chunks_exact(4) {
+                let word = u32::from_ne_bytes(word.try_into().expect("chunks of 4"));
+                let (worker, op) = ((word >> 1) as usize, word & 1);
+                let reply = if op == BUY && count > 0 {
+                    count -= 1;
+                    published.store(count, Ordering::Relaxed);
+                    count + 1
+                } else {
+                    count
+                };
+                let Some(pipe) = self.replies.get(worker) else {
+                    continue;
+                };
+                // A buyer that died is not the seller's problem.
+                let _ = process::write_fd(pipe.write, &reply.to_ne_bytes());
+            }
+            buf.copy_within(whole..have, 0);
+            have -= whole;
+        }
+    }
+}
+
+impl ServerClient {
+    fn ask(&self, op: u32) -> Result<i64, StoreError> {
+        let word = (self.worker << 1) | op;
+        process::write_fd(self.request_fd, &word.to_ne_bytes())
+            .map_err(|_| StoreError::SellerGone)?;
+        let mut reply = [0u8; 8];
+        match process::read_exact_fd(self.reply_fd, &mut reply) {
+            Ok(true) => Ok(i64::from_ne_bytes(reply)),
+            _ => Err(StoreError::SellerGone),
+        }
+    }
+
+    /// Asks how many tickets are left.
+    pub fn search(&self) -> Result<i64, StoreError> {
+        self.ask(SEARCH)
+    }
+
+    /// Asks to buy one ticket.
+    pub fn buy(&self) -> Result<Sale, StoreError> {
+        let before = self.ask(BUY)?;
+        Ok(if before > 0 {
+            Sale::Sold(before)
+        } else {
+            Sale::SoldOut(before)
+        })
+    }
+}

@@ -1,0 +1,479 @@
+//! The parent of a sale: maps the segment, forks the buyers (and the seller),
+//! releases them together, watches them, reaps every one, and leaves nothing
+//! behind on any way out.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::buyer::{self, Buyer, Op};
+use crate::config::{LockMode, SaleConfig, StoreKind};
+use crate::monitor::Monitor;
+use crate::postmortem::Event;
+use crate::process::{self, Exit};
+use crate::report::{Ending, SaleReport, WorkerReport};
+use crate::segment::{self, Segment, TraceEntry};
+use crate::store::{FileStore, SellerPipes, StoreClient, StoreError};
+use crate::view::{Snapshot, ViewCommand};
+
+/// Trace entries shared out among the buyers of a traced run (16 MiB).
+const TRACE_BUDGET: usize = 1 << 20;
+/// How long the mutex may stay taken with no recorded holder after a buyer
+/// died waiting for it, before the parent concludes the buyer took it with it.
+const ORPHANED_LOCK_GRACE: Duration = Duration::from_millis(300);
+
+/// Something that watches a sale while it runs: the live screen, the plain
+/// progress lines, or nothing.
+pub trait Observer {
+    /// How often [`Observer::update`] wants to be called.
+    fn interval(&self) -> Duration;
+    /// Shows the current state; returns what the person asked for.
+    fn update(&mut self, snap: &Snapshot) -> std::io::Result<Vec<ViewCommand>>;
+    /// Shows the final state once every process is gone.
+    fn finish(&mut self, snap: &Snapshot) -> std::io::Result<()>;
+}
+
+/// An observer that shows nothing.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn interval(&self) -> Duration {
+        Duration::from_millis(200)
+    }
+    fn update(&mut self, _: &Snapshot) -> std::io::Result<Vec<ViewCommand>> {
+        Ok(Vec::new())
+    }
+    fn finish(&mut self, _: &Snapshot) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Why a sale could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SaleError {
+    /// The segment could not be created.
+    #[error(transparent)]
+    Segment(#[from] segment::SegmentError),
+    /// The store could not be prepared.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// fork, pipe or waitpid failed.
+    #[error("{what}: {source}")]
+    Os {
+        /// The call.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The view failed to draw.
+    #[error("view: {0}")]
+    View(std::io::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Running,
+    Exited(Exit),
+}
+
+struct Child {
+    pid: Option<i32>,
+    end: End,
+    /// Ended by the parent when the sale stopped early, not crashed.
+    ended_by_us: bool,
+}
+
+/// The file store's file, removed at the end unless the user named it.
+struct Db {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// One running sale. Dropping it ends and reaps every child, then removes
+/// the segment and the temporary file: the same path for every way out.
+struct Run<'a> {
+    cfg: &'a SaleConfig,
+    // Field order matters: children are killed in Drop before these go.
+    seg: Segment,
+    db: Option<Db>,
+    buyers: Vec<Child>,
+    seller: Option<Child>,
+    epoch: Instant,
+    start_ns: Option<u64>,
+    suspect: Option<(usize, i32, Instant)>,
+}
+
+impl Drop for Run<'_> {
+    fn drop(&mut self) {
+        let live: Vec<i32> = self
+            .buyers
+            .iter()
+            .chain(self.seller.iter())
+            .filter(|c| c.end == End::Running)
+            .filter_map(|c| c.pid)
+            .collect();
+        for &pid in &live {
+            process::kill(pid, libc::SIGKILL);
+        }
+        for pid in live {
+            let _ = process::reap(pid);
+        }
+    }
+}
+
+/// Runs one sale to its end, with `observer` watching.
+pub fn run_sale(cfg: &SaleConfig, observer: &mut dyn Observer) -> Result<SaleReport, SaleError> {
+    segment::remove_stale(std::path::Path::new("/dev/shm"), &std::env::temp_dir());
+    let trace_per_worker = if cfg.records_trace() {
+        (TRACE_BUDGET / cfg.workers).max(16)
+    } else {
+        0
+    };
+    let seg = Segment::create(cfg.workers, trace_per_worker)?;
+    seg.count().store(cfg.tickets as i64, Ordering::Relaxed);
+    let db = match cfg.store {
+        StoreKind::File => {
+            let (path, temporary) = match &cfg.db {
+                Some(p) => (p.clone(), false),
+                None => (temp_db_path(), true),
+            };
+            let db = Db { path, temporary };
+            FileStore::init(&db.path, cfg.tickets as i64)?;
+            Some(db)
+        }
+        _ => None,
+    };
+    process::block_supervisor_signals();
+    let mut run = Run {
+        cfg,
+        seg,
+        db,
+        buyers: (0..cfg.workers)
+            .map(|_| Child {
+                pid: None,
+                end: End::Running,
+                ended_by_us: false,
+            })
+            .collect(),
+        seller: None,
+        epoch: Instant::now(),
+        start_ns: None,
+        suspect: None,
+    };
+    let result = run.drive(observer);
+    drop(run);
+    drain_signals();
+    process::unblock_supervisor_signals();
+    result
+}
+
+fn temp_db_path() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "{}{}-{}.json",
+        segment::NAME_PREFIX,
+        std::process::id(),
+        Instant::now().elapsed().subsec_nanos()
+    ))
+}
+
+/// Signals that arrived after the sale ended must not kill the process on
+/// unblocking: the sale has already decided how it ends.
+fn drain_signals() {
+    while process::wait_signal(Duration::ZERO).is_some() {}
+}
+
+impl Run<'_> {
+    fn drive(&mut self, observer: &mut dyn Observer) -> Result<SaleReport, SaleError> {
+        let mut monitor = Monitor::new(self.cfg, self.db.as_ref().map(|d| d.path.clone()));
+        let pipes = if self.cfg.store == StoreKind::Server {
+            let pipes = SellerPipes::new(self.cfg.workers).map_err(|source| SaleError::Os {
+                what: "pipe",
+                source,
+            })?;
+            let tickets = self.cfg.tickets as i64;
+            let seg = &mut self.seg;
+            let pid = process::fork(|| {
+                seg.disown();
+                let published = seg.count();
+                match pipes.serve(tickets, published) {
+                    Ok(_) => 0,
+                    Err(_) => buyer::ERROR_EXIT,
+                }
+            })
+            .map_err(|source| SaleError::Os {
+                what: "fork",
+                source,
+            })?;
+            self.seller = Some(Child {
+                pid: Some(pid),
+                end: End::Running,
+                ended_by_us: false,
+            });
+            Some(pipes)
+        } else {
+            None
+        };
+        let join = self.cfg.lock == LockMode::Join;
+        if join {
+            self.release();
+            self.fork_buyer(0, pipes.as_ref())?;
+        } else {
+            for id in 0..self.cfg.workers {
+                self.fork_buyer(id, pipes.as_ref())?;
+            }
+            self.release();
+        }
+        // The seller must see end-of-file once the last buyer is gone.
+        drop(pipes);
+
+        let mut ending = Ending::Completed;
+        let mut next_tick = Instant::now();
+        loop {
+            while let Some((pid, exit)) = process::try_reap() {
+                if let Some(fatal) = self.on_exit(pid, exit) {
+                    ending = fatal;
+                }
+            }
+            if ending != Ending::Completed {
+                break;
+            }
+            if join {
+                if let Some(next) = self.next_to_join() {
+                    self.fork_buyer(next, None)?;
+                }
+            }
+            if self.all_done() {
+                break;
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                if let Some(fatal) = self.check_orphaned_lock() {
+                    ending = fatal;
+                    break;
+                }
+                let snap = monitor.snapshot(&self.seg, self.elapsed(), false);
+                let commands = observer.update(&snap).map_err(SaleError::View)?;
+                if let Some(quit) = self.obey(&commands) {
+                    ending = quit;
+                    break;
+                }
+                next_tick = now + observer.interval();
+            }
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match process::wait_signal(wait) {
+                Some(libc::SIGINT) => ending = Ending::Interrupted(libc::SIGINT),
+                Some(libc::SIGTERM) => ending = Ending::Interrupted(libc::SIGTERM),
+                Some(libc::SIGHUP) => ending = Ending::Interrupted(libc::SIGHUP),
+                _ => {}
+            }
+            if ending != Ending::Completed {
+                break;
+            }
+        }
+        // The buyers still running are ended before anything is counted.
+        self.end_everyone();
+        let report = self.report(ending);
+        let snap = monitor.snapshot(&self.seg, self.elapsed(), true);
+        observer.finish(&snap).map_err(SaleError::View)?;
+        Ok(report)
+    }
+
+    fn release(&mut self) {
+        self.start_ns = Some(self.now_ns());
+        let start = &self.seg.control().start;
+        start.store(1, Ordering::Release);
+        process::futex_wake_all(start);
+    }
+
+    fn fork_buyer(&mut self, id: usize, pipes: Option<&SellerPipes>) -> Result<(), SaleError> {
+        let cfg = self.cfg;
+        let epoch = self.epoch;
+        let db = self.db.as_ref().map(|d| d.path.clone());
+        let seg = &mut self.seg;
+        let pid = process::fork(|| {
+            seg.disown();
+            let seg: &Segment = seg;
+            let store = match (cfg.store, pipes) {
+                (StoreKind::Server, Some(p)) => StoreClient::Server(p.client(id)),
+                (StoreKind::File, _) => StoreClient::File(FileStore::new(
+                    db.as_deref().expect("file store has a path"),
+                )),
+                _ => StoreClient::Shm(seg.count()),
+            };
+            Buyer::new(id, cfg, seg, store, epoch).run()
+        })
+        .map_err(|source| SaleError::Os {
+            what: "fork",
+            source,
+        })?;
+        self.buyers[id].pid = Some(pid);
+        Ok(())
+    }
+
+    fn on_exit(&mut self, pid: i32, exit: Exit) -> Option<Ending> {
+        if let Some(seller) = self.seller.as_mut().filter(|s| s.pid == Some(pid)) {
+            seller.end = End::Exited(exit);
+            return (exit != Exit::Code(0)).then_some(Ending::SellerDied);
+        }
+        let id = self.buyers.iter().position(|b| b.pid == Some(pid))?;
+        self.buyers[id].end = End::Exited(exit);
+        let slot = self.seg.slot(id);
+        let last = Op::from_u8(slot.state.load(Ordering::Acquire) as u8);
+        let crashed = matches!(exit, Exit::Signal(_) | Exit::Code(process::PANIC_EXIT));
+        let final_state = if crashed {
+            Op::Crashed
+        } else if matches!(last, Op::Bought | Op::SoldOut) {
+            last
+        } else {
+            Op::Exited
+        };
+        slot.state.store(final_state as u32, Ordering::Release);
+        if self.seg.lock_area().holder_pid.load(Ordering::Acquire) == pid {
+            return Some(Ending::HolderDied { buyer: id, pid });
+        }
+        if crashed && matches!(last, Op::LockWait | Op::Locked) {
+            // It may have taken the mutex a moment before recording it.
+            self.suspect = Some((id, pid, Instant::now()));
+        }
+        None
+    }
+
+    fn check_orphaned_lock(&mut self) -> Option<Ending> {
+        let (buyer, pid, since) = self.suspect?;
+        let area = self.seg.lock_area();
+        let raw = self.seg.mutex().as_raw();
+        if area.holder_pid.load(Ordering::Acquire) != 0 {
+            self.suspect = None;
+        } else if process::mutex_try_lock(raw) {
+            process::mutex_unlock(raw);
+            self.suspect = None;
+        } else if since.elapsed() > ORPHANED_LOCK_GRACE {
+            return Some(Ending::HolderDied { buyer, pid });
+        }
+        None
+    }
+
+    fn next_to_join(&self) -> Option<usize> {
+        let next = self.buyers.iter().position(|b| b.pid.is_none())?;
+        let previous_done = next == 0 || self.buyers[next - 1].end != End::Running;
+        previous_done.then_some(next)
+    }
+
+    fn all_done(&self) -> bool {
+        let buyers_done = self
+            .buyers
+            .iter()
+            .all(|b| b.pid.is_some() && b.end != End::Running);
+        let seller_done = self.seller.as_ref().is_none_or(|s| s.end != End::Running);
+        buyers_done && seller_done
+    }
+
+    fn obey(&mut self, commands: &[ViewCommand]) -> Option<Ending> {
+        let control = self.seg.control();
+        for command in commands {
+            match command {
+                ViewCommand::Quit => return Some(Ending::Interrupted(libc::SIGINT)),
+                ViewCommand::TogglePause => {
+                    control.paused.fetch_xor(1, Ordering::Relaxed);
+                }
+                ViewCommand::Slower => {
+                    let p = control.delay_permille.load(Ordering::Relaxed);
+                    control
+                        .delay_permille
+                        .store((p * 3 / 2).min(20_000), Ordering::Relaxed);
+                }
+                ViewCommand::Faster => {
+                    let p = control.delay_permille.load(Ordering::Relaxed);
+                    control
+                        .delay_permille
+                        .store((p * 2 / 3).max(50), Ordering::Relaxed);
+                }
+            }
+        }
+        None
+    }
+
+    fn end_everyone(&mut self) {
+        for child in self.buyers.iter_mut().chain(self.seller.iter_mut()) {
+            if let (Some(pid), End::Running) = (child.pid, child.end) {
+                process::kill(pid, libc::SIGKILL);
+                child.ended_by_us = true;
+                if let Ok(exit) = process::reap(pid) {
+                    child.end = End::Exited(exit);
+                }
+            }
+        }
+        // A paused sale must not stay paused for the final screen.
+        self.seg.control().paused.store(0, Ordering::Relaxed);
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    fn elapsed(&self) -> Duration {
+        match self.start_ns {
+            Some(start) => Duration::from_nanos(self.now_ns().saturating_sub(start)),
+            None => Duration::ZERO,
+        }
+    }
+
+    fn report(&self, ending: Ending) -> SaleReport {
+        let mut report = SaleReport::new(self.cfg);
+        let start = self.start_ns.unwrap_or(0);
+        let mut last_finish = start;
+        let cap = self.seg.layout().trace_per_worker;
+        for (id, child) in self.buyers.iter().enumerate() {
+            let slot = self.seg.slot(id);
+            let finished = slot.finished_ns.load(Ordering::Acquire);
+            last_finish = last_finish.max(finished);
+            let end = match child.end {
+                _ if child.ended_by_us => "ended",
+                End::Running => "never started",
+                End::Exited(Exit::Code(0)) => "ok",
+                End::Exited(Exit::Code(buyer::GAVE_UP_EXIT)) => "gave up",
+                End::Exited(Exit::Code(process::PANIC_EXIT) | Exit::Signal(_)) => "crashed",
+                End::Exited(Exit::Code(_)) => "error",
+            };
+            report.per_worker.push(WorkerReport {
+                bought: slot.bought.load(Ordering::Relaxed),
+                attempts: slot.attempts.load(Ordering::Relaxed),
+                lock_wait_ms: slot.lock_wait_ns.load(Ordering::Relaxed) as f64 / 1e6,
+                drawn_delay_ms: slot.drawn_delay_ns.load(Ordering::Relaxed) as f64 / 1e6,
+                torn_reads: slot.torn_reads.load(Ordering::Relaxed),
+                end,
+            });
+            let written = slot.trace_len.load(Ordering::Acquire) as usize;
+            report.trace_overflow += written.saturating_sub(cap) as u64;
+            for entry in &self.seg.trace(id)[..written.min(cap)] {
+                let (op, value) = TraceEntry::unpack(entry.word.load(Ordering::Relaxed));
+                report.events.push(Event {
+                    t_ns: entry.t_ns.load(Ordering::Relaxed).saturating_sub(start),
+                    buyer: id,
+                    op: Op::from_u8(op),
+                    value,
+                });
+            }
+        }
+        let remaining = match &self.db {
+            Some(db) => FileStore::final_count(&db.path),
+            None => Some(self.seg.count().load(Ordering::Acquire)),
+        };
+        let elapsed_ns = if ending == Ending::Completed {
+            last_finish.saturating_sub(start)
+        } else {
+            self.now_ns().saturating_sub(start)
+        };
+        report.ending = ending;
+        report.settle(remaining, elapsed_ns as f64 / 1e6);
+        report
+    }
+}

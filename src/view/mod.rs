@@ -1,0 +1,13 @@
+//! The views of a running sale: a live full-screen view for terminals and a
+//! plain line-by-line view for pipes and logs. Both draw the same
+//! [`Snapshot`], which the engine fills in.
+
+mod plain;
+mod render;
+mod state;
+mod terminal;
+
+pub use plain::PlainView;
+pub use render::draw;
+pub use state::{BuyerCell, BuyerState, Settings, Snapshot, ViewCommand};
+pub use terminal::{LiveView, Target, install_panic_hook};

@@ -1,0 +1,1121 @@
+//! Draws one snapshot. Everything here is a pure function of the snapshot and
+//! the area, so tests render into a `TestBackend` and read the cells back.
+//!
+//! The full layout, top to bottom: settings header, a band with the remaining
+//! count and the sale's counters, the buyer grid's legend, the grid, the
+//! latest events, the keys. Below `MIN_FULL_WIDTH` × `MIN_FULL_HEIGHT` a
+//! compact layout lists the essentials line by line instead.
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Gauge, Paragraph, Widget};
+
+use super::state::{BuyerCell, BuyerState, Snapshot, holder_text};
+
+/// Rows of the band holding the remaining count and the counters.
+const BAND_ROWS: u16 = 5;
+/// The remaining box is never narrower, so its title fits with a margin.
+const REMAINING_MIN_WIDTH: u16 = 15;
+/// Counter column width that fits the long labels ("lost updates").
+const WIDE_COUNTERS: u16 = 32;
+/// Narrower than this, the band's two halves would both be unreadable.
+const MIN_FULL_WIDTH: u16 = 40;
+/// Header, band, legend, one grid row and the keys.
+const MIN_FULL_HEIGHT: u16 = 1 + BAND_ROWS + 1 + 1 + 1;
+/// Event rows the grid leaves free when choosing how roomy it can be, so a
+/// big grid never squeezes the events out entirely.
+const EVENT_RESERVE: u16 = 2;
+/// Events the final (printed) frame keeps.
+const FINAL_EVENTS: usize = 8;
+/// Space between header, legend and status items.
+const SEP: &str = "  ";
+
+/// Every state, in the order the legend lists them.
+const STATES: [BuyerState; 10] = [
+    BuyerState::NotStarted,
+    BuyerState::Searching,
+    BuyerState::Reading,
+    BuyerState::WaitingLock,
+    BuyerState::HoldingLock,
+    BuyerState::Writing,
+    BuyerState::Bought,
+    BuyerState::SoldOut,
+    BuyerState::Exited,
+    BuyerState::Crashed,
+];
+
+/// Draws `snap` over the whole frame.
+pub fn draw(frame: &mut Frame, snap: &Snapshot) {
+    let area = frame.area();
+    render(snap, area, frame.buffer_mut());
+}
+
+/// Draws `snap` into `area` of `buf`; also used to print the final frame.
+pub(crate) fn render(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
+    let area = area.intersection(buf.area);
+    if area.is_empty() {
+        return;
+    }
+    let plan = plan(snap, area);
+    if plan.compact {
+        render_compact(snap, &plan, buf);
+    } else {
+        render_full(snap, &plan, buf);
+    }
+}
+
+/// The height at which `snap` shows everything (whole grid, a few events)
+/// at `width`: the final frame is printed at this height, not the screen's.
+pub(crate) fn preferred_height(snap: &Snapshot, width: u16) -> u16 {
+    let events = snap.events.len().min(FINAL_EVENTS) as u16;
+    if width < MIN_FULL_WIDTH {
+        let status = pack(compact_items(snap), width, width).len() as u16;
+        let grid = grid_rows_needed(snap.buyers.len(), dense(width));
+        return status
+            .saturating_add(1)
+            .saturating_add(grid)
+            .saturating_add(events);
+    }
+    let grid = best_grid(snap.buyers.len(), width, u16::MAX).1;
+    let header = header_lines(snap, width).len().clamp(1, 2) as u16;
+    let legend = legend_lines(snap, width, 2).len().clamp(1, 2) as u16;
+    (BAND_ROWS + 1 + header + legend)
+        .saturating_add(grid)
+        .saturating_add(events.max(EVENT_RESERVE))
+}
+
+/// Where everything goes for one frame.
+pub(crate) struct Plan {
+    compact: bool,
+    header: Rect,
+    band: Rect,
+    legend: Rect,
+    /// The buyer grid; tests count glyphs in here.
+    pub(crate) grid: Rect,
+    events: Rect,
+    keys: Rect,
+    /// Compact layout only: the packed status lines.
+    status: Rect,
+    grid_format: GridFormat,
+    header_lines: Vec<Line<'static>>,
+    legend_lines: Vec<Line<'static>>,
+    status_lines: Vec<Line<'static>>,
+}
+
+/// Lays `snap` out in `area`.
+pub(crate) fn plan(snap: &Snapshot, area: Rect) -> Plan {
+    if area.width < MIN_FULL_WIDTH || area.height < MIN_FULL_HEIGHT {
+        plan_compact(snap, area)
+    } else {
+        plan_full(snap, area)
+    }
+}
+
+fn plan_full(snap: &Snapshot, area: Rect) -> Plan {
+    let width = area.width;
+    let fixed = MIN_FULL_HEIGHT - 1; // all but the grid row
+    let room = area.height - fixed;
+    let (grid_format, grid_rows) =
+        best_grid(snap.buyers.len(), width, room.saturating_sub(EVENT_RESERVE));
+    let grid_rows = grid_rows.min(room);
+    // Rows left after the reserve go first to a second header line (so the
+    // seed is not cut off), then to a second legend line.
+    let mut spare = room.saturating_sub(grid_rows + EVENT_RESERVE);
+    let mut header = header_lines(snap, width);
+    let header_rows = if header.len() > 1 && spare > 0 {
+        spare -= 1;
+        2
+    } else {
+        1
+    };
+    header.truncate(header_rows as usize);
+    let mut legend = legend_lines(snap, width, if spare > 0 { 2 } else { 1 });
+    legend.truncate(if spare > 0 { 2 } else { 1 });
+    let legend_rows = legend.len().max(1) as u16;
+
+    let [header_area, band, legend_area, grid, events, keys] = Layout::vertical([
+        Constraint::Length(header_rows),
+        Constraint::Length(BAND_ROWS),
+        Constraint::Length(legend_rows),
+        Constraint::Length(grid_rows),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    Plan {
+        compact: false,
+        header: header_area,
+        band,
+        legend: legend_area,
+        grid,
+        events,
+        keys,
+        status: Rect::default(),
+        grid_format,
+        header_lines: header,
+        legend_lines: legend,
+        status_lines: Vec::new(),
+    }
+}
+
+fn plan_compact(snap: &Snapshot, area: Rect) -> Plan {
+    let width = area.width;
+    let mut status = pack(compact_items(snap), width, width);
+    status.truncate(area.height as usize);
+    let status_rows = status.len() as u16;
+    let keys_rows = (area.height - status_rows).min(1);
+    let left = area.height - status_rows - keys_rows;
+    let format = dense(width);
+    let grid_rows = grid_rows_needed(snap.buyers.len(), format).min(left);
+    let [status_area, keys, grid, events] = Layout::vertical([
+        Constraint::Length(status_rows),
+        Constraint::Length(keys_rows),
+        Constraint::Length(grid_rows),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    Plan {
+        compact: true,
+        header: Rect::default(),
+        band: Rect::default(),
+        legend: Rect::default(),
+        grid,
+        events,
+        keys,
+        status: status_area,
+        grid_format: format,
+        header_lines: Vec::new(),
+        legend_lines: Vec::new(),
+        status_lines: status,
+    }
+}
+
+fn render_full(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
+    render_header(snap, plan, buf);
+    render_band(snap, plan.band, buf);
+    Paragraph::new(plan.legend_lines.clone()).render(plan.legend, buf);
+    render_grid(snap, plan, buf);
+    render_events(snap, plan.events, buf);
+    keys_line(snap, plan.keys.width).render(plan.keys, buf);
+}
+
+fn render_compact(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
+    Paragraph::new(plan.status_lines.clone()).render(plan.status, buf);
+    keys_line(snap, plan.keys.width).render(plan.keys, buf);
+    render_grid(snap, plan, buf);
+    render_events(snap, plan.events, buf);
+}
+
+// ---------------------------------------------------------------- header
+
+fn render_header(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
+    let status = Line::from(status_spans(snap));
+    let status_width = status.width() as u16;
+    let [settings, _, status_area] = Layout::horizontal([
+        Constraint::Min(0),
+        Constraint::Length(1),
+        Constraint::Length(status_width),
+    ])
+    .areas(plan.header);
+    // The first line shares its row with the status; later ones get the
+    // full width, as `header_lines` packed them.
+    let mut first = plan.header;
+    first.height = first.height.min(1);
+    first.width = settings.width;
+    if let Some(line) = plan.header_lines.first() {
+        line.clone().render(first, buf);
+    }
+    let rest = Rect {
+        y: plan.header.y.saturating_add(1),
+        height: plan.header.height.saturating_sub(1),
+        ..plan.header
+    };
+    Paragraph::new(
+        plan.header_lines
+            .iter()
+            .skip(1)
+            .cloned()
+            .collect::<Vec<_>>(),
+    )
+    .render(rest, buf);
+    status.render(
+        Rect {
+            height: status_area.height.min(1),
+            ..status_area
+        },
+        buf,
+    );
+}
+
+/// The delay factor and the pause flag: never cut off, so they sit at the
+/// right end of the header.
+fn status_spans(snap: &Snapshot) -> Vec<Span<'static>> {
+    let mut spans = vec![Span::styled(
+        factor_text(snap.delay_factor),
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
+    if snap.paused {
+        spans.push(Span::raw(SEP));
+        spans.push(Span::styled(
+            "PAUSED",
+            Style::new()
+                .fg(Color::Yellow)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+    }
+    spans
+}
+
+/// Settings as whole items, most important first, so whatever does not fit
+/// falls off the end.
+fn header_lines(snap: &Snapshot, width: u16) -> Vec<Line<'static>> {
+    let s = &snap.settings;
+    let mut items = vec![
+        pair("store", clean(&s.store)),
+        pair("lock", clean(&s.lock)),
+        pair("buyers", s.workers.to_string()),
+        pair("tickets", s.tickets.to_string()),
+        pair("wants", clean(&s.wants)),
+        pair("read", clean(&s.read_delay)),
+        pair("write", clean(&s.write_delay)),
+    ];
+    if s.jitter {
+        items.push(vec![Span::styled("jitter", Style::new().fg(Color::Cyan))]);
+    }
+    items.push(pair("seed", s.seed.to_string()));
+    let status_width = Line::from(status_spans(snap)).width() as u16;
+    pack(items, width.saturating_sub(status_width + 1), width)
+}
+
+/// A dim label and a bold value.
+fn pair(label: &'static str, value: String) -> Vec<Span<'static>> {
+    vec![
+        Span::styled(format!("{label} "), Style::new().fg(Color::DarkGray)),
+        Span::styled(value, Style::new().add_modifier(Modifier::BOLD)),
+    ]
+}
+
+// ------------------------------------------------------------------ band
+
+fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
+    let text = remaining_text(snap.remaining);
+    // Big digits only when they leave the counters room for their full
+    // labels; otherwise a bold number in a narrower box.
+    let big_box = (big_width(&text) + 4).max(REMAINING_MIN_WIDTH);
+    let big = area.width >= big_box + 1 + WIDE_COUNTERS;
+    let left_width = if big {
+        big_box
+    } else {
+        (text.len() as u16 + 4)
+            .max(REMAINING_MIN_WIDTH)
+            .min(area.width / 2)
+    };
+    let [left, _, right] = Layout::horizontal([
+        Constraint::Length(left_width),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    render_remaining(snap, &text, big, left, buf);
+
+    let narrow = right.width < WIDE_COUNTERS;
+    let rows: [Rect; BAND_ROWS as usize] =
+        Layout::vertical([Constraint::Length(1); BAND_ROWS as usize]).areas(right);
+    render_gauge(snap, rows[0], buf);
+    let lost_label = if narrow { "lost" } else { "lost updates" };
+    Line::from(race_spans(snap, lost_label)).render(rows[1], buf);
+    let (lock, waiting, rate) = if narrow {
+        ("lock", "wait", "buys/s")
+    } else {
+        ("lock:", "waiting", "purchases/s")
+    };
+    Line::raw(format!(
+        "{lock} {}{SEP}{waiting} {}",
+        holder_text(snap.holder),
+        snap.waiting
+    ))
+    .render(rows[2], buf);
+    Line::raw(format!(
+        "{:.1} {rate}{SEP}{}{}",
+        snap.ops_per_sec,
+        if narrow { "" } else { "elapsed " },
+        elapsed_text(snap)
+    ))
+    .render(rows[3], buf);
+    verdict(snap, narrow).render(rows[4], buf);
+}
+
+fn render_remaining(snap: &Snapshot, text: &str, big: bool, area: Rect, buf: &mut Buffer) {
+    let mut style = Style::new().add_modifier(Modifier::BOLD);
+    if snap.remaining.is_some_and(|n| n < 0) {
+        // A negative count can only come from a race.
+        style = style.fg(Color::Red);
+    } else if snap.remaining.is_none() {
+        style = style.fg(Color::Yellow);
+    }
+    let block = Block::bordered()
+        .title(" remaining ")
+        .title_alignment(Alignment::Center)
+        .border_style(style);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let big =
+        big_lines(text).filter(|_| big && inner.width >= big_width(text) && inner.height >= 3);
+    let (lines, height) = match big {
+        Some(big) => (big.into_iter().map(Line::from).collect(), 3),
+        None => (vec![Line::from(text.to_string())], 1),
+    };
+    let top = inner.y + inner.height.saturating_sub(height) / 2;
+    let target = Rect {
+        y: top,
+        height: height.min(inner.height),
+        ..inner
+    };
+    Paragraph::new(lines)
+        .style(style)
+        .alignment(Alignment::Center)
+        .render(target, buf);
+}
+
+fn render_gauge(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
+    let tickets = snap.settings.tickets;
+    // Sold can pass tickets when the sale is racy; the bar just stays full.
+    let ratio = if tickets == 0 {
+        0.0
+    } else {
+        (snap.sold as f64 / tickets as f64).clamp(0.0, 1.0)
+    };
+    let fill = if snap.oversold > 0 {
+        Color::Red
+    } else {
+        Color::Green
+    };
+    Gauge::default()
+        .ratio(ratio)
+        .use_unicode(true)
+        .gauge_style(Style::new().fg(fill).bg(Color::DarkGray))
+        .label(Span::styled(
+            format!(" sold {} / {tickets}", snap.sold),
+            Style::new().add_modifier(Modifier::BOLD),
+        ))
+        .render(area, buf);
+}
+
+/// Oversold and lost updates: red the moment they are not zero, because
+/// that is the race made visible.
+fn race_spans(snap: &Snapshot, lost_label: &'static str) -> Vec<Span<'static>> {
+    let lost = match snap.lost_updates {
+        Some(n) => n.to_string(),
+        None => "?".to_string(),
+    };
+    vec![
+        counter(format!("oversold {}", snap.oversold), snap.oversold > 0),
+        Span::raw(SEP),
+        counter(
+            format!("{lost_label} {lost}"),
+            snap.lost_updates.is_some_and(|n| n > 0),
+        ),
+    ]
+}
+
+fn counter(text: String, alarming: bool) -> Span<'static> {
+    if alarming {
+        Span::styled(text, alarm())
+    } else {
+        Span::raw(text)
+    }
+}
+
+/// The one style that means "the race happened".
+fn alarm() -> Style {
+    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+}
+
+/// One line saying what the counters add up to.
+fn verdict(snap: &Snapshot, narrow: bool) -> Line<'static> {
+    if snap.oversold > 0 || snap.lost_updates.is_some_and(|n| n > 0) {
+        let text = if narrow {
+            "race: sales overwritten"
+        } else {
+            "race: concurrent writes overwrote sales"
+        };
+        Line::styled(text, alarm())
+    } else if snap.finished {
+        Line::styled("sale finished", Style::new().fg(Color::Green))
+    } else if snap.paused {
+        Line::styled("paused", Style::new().fg(Color::Yellow))
+    } else {
+        Line::styled("selling", Style::new().fg(Color::DarkGray))
+    }
+}
+
+// ------------------------------------------------------------------ grid
+
+/// How the grid is drawn: with row labels (the first buyer's number) and a
+/// space between glyphs when there is room, densely when there is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GridFormat {
+    /// Columns for the row label, 0 for none.
+    label: u16,
+    /// Columns per buyer: 1 (dense) or 2 (spaced).
+    cell: u16,
+    /// Buyers per row.
+    per_row: u16,
+}
+
+fn dense(width: u16) -> GridFormat {
+    GridFormat {
+        label: 0,
+        cell: 1,
+        per_row: width,
+    }
+}
+
+fn grid_rows_needed(buyers: usize, format: GridFormat) -> u16 {
+    if buyers == 0 || format.per_row == 0 {
+        return 0;
+    }
+    u16::try_from(buyers.div_ceil(format.per_row as usize)).unwrap_or(u16::MAX)
+}
+
+/// The roomiest format whose rows fit `budget`; dense (possibly cut off)
+/// when none does.
+fn best_grid(buyers: usize, width: u16, budget: u16) -> (GridFormat, u16) {
+    let digits = buyers.saturating_sub(1).to_string().len() as u16;
+    let label = digits + 1;
+    // Rows start at multiples of ten, so "buyer 512" is easy to find.
+    let round = |n: u16| if n >= 10 { n - n % 10 } else { n };
+    let candidates = [
+        GridFormat {
+            label,
+            cell: 2,
+            per_row: round(width.saturating_sub(label) / 2),
+        },
+        GridFormat {
+            label,
+            cell: 1,
+            per_row: round(width.saturating_sub(label)),
+        },
+    ];
+    for format in candidates {
+        let rows = grid_rows_needed(buyers, format);
+        if format.per_row > 0 && rows <= budget {
+            return (format, rows);
+        }
+    }
+    let format = dense(width);
+    (format, grid_rows_needed(buyers, format).min(budget))
+}
+
+fn render_grid(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
+    let format = plan.grid_format;
+    let rows = plan.grid.height as usize;
+    if rows == 0 || format.per_row == 0 {
+        return;
+    }
+    let per_row = format.per_row as usize;
+    let total = snap.buyers.len();
+    let mut shown = total.min(rows * per_row);
+    let mut more = None;
+    if shown < total {
+        // Say how many are cut off, at the end of the last row, rather than
+        // let the grid silently end early.
+        let note_width = format!(" +{total} more").len();
+        let last_row = per_row.saturating_sub(note_width.div_ceil(format.cell as usize));
+        shown = (rows - 1) * per_row + last_row;
+        more = Some(Span::styled(
+            format!(" +{} more", total - shown),
+            Style::new().fg(Color::DarkGray),
+        ));
+    }
+    let mut lines: Vec<Line> = snap.buyers[..shown]
+        .chunks(per_row)
+        .enumerate()
+        .map(|(row, cells)| grid_line(row * per_row, cells, format))
+        .collect();
+    if let Some(more) = more {
+        if lines.len() < rows {
+            lines.push(Line::default());
+        }
+        if let Some(last) = lines.last_mut() {
+            last.spans.push(more);
+        }
+    }
+    Paragraph::new(lines).render(plan.grid, buf);
+}
+
+fn grid_line(first: usize, cells: &[BuyerCell], format: GridFormat) -> Line<'static> {
+    let mut spans = Vec::new();
+    if format.label > 0 {
+        spans.push(Span::styled(
+            format!("{first:>w$} ", w = format.label as usize - 1),
+            Style::new().fg(Color::DarkGray),
+        ));
+    }
+    // One span per run of equal states keeps 1000 buyers cheap to draw.
+    for run in cells.chunk_by(|a, b| a.state == b.state) {
+        let glyph = glyph(run[0].state);
+        let text: String = if format.cell == 2 {
+            run.iter().flat_map(|_| [glyph, ' ']).collect()
+        } else {
+            std::iter::repeat_n(glyph, run.len()).collect()
+        };
+        spans.push(Span::styled(text, state_style(run[0].state)));
+    }
+    Line::from(spans)
+}
+
+/// The glyph of a state: each is distinct, so the grid reads without colour.
+pub(crate) const fn glyph(state: BuyerState) -> char {
+    match state {
+        BuyerState::NotStarted => '·',
+        BuyerState::Searching => 's',
+        BuyerState::Reading => 'r',
+        BuyerState::WaitingLock => 'w',
+        BuyerState::HoldingLock => 'L',
+        BuyerState::Writing => 'W',
+        BuyerState::Bought => '$',
+        BuyerState::SoldOut => 'x',
+        BuyerState::Exited => '-',
+        BuyerState::Crashed => '!',
+    }
+}
+
+fn state_style(state: BuyerState) -> Style {
+    let style = Style::new();
+    match state {
+        BuyerState::NotStarted | BuyerState::Exited => style.fg(Color::DarkGray),
+        BuyerState::Searching => style.fg(Color::Blue),
+        BuyerState::Reading => style.fg(Color::Cyan),
+        BuyerState::WaitingLock => style.fg(Color::Yellow),
+        BuyerState::HoldingLock => style.fg(Color::Magenta).add_modifier(Modifier::BOLD),
+        BuyerState::Writing => style.fg(Color::LightMagenta),
+        BuyerState::Bought => style.fg(Color::Green),
+        BuyerState::SoldOut => style.fg(Color::Gray),
+        // Plain red is kept for the race counters alone.
+        BuyerState::Crashed => style.fg(Color::LightRed).add_modifier(Modifier::BOLD),
+    }
+}
+
+fn state_label(state: BuyerState) -> &'static str {
+    match state {
+        BuyerState::NotStarted => "not started",
+        BuyerState::Searching => "searching",
+        BuyerState::Reading => "reading",
+        BuyerState::WaitingLock => "waiting",
+        BuyerState::HoldingLock => "holds lock",
+        BuyerState::Writing => "writing",
+        BuyerState::Bought => "bought",
+        BuyerState::SoldOut => "sold out",
+        BuyerState::Exited => "exited",
+        BuyerState::Crashed => "crashed",
+    }
+}
+
+/// The legend in at most `max_rows` lines: all states if they fit, else
+/// only those on the grid right now.
+fn legend_lines(snap: &Snapshot, width: u16, max_rows: usize) -> Vec<Line<'static>> {
+    let items = |keep: &dyn Fn(BuyerState) -> bool| -> Vec<Vec<Span<'static>>> {
+        STATES
+            .into_iter()
+            .filter(|s| keep(*s))
+            .map(|s| {
+                vec![
+                    Span::styled(glyph(s).to_string(), state_style(s)),
+                    Span::raw(format!(" {}", state_label(s))),
+                ]
+            })
+            .collect()
+    };
+    let all = pack(items(&|_| true), width, width);
+    if all.len() <= max_rows {
+        return all;
+    }
+    pack(
+        items(&|s| snap.buyers.iter().any(|b| b.state == s)),
+        width,
+        width,
+    )
+}
+
+// ---------------------------------------------------------- events, keys
+
+fn render_events(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
+    if area.is_empty() {
+        return;
+    }
+    let rows = area.height as usize;
+    let lines: Vec<Line> = if snap.events.is_empty() {
+        vec![Line::styled(
+            "no events yet",
+            Style::new().fg(Color::DarkGray),
+        )]
+    } else {
+        let skip = snap.events.len().saturating_sub(rows);
+        snap.events[skip..].iter().map(|e| event_line(e)).collect()
+    };
+    Paragraph::new(lines).render(area, buf);
+}
+
+fn event_line(event: &str) -> Line<'static> {
+    let text = clean(event);
+    let style = if text.contains("overwrote") {
+        alarm()
+    } else if text.contains("crash") {
+        state_style(BuyerState::Crashed)
+    } else {
+        Style::new()
+    };
+    Line::styled(text, style)
+}
+
+/// The keys, spelled out when the line is wide enough.
+fn keys_line(snap: &Snapshot, width: u16) -> Line<'static> {
+    let key = Style::new().add_modifier(Modifier::BOLD);
+    let pause = if snap.paused { "resume" } else { "pause" };
+    let long = [
+        ("q", "quit"),
+        ("p", pause),
+        ("+", "slower"),
+        ("-", "faster"),
+    ];
+    let short = [("q", "quit"), ("p", pause), ("+", "slow"), ("-", "fast")];
+    let build = |keys: [(&'static str, &'static str); 4], gap: &'static str| {
+        let mut spans = Vec::new();
+        for (i, (k, what)) in keys.into_iter().enumerate() {
+            if i > 0 {
+                spans.push(Span::raw(gap));
+            }
+            spans.push(Span::styled(k, key));
+            spans.push(Span::raw(format!(" {what}")));
+        }
+        Line::from(spans)
+    };
+    let mut line = build(long, SEP);
+    if line.width() > width as usize {
+        line = build(short, " ");
+    }
+    let done = "sale finished";
+    if snap.finished && line.width() + SEP.len() + done.len() <= width as usize {
+        line.spans.push(Span::raw(SEP));
+        line.spans
+            .push(Span::styled(done, Style::new().fg(Color::Green)));
+    }
+    line
+}
+
+// --------------------------------------------------------------- compact
+
+/// The essentials as whole items, most important first.
+fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
+    let mut items = vec![
+        vec![Span::styled(
+            format!("remaining {}", remaining_text(snap.remaining)),
+            Style::new().add_modifier(Modifier::BOLD),
+        )],
+        vec![Span::raw(format!(
+            "sold {}/{}",
+            snap.sold, snap.settings.tickets
+        ))],
+    ];
+    let [oversold, _, lost] = <[Span<'static>; 3]>::try_from(race_spans(snap, "lost"))
+        .unwrap_or_else(|_| unreachable!("race_spans returns three spans"));
+    items.push(vec![oversold]);
+    items.push(vec![lost]);
+    items.push(vec![Span::raw(format!(
+        "lock {}",
+        holder_text(snap.holder)
+    ))]);
+    items.push(vec![Span::raw(format!("waiting {}", snap.waiting))]);
+    items.push(status_spans(snap));
+    items.push(vec![Span::raw(elapsed_text(snap))]);
+    items
+}
+
+// --------------------------------------------------------------- helpers
+
+/// Greedily packs whole items into lines: the first line `first` columns
+/// wide, the others `width`. An item wider than a line gets a line alone
+/// (and is cut off when drawn).
+fn pack(items: Vec<Vec<Span<'static>>>, first: u16, width: u16) -> Vec<Line<'static>> {
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let mut current: Vec<Span<'static>> = Vec::new();
+    let mut used = 0usize;
+    for item in items {
+        let item_width: usize = item.iter().map(Span::width).sum();
+        let limit = if lines.is_empty() { first } else { width } as usize;
+        let needed = if current.is_empty() {
+            item_width
+        } else {
+            used + SEP.len() + item_width
+        };
+        if !current.is_empty() && needed > limit {
+            lines.push(Line::from(std::mem::take(&mut current)));
+            used = 0;
+        }
+        if !current.is_empty() {
+            current.push(Span::raw(SEP));
+            used += SEP.len();
+        }
+        used += item_width;
+        current.extend(item);
+    }
+    if !current.is_empty() {
+        lines.push(Line::from(current));
+    }
+    lines
+}
+
+fn remaining_text(remaining: Option<i64>) -> String {
+    match remaining {
+        Some(n) => n.to_string(),
+        None => "?".to_string(),
+    }
+}
+
+/// "×1.5": one decimal unless a second one is needed (×0.25).
+fn factor_text(factor: f64) -> String {
+    let two = format!("{factor:.2}");
+    let text = if two.ends_with('0') {
+        format!("{factor:.1}")
+    } else {
+        two
+    };
+    format!("×{text}")
+}
+
+fn elapsed_text(snap: &Snapshot) -> String {
+    let secs = snap.elapsed.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.2}s")
+    } else {
+        let whole = snap.elapsed.as_secs();
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    }
+}
+
+/// Control characters would reach the terminal raw; show them harmlessly.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// A 3×5 pixel font; each text row holds two pixel rows as half blocks.
+fn font(c: char) -> Option<[u8; 5]> {
+    Some(match c {
+        '0' => [0b111, 0b101, 0b101, 0b101, 0b111],
+        '1' => [0b010, 0b110, 0b010, 0b010, 0b111],
+        '2' => [0b111, 0b001, 0b111, 0b100, 0b111],
+        '3' => [0b111, 0b001, 0b111, 0b001, 0b111],
+        '4' => [0b101, 0b101, 0b111, 0b001, 0b001],
+        '5' => [0b111, 0b100, 0b111, 0b001, 0b111],
+        '6' => [0b111, 0b100, 0b111, 0b101, 0b111],
+        '7' => [0b111, 0b001, 0b001, 0b001, 0b001],
+        '8' => [0b111, 0b101, 0b111, 0b101, 0b111],
+        '9' => [0b111, 0b101, 0b111, 0b001, 0b111],
+        '-' => [0b000, 0b000, 0b111, 0b000, 0b000],
+        '?' => [0b111, 0b001, 0b011, 0b000, 0b010],
+        _ => return None,
+    })
+}
+
+/// Columns `big_lines(text)` needs: 3 per character, 1 between.
+fn big_width(text: &str) -> u16 {
+    let n = text.chars().count() as u16;
+    (n * 4).saturating_sub(1)
+}
+
+/// `text` drawn three rows high in block characters; `None` if a character
+/// has no glyph.
+fn big_lines(text: &str) -> Option<[String; 3]> {
+    let mut rows: [String; 3] = Default::default();
+    for (i, c) in text.chars().enumerate() {
+        let bits = font(c)?;
+        for (r, row) in rows.iter_mut().enumerate() {
+            if i > 0 {
+                row.push(' ');
+            }
+            let top = bits[2 * r];
+            let bottom = bits.get(2 * r + 1).copied().unwrap_or(0);
+            for col in (0..3).rev() {
+                row.push(match (top >> col & 1, bottom >> col & 1) {
+                    (1, 1) => '█',
+                    (1, 0) => '▀',
+                    (0, 1) => '▄',
+                    _ => ' ',
+                });
+            }
+        }
+    }
+    Some(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::view::state::tests::snapshot;
+
+    fn render_to(snap: &Snapshot, width: u16, height: u16) -> Buffer {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|f| draw(f, snap)).unwrap();
+        terminal.backend().buffer().clone()
+    }
+
+    fn text_of(buf: &Buffer) -> String {
+        let area = buf.area;
+        let mut out = String::new();
+        for y in area.top()..area.bottom() {
+            let mut line = String::new();
+            for x in area.left()..area.right() {
+                line.push_str(buf[(x, y)].symbol());
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The first cell of the first occurrence of `needle` on screen.
+    fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
+        let text = text_of(buf);
+        text.lines().enumerate().find_map(|(y, line)| {
+            let byte = line.find(needle)?;
+            Some((line[..byte].chars().count() as u16, y as u16))
+        })
+    }
+
+    fn racy() -> Snapshot {
+        let mut snap = snapshot(10, 1, 10, 0);
+        snap.events = vec![
+            "buyer 3 read 1".to_string(),
+            "buyer 3 wrote 0".to_string(),
+            "buyer 7 wrote 0 — overwrote buyer 3's sale".to_string(),
+        ];
+        snap
+    }
+
+    fn has_red(buf: &Buffer) -> bool {
+        buf.content()
+            .iter()
+            .any(|c| c.fg == Color::Red || c.bg == Color::Red)
+    }
+
+    const RACY_80X24: &str = "\
+store shm  lock none  buyers 10  tickets 1  wants 1  read 1ms  write 2ms    ×1.0
+jitter  seed 42
+┌─ remaining ─┐ ██████████████████████████ sold 10 / 1 █████████████████████████
+│     █▀█     │ oversold 9  lost updates 9
+│     █ █     │ lock: free  waiting 0
+│     ▀▀▀     │ 8.0 purchases/s  elapsed 1.25s
+└─────────────┘ race: concurrent writes overwrote sales
+· not started  s searching  r reading  w waiting  L holds lock  W writing
+$ bought  x sold out  - exited  ! crashed
+0 $ $ $ $ $ $ $ $ $ $
+buyer 3 read 1
+buyer 3 wrote 0
+buyer 7 wrote 0 — overwrote buyer 3's sale
+
+
+
+
+
+
+
+
+
+
+q quit  p pause  + slower  - faster  sale finished
+";
+
+    #[test]
+    fn racy_sale_matches_the_full_screen() {
+        let buf = render_to(&racy(), 80, 24);
+        assert_eq!(text_of(&buf), RACY_80X24);
+    }
+
+    #[test]
+    fn racy_sale_shows_oversold_and_lost_in_red() {
+        let buf = render_to(&racy(), 80, 24);
+        let (x, y) = find(&buf, "oversold 9").expect("oversold 9 on screen");
+        assert_eq!(buf[(x, y)].fg, Color::Red);
+        assert!(buf[(x, y)].modifier.contains(Modifier::BOLD));
+        let (x, y) = find(&buf, "lost updates 9").expect("lost updates on screen");
+        assert_eq!(buf[(x, y)].fg, Color::Red);
+        let (x, y) = find(&buf, "overwrote").expect("the lost update event");
+        assert_eq!(buf[(x, y)].fg, Color::Red);
+    }
+
+    #[test]
+    fn correct_sale_shows_no_red() {
+        let mut snap = snapshot(50, 5, 5, 0);
+        snap.holder = Some(12);
+        snap.events = vec!["buyer 4 bought 1".to_string()];
+        let buf = render_to(&snap, 80, 24);
+        let text = text_of(&buf);
+        assert!(text.contains("oversold 0"), "{text}");
+        assert!(text.contains("lost updates 0"), "{text}");
+        assert!(text.contains("lock: buyer 12"), "{text}");
+        assert!(!has_red(&buf), "{text}");
+    }
+
+    #[test]
+    fn header_shows_settings_factor_and_pause() {
+        let mut snap = snapshot(50, 5, 5, 0);
+        snap.paused = true;
+        snap.delay_factor = 1.5;
+        let text = text_of(&render_to(&snap, 120, 30));
+        let header = text.lines().next().unwrap();
+        for want in [
+            "store shm",
+            "lock none",
+            "buyers 50",
+            "tickets 5",
+            "read 1ms",
+            "write 2ms",
+            "jitter",
+            "seed 42",
+            "×1.5",
+            "PAUSED",
+        ] {
+            assert!(header.contains(want), "{want:?} missing from {header:?}");
+        }
+        assert!(text.contains("p resume"), "{text}");
+    }
+
+    #[test]
+    fn thousand_buyers_fit_on_80x24() {
+        let mut snap = snapshot(1000, 100, 100, 0);
+        for (i, cell) in snap.buyers.iter_mut().enumerate() {
+            cell.state = STATES[i % STATES.len()];
+        }
+        snap.holder = Some(4);
+        snap.finished = false;
+        let buf = render_to(&snap, 80, 24);
+        let grid = plan(&snap, buf.area).grid;
+        let glyphs: Vec<char> = STATES.iter().map(|s| glyph(*s)).collect();
+        let mut count = 0;
+        for y in grid.top()..grid.bottom() {
+            for x in grid.left()..grid.right() {
+                let sym = buf[(x, y)].symbol();
+                if sym.chars().count() == 1 && glyphs.contains(&sym.chars().next().unwrap()) {
+                    count += 1;
+                }
+            }
+        }
+        assert_eq!(count, 1000, "{}", text_of(&buf));
+        let text = text_of(&buf);
+        assert!(
+            text.contains("q quit  p pause  + slower  - faster"),
+            "{text}"
+        );
+        assert!(text.contains("remaining"), "{text}");
+        assert!(text.contains("seed 42"), "{text}");
+    }
+
+    #[test]
+    fn grid_glyphs_carry_their_state_colour() {
+        let mut snap = snapshot(3, 1, 0, 1);
+        snap.buyers[1].state = BuyerState::HoldingLock;
+        let buf = render_to(&snap, 80, 24);
+        let grid = plan(&snap, buf.area).grid;
+        let row: String = (grid.left()..grid.right())
+            .map(|x| buf[(x, grid.top())].symbol().to_string())
+            .collect();
+        assert_eq!(row.trim_end(), "0 - L -");
+        assert_eq!(buf[(grid.left() + 4, grid.top())].fg, Color::Magenta);
+    }
+
+    #[test]
+    fn zero_tickets_and_unknown_count_do_not_panic() {
+        let mut snap = snapshot(5, 0, 3, 0);
+        snap.remaining = None;
+        snap.lost_updates = None;
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(text.contains("sold 3 / 0"), "{text}");
+        assert!(text.contains("lost updates ?"), "{text}");
+    }
+
+    #[test]
+    fn negative_remaining_is_drawn_big() {
+        let snap = snapshot(10, 1, 10, -3);
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(text.contains("▀▀▀ ▀▀█"), "{text}");
+    }
+
+    #[test]
+    fn tiny_terminals_do_not_panic() {
+        let mut racy = racy();
+        racy.paused = true;
+        let many = snapshot(1000, 10, 10, 0);
+        let none = snapshot(0, 0, 0, 0);
+        for snap in [&racy, &many, &none] {
+            for (w, h) in [
+                (0, 0),
+                (1, 1),
+                (10, 3),
+                (80, 1),
+                (80, 0),
+                (20, 5),
+                (39, 30),
+                (40, 9),
+                (41, 10),
+                (200, 9),
+                (1, 100),
+                (300, 80),
+            ] {
+                let buf = render_to(snap, w, h);
+                assert_eq!(buf.area, Rect::new(0, 0, w, h));
+            }
+        }
+    }
+
+    #[test]
+    fn compact_layout_keeps_the_essentials() {
+        let text = text_of(&render_to(&racy(), 20, 5));
+        assert!(text.starts_with("remaining 0\n"), "{text}");
+        assert!(text.contains("oversold 9"), "{text}");
+        assert!(text.contains("lost 9"), "{text}");
+    }
+
+    #[test]
+    fn events_show_the_newest_last() {
+        let mut snap = snapshot(1000, 100, 100, 0);
+        snap.events = (0..50).map(|i| format!("event {i}")).collect();
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(text.contains("event 49\n"), "{text}");
+        assert!(!text.contains("event 0\n"), "{text}");
+    }
+
+    #[test]
+    fn preferred_height_shows_everything() {
+        let mut snap = snapshot(1000, 100, 100, 0);
+        snap.events = (0..50).map(|i| format!("event {i}")).collect();
+        let height = preferred_height(&snap, 80);
+        let buf = render_to(&snap, 80, height);
+        let p = plan(&snap, buf.area);
+        assert!(p.grid.height as usize * p.grid_format.per_row as usize >= 1000);
+        assert_eq!(p.events.height as usize, FINAL_EVENTS);
+    }
+
+    #[test]
+    fn factor_text_keeps_needed_decimals() {
+        assert_eq!(factor_text(1.0), "×1.0");
+        assert_eq!(factor_text(1.5), "×1.5");
+        assert_eq!(factor_text(0.25), "×0.25");
+    }
+
+    #[test]
+    fn control_characters_are_not_drawn() {
+        let mut snap = racy();
+        snap.events.push("evil \x1b[2J".to_string());
+        let buf = render_to(&snap, 80, 24);
+        assert!(buf.content().iter().all(|c| !c.symbol().contains('\x1b')));
+    }
+}

@@ -1,0 +1,210 @@
+//! The data every view draws: one snapshot of a running sale, and the
+//! commands a view can send back.
+
+use std::time::Duration;
+
+/// What one buyer process is doing right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuyerState {
+    /// Not forked yet, or not yet reported in.
+    NotStarted,
+    /// Looking for a ticket (between attempts).
+    Searching,
+    /// Reading the ticket count.
+    Reading,
+    /// Blocked on the lock.
+    WaitingLock,
+    /// Inside the critical section.
+    HoldingLock,
+    /// Writing the new ticket count.
+    Writing,
+    /// Has bought what it wanted.
+    Bought,
+    /// Found no tickets left.
+    SoldOut,
+    /// Finished normally.
+    Exited,
+    /// Died (signal or error).
+    Crashed,
+}
+
+/// One buyer's cell in the grid.
+#[derive(Clone, Debug)]
+pub struct BuyerCell {
+    /// What the buyer is doing.
+    pub state: BuyerState,
+    /// Tickets this buyer believes it bought.
+    pub bought: u64,
+}
+
+/// The run's settings, already formatted for display.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Store kind, e.g. "shm" or "file".
+    pub store: String,
+    /// Lock kind, e.g. "none" or "mutex".
+    pub lock: String,
+    /// Number of buyer processes.
+    pub workers: usize,
+    /// Tickets on sale at the start.
+    pub tickets: u64,
+    /// Tickets each buyer wants, e.g. "1" or "1-3".
+    pub wants: String,
+    /// Delay between reading and writing the count.
+    pub read_delay: String,
+    /// Delay while writing the count.
+    pub write_delay: String,
+    /// Whether delays are randomised.
+    pub jitter: bool,
+    /// Seed of the run, so it can be repeated.
+    pub seed: u64,
+}
+
+/// Everything a view needs to draw one frame.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// The run's settings.
+    pub settings: Settings,
+    /// Time since the sale started.
+    pub elapsed: Duration,
+    /// Tickets the store says are left; `None` while it cannot be read.
+    pub remaining: Option<i64>,
+    /// Tickets the buyers believe they bought.
+    pub sold: u64,
+    /// Tickets sold beyond those that existed: `max(0, sold - tickets)`.
+    pub oversold: u64,
+    /// `sold - (tickets - remaining)`; `None` if `remaining` is unknown.
+    pub lost_updates: Option<i64>,
+    /// One cell per buyer, indexed by buyer number.
+    pub buyers: Vec<BuyerCell>,
+    /// Buyer currently holding the lock.
+    pub holder: Option<usize>,
+    /// Pid of that buyer, so a person (or a test) can signal it.
+    pub holder_pid: Option<i32>,
+    /// Buyers waiting for the lock.
+    pub waiting: usize,
+    /// Purchases per second so far.
+    pub ops_per_sec: f64,
+    /// Whether the sale is paused.
+    pub paused: bool,
+    /// Delay multiplier: 1.0 = as given.
+    pub delay_factor: f64,
+    /// Latest events, oldest first.
+    pub events: Vec<String>,
+    /// Whether every buyer has finished.
+    pub finished: bool,
+}
+
+/// What the user asked for from a view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewCommand {
+    /// Stop the sale and leave.
+    Quit,
+    /// Pause or resume the sale.
+    TogglePause,
+    /// Longer delays (the `+` key).
+    Slower,
+    /// Shorter delays (the `-` key).
+    Faster,
+}
+
+impl Snapshot {
+    /// One progress line for the plain view, free of escape codes.
+    pub fn plain_line(&self) -> String {
+        let remaining = match self.remaining {
+            Some(n) => n.to_string(),
+            None => "?".to_string(),
+        };
+        format!(
+            "[{:>6.2}s] remaining {remaining}  sold {}  oversold {}  waiting {}  lock {}",
+            self.elapsed.as_secs_f64(),
+            self.sold,
+            self.oversold,
+            self.waiting,
+            match (self.holder, self.holder_pid) {
+                (Some(b), Some(pid)) => format!("buyer {b} (pid {pid})"),
+                (holder, _) => holder_text(holder),
+            },
+        )
+    }
+}
+
+/// "buyer N" or "free", shared by the plain line and the screen.
+pub(crate) fn holder_text(holder: Option<usize>) -> String {
+    match holder {
+        Some(b) => format!("buyer {b}"),
+        None => "free".to_string(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A snapshot of `workers` buyers and `tickets` tickets after `sold`
+    /// purchases; the counters follow from those three numbers the way the
+    /// engine computes them, so tests cannot build an impossible sale.
+    pub(crate) fn snapshot(workers: usize, tickets: u64, sold: u64, remaining: i64) -> Snapshot {
+        let mut buyers = vec![
+            BuyerCell {
+                state: BuyerState::Exited,
+                bought: 0,
+            };
+            workers
+        ];
+        for cell in buyers.iter_mut().take(sold as usize) {
+            cell.state = BuyerState::Bought;
+            cell.bought = 1;
+        }
+        Snapshot {
+            settings: Settings {
+                store: "shm".to_string(),
+                lock: "none".to_string(),
+                workers,
+                tickets,
+                wants: "1".to_string(),
+                read_delay: "1ms".to_string(),
+                write_delay: "2ms".to_string(),
+                jitter: true,
+                seed: 42,
+            },
+            elapsed: Duration::from_millis(1250),
+            remaining: Some(remaining),
+            sold,
+            oversold: sold.saturating_sub(tickets),
+            lost_updates: Some(sold as i64 - (tickets as i64 - remaining)),
+            buyers,
+            holder: None,
+            holder_pid: None,
+            waiting: 0,
+            ops_per_sec: sold as f64 / 1.25,
+            paused: false,
+            delay_factor: 1.0,
+            events: Vec::new(),
+            finished: true,
+        }
+    }
+
+    #[test]
+    fn plain_line_matches_the_documented_shape() {
+        let mut snap = snapshot(10, 5, 2, 3);
+        snap.waiting = 4;
+        snap.holder = Some(7);
+        assert_eq!(
+            snap.plain_line(),
+            "[  1.25s] remaining 3  sold 2  oversold 0  waiting 4  lock buyer 7"
+        );
+    }
+
+    #[test]
+    fn plain_line_shows_free_lock_and_unknown_count() {
+        let mut snap = snapshot(10, 1, 10, 0);
+        snap.remaining = None;
+        snap.lost_updates = None;
+        let line = snap.plain_line();
+        assert!(line.contains("remaining ?"), "{line}");
+        assert!(line.contains("oversold 9"), "{line}");
+        assert!(line.ends_with("lock free"), "{line}");
+        assert!(!line.contains('\x1b'));
+    }
+}

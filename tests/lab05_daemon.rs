@@ -1,0 +1,175 @@
+//! `ticketlab daemon`: a parent waits for its child, ends a daemon child with
+//! its main code, or leaves an orphan that notices its new parent.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::common::ticketlab;
+
+/// Runs `ticketlab daemon ARGS` to the end; returns its standard output.
+fn daemon_output(args: &[&str]) -> String {
+    let out = ticketlab().arg("daemon").args(args).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ticketlab daemon {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The child's pid, read from a line the child wrote itself.
+fn child_pid(output: &str) -> i32 {
+    output
+        .lines()
+        .find_map(|l| {
+            l.split_once("] child  pid ")?
+                .1
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no child line in\n{output}"))
+}
+
+fn is_done_line(line: &str) -> bool {
+    line.contains("] child  pid ") && line.ends_with("  done")
+}
+
+/// Whether no process with this pid runs any more (a zombie runs nothing;
+/// whether an orphan's adopter reaps it is not ours to decide).
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+fn gone_within(pid: i32, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if gone(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    gone(pid)
+}
+
+#[test]
+fn lab05_parent_waits_for_a_normal_child() {
+    // Not a daemon: main code ends first, then the parent waits for `done`.
+    let out = daemon_output(&["--parent-runs", "0.3s", "--child-runs", "1s"]);
+    let lines: Vec<&str> = out.lines().collect();
+    let main_over = lines.iter().position(|l| l.ends_with("  main over"));
+    let done = lines.iter().position(|l| is_done_line(l));
+    assert!(main_over.is_some() && done.is_some(), "{out}");
+    assert!(main_over < done, "main code ends before the child:\n{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("] child  pid ") && l.ends_with("  tick 1")),
+        "{out}"
+    );
+    assert!(gone(child_pid(&out)), "the child was reaped:\n{out}");
+}
+
+#[test]
+fn lab05_daemon_child_loses_last_line() {
+    // A daemon child is ended with the parent's main code: no `done` line.
+    let start = Instant::now();
+    let out = daemon_output(&["--daemon", "--parent-runs", "0.3s", "--child-runs", "1s"]);
+    assert!(!out.lines().any(is_done_line), "{out}");
+    assert!(out.contains("main over"), "{out}");
+    assert!(out.contains("SIGTERM"), "{out}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "the parent did not wait for the child"
+    );
+    assert!(
+        gone(child_pid(&out)),
+        "the daemon child was ended and reaped:\n{out}"
+    );
+}
+
+#[test]
+fn lab05_daemon_child_that_finished_early_keeps_its_done_line() {
+    // The daemon flag only matters while the child still runs.
+    let out = daemon_output(&["--daemon", "--parent-runs", "0.8s", "--child-runs", "0.2s"]);
+    assert!(out.lines().any(is_done_line), "{out}");
+    assert!(out.contains("already finished"), "{out}");
+}
+
+#[test]
+fn lab05_daemon_and_orphan_together_are_refused() {
+    // A child cannot both end with its parent and outlive it.
+    ticketlab()
+        .args(["daemon", "--daemon", "--orphan"])
+        .assert()
+        .failure();
+}
+
+#[test]
+fn lab05_orphan_outlives_its_parent_then_ends_itself() {
+    // The parent exits at once; the child sees a new parent, then ends alone.
+    let mut parent = std::process::Command::new(env!("CARGO_BIN_EXE_ticketlab"))
+        .args([
+            "daemon",
+            "--orphan",
+            "--parent-runs",
+            "0.2s",
+            "--child-runs",
+            "1s",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let started = Instant::now();
+    // The orphan keeps the pipe open after the parent is gone, so the lines
+    // are read on the side while this thread watches the parent.
+    let (tx, rx) = mpsc::channel();
+    let stdout = parent.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send((Instant::now(), line));
+        }
+    });
+
+    let status = parent.wait().expect("parent ends");
+    let parent_exit = Instant::now();
+    let parent_ran = parent_exit - started;
+    assert!(status.success(), "{status}");
+    assert!(
+        parent_ran < Duration::from_millis(900),
+        "parent took {parent_ran:?}"
+    );
+
+    let mut lines = Vec::new();
+    let mut done_at = None;
+    while let Ok((at, line)) = rx.recv_timeout(Duration::from_secs(5)) {
+        if is_done_line(&line) {
+            done_at = Some(at);
+        }
+        lines.push(line);
+    }
+    let out = lines.join("\n");
+    let pid = child_pid(&out);
+    assert!(out.contains("leaving without waiting"), "{out}");
+    assert!(
+        out.contains("my parent pid changed"),
+        "the orphan noticed:\n{out}"
+    );
+    assert!(
+        done_at.is_some_and(|at| at > parent_exit),
+        "done after the parent left:\n{out}"
+    );
+    assert!(
+        gone_within(pid, Duration::from_millis(1500)),
+        "orphan {pid} still runs:\n{out}"
+    );
+}

@@ -1,0 +1,7 @@
+//! Integration tests: every one drives the real `ticketlab` binary.
+//! Test names carry the lab or issue area so `cargo test lab02` runs one.
+
+mod common;
+mod lab01_print;
+mod lab05_daemon;
+mod sell;
