@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use anyhow::Context;
 use serde::Serialize;
@@ -161,11 +160,10 @@ struct Row {
 /// Runs the benchmark and prints a table (or JSON lines).
 pub fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
     let anchors = args.anchors.as_deref();
-    if let Some(dir) = anchors {
-        build_anchors(dir)?;
-    }
+    let cbench = anchors.map(build_anchors).transpose()?;
+    let wanted = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
     let mut rows = Vec::new();
-    for case in CASES {
+    for case in CASES.iter().filter(|c| wanted(c.name)) {
         let mut ours = Vec::new();
         let (mut c, mut py) = (Vec::new(), Vec::new());
         for round in 0..args.rounds {
@@ -190,8 +188,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
                 case.workers
             );
             ours.push(report.ops_per_sec);
-            if let Some(dir) = anchors {
-                c.push(c_ops(dir, case.c_mode, case.workers, case.tickets * 2)?);
+            if let (Some(dir), Some(cbench)) = (anchors, &cbench) {
+                c.push(c_ops(cbench, case.c_mode, case.workers, case.tickets * 2)?);
                 py.push(py_ops(dir, case.py_mode, case.workers, case.py_tickets)?);
             }
         }
@@ -204,6 +202,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
         ));
         print_row(rows.last().expect("just pushed"), args.json);
     }
+    if !wanted("start") {
+        return Ok(Exit::Success);
+    }
     let (mut ours, mut c, mut py) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..args.rounds {
         let cfg = SaleConfig {
@@ -211,7 +212,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
             tickets: 0,
             wants: Wants::Count(1),
             store: StoreKind::Shm,
-            lock: LockMode::Buy,
+            // No lock: this measures starting and reaping, not a queue.
+            lock: LockMode::None,
             read_delay: Default::default(),
             write_delay: Default::default(),
             jitter: false,
@@ -219,11 +221,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
             db: None,
             trace: false,
         };
-        let t = Instant::now();
-        run_sale(&cfg, &mut Quiet)?;
-        ours.push(START_WORKERS as f64 / t.elapsed().as_secs_f64());
-        if let Some(dir) = anchors {
-            c.push(c_start(dir)?);
+        let report = run_sale(&cfg, &mut Quiet)?;
+        ours.push(START_WORKERS as f64 / (report.processes_ms / 1e3));
+        if let (Some(dir), Some(cbench)) = (anchors, &cbench) {
+            c.push(c_start(cbench)?);
             py.push(py_start(dir)?);
         }
     }
@@ -286,15 +287,24 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-fn build_anchors(dir: &Path) -> anyhow::Result<()> {
-    let status = Command::new("make")
-        .args(["-s", "-C"])
-        .arg(dir)
-        .arg("cbench")
+/// Builds the C reference into a scratch directory (the anchors directory
+/// may be read-only) and returns the binary's path.
+fn build_anchors(dir: &Path) -> anyhow::Result<PathBuf> {
+    let out_dir = std::env::temp_dir().join(format!("tl-anchors-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir)?;
+    let binary = out_dir.join("cbench");
+    let status = Command::new("gcc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&binary)
+        .arg(dir.join("cbench.c"))
         .status()
-        .context("make (to build the C anchors)")?;
-    anyhow::ensure!(status.success(), "building {}/cbench failed", dir.display());
-    Ok(())
+        .context("gcc (to build the C reference)")?;
+    anyhow::ensure!(
+        status.success(),
+        "building {}/cbench.c failed",
+        dir.display()
+    );
+    Ok(binary)
 }
 
 fn json_field(cmd: &mut Command, field: &str) -> anyhow::Result<f64> {
@@ -308,19 +318,19 @@ fn json_field(cmd: &mut Command, field: &str) -> anyhow::Result<f64> {
         .with_context(|| format!("no {field} in {line}"))
 }
 
-fn c_ops(dir: &Path, mode: &str, workers: usize, tickets: u64) -> anyhow::Result<f64> {
+fn c_ops(cbench: &Path, mode: &str, workers: usize, tickets: u64) -> anyhow::Result<f64> {
     let tmp = std::env::temp_dir();
     json_field(
-        Command::new(dir.join("cbench"))
+        Command::new(cbench)
             .args([mode, &workers.to_string(), &tickets.to_string(), "1"])
             .arg(&tmp),
         "ops_per_s",
     )
 }
 
-fn c_start(dir: &Path) -> anyhow::Result<f64> {
+fn c_start(cbench: &Path) -> anyhow::Result<f64> {
     json_field(
-        Command::new(dir.join("cbench")).args(["fork", "0", &START_WORKERS.to_string(), "1"]),
+        Command::new(cbench).args(["fork", "0", &START_WORKERS.to_string(), "1"]),
         "procs_per_s",
     )
 }

@@ -1,5 +1,5 @@
-//! What one buyer process does: the posts' `task()`, a search then a buy,
-//! repeated until it has what it wants or the tickets are gone.
+//! What one buyer process does: the posts' `task()`, a search, then
+//! purchases until it has what it wants or the tickets are gone.
 //!
 //! Every shared operation goes through [`Buyer::record`], which publishes it
 //! in the buyer's slot (for the live view), appends it to the trace (for the
@@ -104,6 +104,9 @@ pub const GAVE_UP_EXIT: i32 = 3;
 /// Exit code of a buyer that met an I/O error.
 pub const ERROR_EXIT: i32 = 1;
 
+/// Attempts to take a busy mutex before sleeping on it.
+const SPINS_BEFORE_SLEEP: u32 = 100;
+
 /// How long a buyer keeps reading garbage before it decides the file will
 /// not heal (two writers can leave `{"count": 9}}` behind for good).
 const CORRUPT_AFTER: Duration = Duration::from_secs(2);
@@ -133,7 +136,8 @@ pub struct Buyer<'a> {
     slot: &'a Slot,
     trace: &'a [TraceEntry],
     store: StoreClient<'a>,
-    rng: StdRng,
+    /// Only jittered delays draw; seeding costs a fresh process real time.
+    rng: Option<StdRng>,
     epoch: Instant,
 }
 
@@ -166,7 +170,9 @@ impl<'a> Buyer<'a> {
             slot: seg.slot(id),
             trace,
             store,
-            rng: StdRng::seed_from_u64(buyer_seed(cfg.seed, id)),
+            rng: cfg
+                .jitter
+                .then(|| StdRng::seed_from_u64(buyer_seed(cfg.seed, id))),
             epoch,
         }
     }
@@ -197,54 +203,49 @@ impl<'a> Buyer<'a> {
         }
     }
 
+    /// The posts' `task()`: one search, then purchases until the buyer has
+    /// what it wants. `task` locks all of it, `buy` each purchase.
     fn shop(&mut self) -> Result<(), BuyerError> {
+        if self.cfg.lock == LockMode::Task {
+            self.acquire()?;
+            let outcome = self.search().and_then(|_| self.buy_until_done());
+            self.release()?;
+            return outcome;
+        }
+        self.search()?;
+        self.buy_until_done()
+    }
+
+    fn buy_until_done(&mut self) -> Result<(), BuyerError> {
         let mut bought = 0u64;
+        let mut attempts = 0u64;
         loop {
             if let Wants::Count(n) = self.cfg.wants {
                 if bought >= n {
                     return Ok(());
                 }
             }
-            self.slot.attempts.fetch_add(1, Ordering::Relaxed);
+            attempts += 1;
+            self.slot.attempts.store(attempts, Ordering::Relaxed);
             // Both delays are drawn every attempt, used or not, so the same
             // seed draws the same delays whatever the interleaving.
             let read_delay = self.draw(self.cfg.read_delay);
             let write_delay = self.draw(self.cfg.write_delay);
-            match self.attempt(read_delay, write_delay)? {
+            let outcome = if self.cfg.lock == LockMode::Buy {
+                self.acquire()?;
+                let outcome = self.buy(read_delay, write_delay);
+                self.release()?;
+                outcome?
+            } else {
+                self.buy(read_delay, write_delay)?
+            };
+            match outcome {
                 Outcome::Bought => {
                     bought += 1;
                     self.slot.bought.store(bought, Ordering::Relaxed);
                     self.record(Op::Bought, bought as i64);
                 }
                 Outcome::SoldOut => return Ok(()),
-            }
-        }
-    }
-
-    fn attempt(
-        &mut self,
-        read_delay: Duration,
-        write_delay: Duration,
-    ) -> Result<Outcome, BuyerError> {
-        match self.cfg.lock {
-            LockMode::Task => {
-                self.acquire()?;
-                let outcome = self
-                    .search()
-                    .and_then(|_| self.buy(read_delay, write_delay));
-                self.release()?;
-                outcome
-            }
-            LockMode::Buy => {
-                self.search()?;
-                self.acquire()?;
-                let outcome = self.buy(read_delay, write_delay);
-                self.release()?;
-                outcome
-            }
-            LockMode::None | LockMode::Write | LockMode::Join | LockMode::Atomic => {
-                self.search()?;
-                self.buy(read_delay, write_delay)
             }
         }
     }
@@ -277,16 +278,19 @@ impl<'a> Buyer<'a> {
                 }
             });
         }
+        let mut seen = self.read_count()?;
         loop {
-            let seen = self.read_count()?;
             self.record(Op::Read, seen);
             self.sleep(read_delay);
             if seen <= 0 {
                 self.record(Op::SoldOut, seen);
                 return Ok(Outcome::SoldOut);
             }
-            self.record(Op::Writing, seen - 1);
-            self.sleep(write_delay);
+            // Without a delay the "writing" state would show for nanoseconds.
+            if !write_delay.is_zero() {
+                self.record(Op::Writing, seen - 1);
+                self.sleep(write_delay);
+            }
             match self.cfg.lock {
                 LockMode::Write => {
                     self.acquire()?;
@@ -297,14 +301,21 @@ impl<'a> Buyer<'a> {
                     let StoreClient::Shm(count) = &self.store else {
                         unreachable!("atomic is validated to need the shm store")
                     };
-                    if count
-                        .compare_exchange(seen, seen - 1, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_err()
-                    {
-                        self.record(Op::CasRetry, seen);
-                        continue;
+                    // A failed swap hands back the count it found: that is
+                    // the re-read, so the retry starts from it.
+                    match count.compare_exchange(
+                        seen,
+                        seen - 1,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => self.record(Op::Wrote, seen - 1),
+                        Err(now) => {
+                            self.record(Op::CasRetry, seen);
+                            seen = now;
+                            continue;
+                        }
                     }
-                    self.record(Op::Wrote, seen - 1);
                 }
                 _ => self.write_count(seen - 1)?,
             }
@@ -348,13 +359,17 @@ impl<'a> Buyer<'a> {
     }
 
     fn acquire(&mut self) -> Result<(), BuyerError> {
-        let mutex = self.seg.mutex();
-        // Only a contended lock costs clock reads: the uncontended path must
-        // stay as cheap as the C reference's lock/unlock.
-        if !process::mutex_try_lock(mutex.as_raw()) {
+        let raw = self.seg.mutex().as_raw();
+        if !process::mutex_try_lock(raw) && !self.spin_for(raw) {
+            // Only a wait that sleeps is timed: clock reads on every short
+            // spin would cost more than the critical section itself.
             self.record(Op::LockWait, 0);
             let waiting = Instant::now();
-            let guard = mutex.lock().map_err(|e| BuyerError::Lock(e.to_string()))?;
+            let guard = self
+                .seg
+                .mutex()
+                .lock()
+                .map_err(|e| BuyerError::Lock(e.to_string()))?;
             // Released explicitly in `release`, which may run in another scope.
             std::mem::forget(guard);
             self.slot
@@ -366,6 +381,21 @@ impl<'a> Buyer<'a> {
         area.holder_worker.store(self.id as i32, Ordering::Relaxed);
         self.record(Op::Locked, 0);
         Ok(())
+    }
+
+    /// Critical sections without delays last nanoseconds: spinning a little
+    /// saves most trips into the kernel's futex. Pauses between attempts
+    /// keep the spinner from stealing the line from the holder.
+    fn spin_for(&self, raw: *mut std::ffi::c_void) -> bool {
+        for _ in 0..SPINS_BEFORE_SLEEP {
+            for _ in 0..8 {
+                std::hint::spin_loop();
+            }
+            if process::mutex_try_lock(raw) {
+                return true;
+            }
+        }
+        false
     }
 
     fn release(&mut self) -> Result<(), BuyerError> {
@@ -400,10 +430,11 @@ impl<'a> Buyer<'a> {
     }
 
     fn draw(&mut self, max: Duration) -> Duration {
-        let d = if self.cfg.jitter && !max.is_zero() {
-            Duration::from_nanos(self.rng.random_range(0..=max.as_nanos() as u64))
-        } else {
-            max
+        let d = match self.rng.as_mut() {
+            Some(rng) if !max.is_zero() => {
+                Duration::from_nanos(rng.random_range(0..=max.as_nanos() as u64))
+            }
+            _ => max,
         };
         if !d.is_zero() {
             self.slot

@@ -193,6 +193,9 @@ pub struct BenchArgs {
     /// Print the results as JSON lines.
     #[arg(long)]
     pub json: bool,
+    /// Run only the scenarios whose name contains this, e.g. shm+buy, server, start.
+    #[arg(long, value_name = "NAME")]
+    pub only: Option<String>,
     /// Directory of the C and Python reference programs (cbench.c, pybench.py) to run side by side.
     #[arg(long, value_name = "DIR")]
     pub anchors: Option<PathBuf>,

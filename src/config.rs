@@ -76,13 +76,11 @@ pub struct SaleConfig {
 impl SaleConfig {
     /// Whether buyers must record their operations: always where updates can
     /// be lost (so the summary can name them), otherwise only on request.
+    /// The seller serialises every sale, so nothing is lost there.
     pub fn records_trace(&self) -> bool {
-        self.trace || matches!(self.lock, LockMode::None | LockMode::Write)
-    }
-
-    /// Whether the count can be corrupted by this setting at all.
-    pub fn is_exclusive(&self) -> bool {
-        !matches!(self.lock, LockMode::None | LockMode::Write)
+        self.trace
+            || (self.store != StoreKind::Server
+                && matches!(self.lock, LockMode::None | LockMode::Write))
     }
 }
 

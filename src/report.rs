@@ -83,8 +83,10 @@ pub struct SaleReport {
     pub elapsed_ms: f64,
     /// Purchases per second over `elapsed_ms`.
     pub ops_per_sec: f64,
-    /// Total time buyers spent waiting for the mutex.
+    /// Total time buyers spent blocked on the mutex (short spins are not counted).
     pub lock_wait_ms: f64,
+    /// From the first fork to the last reap: what the processes themselves cost.
+    pub processes_ms: f64,
     /// How the sale ended.
     pub ending: Ending,
     /// Trace events that did not fit in the segment.
@@ -121,6 +123,7 @@ impl SaleReport {
             elapsed_ms: 0.0,
             ops_per_sec: 0.0,
             lock_wait_ms: 0.0,
+            processes_ms: 0.0,
             ending: Ending::Completed,
             trace_overflow: 0,
             lost: Vec::new(),

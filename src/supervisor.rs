@@ -108,6 +108,9 @@ struct Run<'a> {
     seller: Option<Child>,
     epoch: Instant,
     start_ns: Option<u64>,
+    /// When the first process was forked and the last one reaped.
+    first_fork: Option<Instant>,
+    last_reap: Option<Instant>,
     suspect: Option<(usize, i32, Instant)>,
 }
 
@@ -166,6 +169,8 @@ pub fn run_sale(cfg: &SaleConfig, observer: &mut dyn Observer) -> Result<SaleRep
         seller: None,
         epoch: Instant::now(),
         start_ns: None,
+        first_fork: None,
+        last_reap: None,
         suspect: None,
     };
     let result = run.drive(observer);
@@ -238,6 +243,7 @@ impl Run<'_> {
         let mut next_tick = Instant::now();
         loop {
             while let Some((pid, exit)) = process::try_reap() {
+                self.last_reap = Some(Instant::now());
                 if let Some(fatal) = self.on_exit(pid, exit) {
                     ending = fatal;
                 }
@@ -294,6 +300,7 @@ impl Run<'_> {
     }
 
     fn fork_buyer(&mut self, id: usize, pipes: Option<&SellerPipes>) -> Result<(), SaleError> {
+        self.first_fork.get_or_insert_with(Instant::now);
         let cfg = self.cfg;
         let epoch = self.epoch;
         let db = self.db.as_ref().map(|d| d.path.clone());
@@ -473,6 +480,9 @@ impl Run<'_> {
             self.now_ns().saturating_sub(start)
         };
         report.ending = ending;
+        if let (Some(first), Some(last)) = (self.first_fork, self.last_reap) {
+            report.processes_ms = last.saturating_duration_since(first).as_secs_f64() * 1e3;
+        }
         report.settle(remaining, elapsed_ns as f64 / 1e6);
         report
     }
