@@ -108,7 +108,9 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
     pub child_runs: Duration,
     /// The parent exits without waiting; the child lives on, re-parented, and ends itself.
-    #[arg(long)]
+    // The orphan writes straight to stdout after the parent has gone, so
+    // nothing can keep stdout to one JSON object.
+    #[arg(long, conflicts_with = "json")]
     pub orphan: bool,
     /// live and plain print the timeline; quiet only the outcome.
     #[arg(long, value_name = "VIEW", value_parser = parse_view)]

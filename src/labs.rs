@@ -353,6 +353,73 @@ mod tests {
         assert!(find("nope").is_none());
     }
 
+    /// The preset of lab `lab` merged with `flags` the way `ticketlab run`
+    /// merges them: the preset first, the student's flags after, so theirs
+    /// win (the Cli has `args_override_self`).
+    fn merged_argv(lab: &Lab, flags: &[&str]) -> Vec<String> {
+        let (sub, preset) = match lab.experiment {
+            Experiment::Print(p) => ("print", p),
+            Experiment::Daemon(p) => ("daemon", p),
+            Experiment::Sale(p) => ("sell", p),
+            Experiment::Compare { base, .. } => ("sell", base),
+        };
+        ["ticketlab", sub]
+            .iter()
+            .chain(preset)
+            .chain(flags)
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_command_in_every_sheet_parses() {
+        use crate::cli::{Cli, Command};
+        use clap::Parser;
+
+        for lab in LABS {
+            let found = commands(lab.sheet);
+            assert!(!found.is_empty(), "{} shows no command", lab.file);
+            for line in found {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let cli = Cli::try_parse_from(&words)
+                    .unwrap_or_else(|e| panic!("{}: `{line}` does not parse: {e}", lab.file));
+                let Command::Run(run) = cli.command else {
+                    continue;
+                };
+                let target =
+                    find(&run.lab).unwrap_or_else(|| panic!("{}: `{line}` names no lab", lab.file));
+                let flags: Vec<&str> = run.flags.iter().map(String::as_str).collect();
+                let argv = merged_argv(target, &flags);
+                if let Err(e) = Cli::try_parse_from(&argv) {
+                    panic!(
+                        "{}: `{line}` runs `{}`, which does not parse: {e}",
+                        lab.file,
+                        argv.join(" ")
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_lab_is_run_on_its_own_sheet_and_its_preset_parses() {
+        use clap::Parser;
+
+        for lab in LABS {
+            let own = format!("ticketlab run {}", lab.number);
+            assert!(
+                commands(lab.sheet)
+                    .iter()
+                    .any(|c| c.split_whitespace().collect::<Vec<_>>()
+                        == own.split_whitespace().collect::<Vec<_>>()),
+                "{} never shows `{own}`",
+                lab.file
+            );
+            crate::cli::Cli::try_parse_from(merged_argv(lab, &[]))
+                .unwrap_or_else(|e| panic!("lab {}'s preset does not parse: {e}", lab.number));
+        }
+    }
+
     #[test]
     fn answers_are_hidden_unless_asked_for() {
         for lab in LABS {

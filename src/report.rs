@@ -199,7 +199,18 @@ impl SaleReport {
             writeln!(out, "  lost updates  {lost}")?;
         }
         writeln!(out, "  torn reads    {}", self.torn_reads)?;
-        writeln!(out, "  buyers died   {}", self.crashed_workers)?;
+        let dead: Vec<String> = self
+            .per_worker
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.end == "crashed")
+            .map(|(i, _)| format!("buyer {i}"))
+            .collect();
+        if dead.is_empty() {
+            writeln!(out, "  buyers died   0")?;
+        } else {
+            writeln!(out, "  buyers died   {} ({})", dead.len(), dead.join(", "))?;
+        }
         writeln!(
             out,
             "  elapsed       {:.1} ms   ({} purchases/s)",

@@ -4,4 +4,7 @@
 mod common;
 mod lab01_print;
 mod lab05_daemon;
+mod labs;
+mod live;
 mod sell;
+mod trace;

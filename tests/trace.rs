@@ -1,0 +1,188 @@
+//! `--trace`: the interleaving of every operation and every lost update named.
+
+use crate::common::*;
+
+/// Ten buyers, one ticket, no lock, and a 1 s read delay after the common
+/// start: every buyer reads 1 before anyone writes, so nine sales are lost.
+const RACE: &[&str] = &[
+    "sell",
+    "--workers",
+    "10",
+    "--tickets",
+    "1",
+    "--lock",
+    "none",
+    "--read-delay",
+    "1s",
+    "--view",
+    "quiet",
+    "--trace",
+];
+
+/// One line of the interleaving: "  12.345 ms  buyer 3    read 1".
+#[derive(Debug)]
+struct Step {
+    ms: f64,
+    buyer: usize,
+    /// The verb and the count: "read 1", "wrote 0", "exited".
+    what: String,
+}
+
+/// The trace's parts: the interleaving's steps and the lines under
+/// "lost updates (N):", or `None` for "no lost updates".
+struct Trace {
+    steps: Vec<Step>,
+    lost: Option<Vec<String>>,
+}
+
+fn parse_trace(text: &str) -> Trace {
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.starts_with("interleaving ("));
+    let header = lines
+        .next()
+        .unwrap_or_else(|| panic!("no interleaving:\n{text}"));
+    let count: usize = header
+        .trim_start_matches("interleaving (")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("bad header {header:?}"));
+    let mut steps = Vec::new();
+    let mut lost = None;
+    for line in lines.by_ref() {
+        if line == "no lost updates" {
+            break;
+        }
+        if line.starts_with("lost updates (") {
+            lost = Some(Vec::new());
+            break;
+        }
+        let (ms, rest) = line
+            .trim_start()
+            .split_once(" ms  buyer ")
+            .unwrap_or_else(|| panic!("not a step: {line:?}\n{text}"));
+        let (buyer, what) = rest.split_once(' ').unwrap_or((rest, ""));
+        steps.push(Step {
+            ms: ms
+                .parse()
+                .unwrap_or_else(|_| panic!("bad time in {line:?}")),
+            buyer: buyer
+                .parse()
+                .unwrap_or_else(|_| panic!("bad buyer in {line:?}")),
+            what: what.trim().to_string(),
+        });
+    }
+    assert_eq!(steps.len(), count, "the header counts the steps:\n{text}");
+    if let Some(named) = lost.as_mut() {
+        named.extend(
+            lines
+                .take_while(|l| l.starts_with("  "))
+                .map(str::to_string),
+        );
+    }
+    Trace { steps, lost }
+}
+
+/// The steps that are exactly `what` ("read 1"), with their buyers.
+fn buyers_doing(steps: &[Step], what: &str) -> Vec<usize> {
+    let mut buyers: Vec<usize> = steps
+        .iter()
+        .filter(|s| s.what == what)
+        .map(|s| s.buyer)
+        .collect();
+    buyers.sort_unstable();
+    buyers
+}
+
+fn assert_in_time_order(steps: &[Step]) {
+    for pair in steps.windows(2) {
+        assert!(
+            pair[0].ms <= pair[1].ms,
+            "out of time order: {:?} then {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+#[test]
+fn lab02_trace_names_nine_lost_updates() {
+    let out = ticketlab().args(RACE).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("lost updates (9):"), "{stdout}");
+    let trace = parse_trace(&stdout);
+    let lost = trace.lost.expect("lost updates are named");
+    assert_eq!(lost.len(), 9, "{stdout}");
+    assert!(
+        lost.iter().all(|l| l.contains("overwrote buyer")),
+        "{lost:#?}"
+    );
+    // Every buyer read the one ticket and wrote 0 over it, and the
+    // interleaving lists them in time order.
+    let everyone: Vec<usize> = (0..10).collect();
+    assert_eq!(buyers_doing(&trace.steps, "read 1"), everyone, "{stdout}");
+    assert_eq!(buyers_doing(&trace.steps, "wrote 0"), everyone, "{stdout}");
+    assert_in_time_order(&trace.steps);
+}
+
+#[test]
+fn lab02_trace_with_json_keeps_stdout_one_object() {
+    let out = ticketlab().args(RACE).arg("--json").output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let mut lines = stdout.lines();
+    let v: serde_json::Value =
+        serde_json::from_str(lines.next().expect("a JSON line")).expect("valid JSON");
+    assert_eq!(lines.next(), None, "stdout holds one JSON object: {stdout}");
+    let lost = v["lost"].as_array().expect("a lost array");
+    assert_eq!(lost.len(), 9, "{v}");
+    for entry in lost {
+        assert!(entry["overwritten_by"].is_u64(), "{entry}");
+        assert!(entry["lost_buyer"].is_u64(), "{entry}");
+        assert_eq!(entry["count_read"], 1, "{entry}");
+    }
+    // The interleaving went to stderr, whole.
+    let trace = parse_trace(&stderr);
+    assert_eq!(trace.lost.map(|l| l.len()), Some(9), "{stderr}");
+    assert_eq!(buyers_doing(&trace.steps, "wrote 0").len(), 10, "{stderr}");
+}
+
+#[test]
+fn correct_sales_trace_no_lost_updates() {
+    let out = ticketlab()
+        .args([
+            "sell",
+            "--lock",
+            "buy",
+            "--tickets",
+            "5",
+            "--workers",
+            "20",
+            "--trace",
+            "--view",
+            "quiet",
+        ])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("no lost updates"), "{stdout}");
+    let trace = parse_trace(&stdout);
+    assert!(trace.lost.is_none(), "{stdout}");
+    assert_in_time_order(&trace.steps);
+    // Under the lock the writes count down one at a time.
+    let writes: Vec<&str> = trace
+        .steps
+        .iter()
+        .filter(|s| s.what.starts_with("wrote "))
+        .map(|s| s.what.as_str())
+        .collect();
+    assert_eq!(
+        writes,
+        ["wrote 4", "wrote 3", "wrote 2", "wrote 1", "wrote 0"],
+        "{stdout}"
+    );
+}
