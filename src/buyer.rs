@@ -199,7 +199,7 @@ impl<'a> Buyer<'a> {
     fn wait_for_start(&self) {
         let start = &self.seg.control().start;
         while start.load(Ordering::Acquire) == 0 {
-            process::futex_wait(start, 0);
+            process::futex_wait(start, 0, None);
         }
     }
 

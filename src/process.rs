@@ -1,11 +1,19 @@
-//! The thin layer over the OS process calls: fork, reap, signals, futexes.
+//! The thin layer over the OS process calls: fork, reap, signals, futexes,
+//! pipes and shared pages.
 //!
 //! Everything here is Linux-specific on purpose: ticketlab shows what the
-//! kernel does, so it talks to it directly.
+//! kernel does, so it talks to it directly. The sale engine and the warm-up
+//! labs (`demo/`) both fork through this module, so every `unsafe` they need
+//! sits here.
 
+use std::cell::UnsafeCell;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use raw_sync::locks::{LockImpl, LockInit, Mutex};
 
 /// How a reaped child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,57 +24,144 @@ pub enum Exit {
     Signal(i32),
 }
 
+impl Exit {
+    /// Whether the child exited with code 0.
+    pub fn success(self) -> bool {
+        self == Exit::Code(0)
+    }
+
+    /// Words for a report, e.g. `exited with code 1`.
+    pub fn describe(self) -> String {
+        match self {
+            Exit::Code(code) => format!("exited with code {code}"),
+            Exit::Signal(sig) => format!("was killed by {}", signal_name(sig)),
+        }
+    }
+}
+
+/// A signal's usual name, for the signals ticketlab sends or meets.
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        libc::SIGPIPE => "SIGPIPE".into(),
+        libc::SIGSEGV => "SIGSEGV".into(),
+        libc::SIGABRT => "SIGABRT".into(),
+        other => format!("signal {other}"),
+    }
+}
+
 /// Exit code of a child whose work panicked.
 pub const PANIC_EXIT: i32 = 101;
+
+/// Forking now would copy a process with other threads into a child that has
+/// only one, possibly with a lock some vanished thread still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "refusing to fork: this process runs {0} threads, a forked child could inherit a lock held by one of them"
+)]
+pub struct ThreadedError(pub usize);
+
+impl From<ThreadedError> for io::Error {
+    fn from(err: ThreadedError) -> io::Error {
+        io::Error::other(err)
+    }
+}
+
+/// Fails unless this process has exactly one thread.
+///
+/// After `fork` only the calling thread exists in the child; a lock another
+/// thread held at that instant (the allocator's, stdout's) stays locked for
+/// ever. Call it once before a batch of forks: it lists `/proc/self/task`,
+/// about 10 µs, which is cheap once but not next to every fork.
+pub fn ensure_single_threaded() -> Result<(), ThreadedError> {
+    // Without /proc we cannot tell; Linux always has it where ticketlab runs.
+    let threads = std::fs::read_dir("/proc/self/task").map_or(1, |dir| dir.count());
+    if threads > 1 {
+        return Err(ThreadedError(threads));
+    }
+    Ok(())
+}
+
+/// What a forked child sets up before it runs its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForkOptions {
+    /// The kernel kills the child (SIGKILL) when the parent dies, so no child
+    /// outlives a killed parent. Off only for a child meant to be orphaned.
+    pub die_with_parent: bool,
+    /// The child ignores SIGINT: Ctrl-C reaches the whole foreground process
+    /// group, and the parent decides what it means for its children.
+    pub ignore_sigint: bool,
+}
+
+impl ForkOptions {
+    /// What [`fork`] uses: a sale's buyer or seller, which dies with its
+    /// parent and leaves Ctrl-C to it.
+    pub const WORKER: ForkOptions = ForkOptions {
+        die_with_parent: true,
+        ignore_sigint: true,
+    };
+}
+
+/// Forks a child with [`ForkOptions::WORKER`] that runs `work` and then
+/// `_exit`s with its return value; returns the child's pid.
+pub fn fork(work: impl FnOnce() -> i32) -> io::Result<i32> {
+    fork_with(ForkOptions::WORKER, work)
+}
 
 /// Forks a child that runs `work` and then `_exit`s with its return value;
 /// returns the child's pid.
 ///
 /// The child never returns into the caller's stack, so nothing the parent
-/// owns (the segment, a temporary file) is dropped twice. A panic in `work`
-/// is caught and turned into [`PANIC_EXIT`]. The child dies with the parent
-/// (`PR_SET_PDEATHSIG`) and gets default signal handling back.
-pub fn fork(work: impl FnOnce() -> i32) -> io::Result<i32> {
-    let parent = std::process::id() as i32;
+/// owns (the segment, a temporary file) is dropped twice, and `_exit` flushes
+/// nothing the parent had buffered. A panic in `work` is caught and turned
+/// into [`PANIC_EXIT`]. The child gets SIGTERM's default action back and the
+/// supervisor's signals unblocked, then does what `options` asks. Call only
+/// while the process has one thread ([`ensure_single_threaded`]).
+pub fn fork_with(options: ForkOptions, work: impl FnOnce() -> i32) -> io::Result<i32> {
+    let parent = getpid();
     // SAFETY: the caller guarantees the process has a single thread (the
     // parent forks before anything could start one), so the child inherits
-    // no lock held by another thread.
+    // no lock held by another thread; the child below only runs `work` and
+    // then `_exit`s.
     let pid = unsafe { libc::fork() };
     match pid {
         -1 => Err(io::Error::last_os_error()),
         0 => {
-            let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                child_setup(parent);
+            let work = std::panic::AssertUnwindSafe(|| {
+                child_setup(parent, options);
                 work()
-            })) {
-                Ok(code) => code,
-                Err(_) => PANIC_EXIT,
-            };
-            exit_now(code)
+            });
+            exit_now(std::panic::catch_unwind(work).unwrap_or(PANIC_EXIT))
         }
         pid => Ok(pid),
     }
 }
 
-fn child_setup(parent: i32) {
-    // SAFETY: prctl and getppid take no pointers.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
+fn child_setup(parent: i32, options: ForkOptions) {
+    if options.die_with_parent {
+        // SAFETY: prctl(PR_SET_PDEATHSIG) takes no pointers.
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
+        }
         // The parent may have died between fork and prctl: then nobody would
-        // ever send the death signal.
-        if libc::getppid() != parent {
-            libc::_exit(1);
+        // ever send the death signal, and this child would run on as an
+        // orphan.
+        if getppid() != parent {
+            exit_now(1);
         }
     }
-    // Ctrl-C reaches the whole foreground process group; the parent decides
-    // what happens to buyers, so they ignore it.
-    set_disposition(libc::SIGINT, libc::SIG_IGN);
+    if options.ignore_sigint {
+        set_disposition(libc::SIGINT, libc::SIG_IGN);
+    }
     set_disposition(libc::SIGTERM, libc::SIG_DFL);
     unblock_supervisor_signals();
 }
@@ -86,22 +181,25 @@ fn set_disposition(sig: libc::c_int, handler: libc::sighandler_t) {
     }
 }
 
-/// Reaps one exited child without blocking, if any has exited.
-pub fn try_reap() -> Option<(i32, Exit)> {
-    let mut status = 0;
-    // SAFETY: status is a valid out-pointer.
-    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-    (pid > 0).then(|| (pid, decode(status)))
+/// This process's id as an `i32`, the type every libc call takes.
+pub fn getpid() -> i32 {
+    // SAFETY: getpid takes no arguments and cannot fail.
+    unsafe { libc::getpid() }
 }
 
-/// Waits for a given child to exit.
-pub fn reap(pid: i32) -> io::Result<Exit> {
-    let mut status = 0;
+/// The parent's process id; it changes when the parent dies.
+pub fn getppid() -> i32 {
+    // SAFETY: getppid takes no arguments and cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// Repeats a libc call that returns -1 and sets `errno` on failure until a
+/// signal no longer interrupts it; returns its non-negative result.
+fn retry_eintr(mut call: impl FnMut() -> isize) -> io::Result<usize> {
     loop {
-        // SAFETY: status is a valid out-pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid {
-            return Ok(decode(status));
+        let r = call();
+        if r >= 0 {
+            return Ok(r as usize);
         }
         let err = io::Error::last_os_error();
         if err.kind() != io::ErrorKind::Interrupted {
@@ -110,12 +208,31 @@ pub fn reap(pid: i32) -> io::Result<Exit> {
     }
 }
 
+/// One `waitpid`; `Ok(None)` when `WNOHANG` found no ended child.
+fn wait_pid(pid: i32, flags: libc::c_int) -> io::Result<Option<(i32, Exit)>> {
+    let mut status = 0;
+    // SAFETY: status is a valid out-pointer for the call.
+    let r = retry_eintr(|| unsafe { libc::waitpid(pid, &mut status, flags) } as isize)?;
+    Ok((r > 0).then(|| (r as i32, decode(status))))
+}
+
 fn decode(status: i32) -> Exit {
     if libc::WIFSIGNALED(status) {
         Exit::Signal(libc::WTERMSIG(status))
     } else {
         Exit::Code(libc::WEXITSTATUS(status))
     }
+}
+
+/// Reaps one exited child without blocking, if any has exited.
+pub fn try_reap() -> Option<(i32, Exit)> {
+    wait_pid(-1, libc::WNOHANG).ok().flatten()
+}
+
+/// Waits for a given child to exit.
+pub fn reap(pid: i32) -> io::Result<Exit> {
+    let (_, exit) = wait_pid(pid, 0)?.expect("waitpid without WNOHANG waits");
+    Ok(exit)
 }
 
 /// Sends `sig` to `pid`, ignoring a process that is already gone.
@@ -132,6 +249,79 @@ pub fn is_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence and permission.
     let r = unsafe { libc::kill(pid, 0) };
     r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The children a parent has forked and not yet reaped.
+///
+/// Dropping it kills (SIGKILL) and reaps every child still listed: an error
+/// anywhere in the parent can then return with `?` and still leave no worker
+/// behind and no zombie.
+#[derive(Debug, Default)]
+pub struct Children {
+    pids: Vec<i32>,
+}
+
+impl Children {
+    /// Adds a freshly forked child.
+    pub fn push(&mut self, pid: i32) {
+        self.pids.push(pid);
+    }
+
+    /// Waits for every child, in fork order, and returns how each ended.
+    pub fn reap_all(&mut self) -> io::Result<Vec<(i32, Exit)>> {
+        let mut ended = Vec::with_capacity(self.pids.len());
+        while let Some(&pid) = self.pids.first() {
+            let exit = reap(pid)?;
+            self.pids.remove(0);
+            ended.push((pid, exit));
+        }
+        Ok(ended)
+    }
+
+    /// Reaps `pid` if it has ended, without waiting; a reaped child is no
+    /// longer listed.
+    pub fn try_reap(&mut self, pid: i32) -> io::Result<Option<Exit>> {
+        let exit = wait_pid(pid, libc::WNOHANG)?.map(|(_, exit)| exit);
+        if exit.is_some() {
+            self.forget(pid);
+        }
+        Ok(exit)
+    }
+
+    /// Ends `pid` politely: SIGTERM, then SIGKILL if it is still there after
+    /// `grace`; reaps it either way.
+    pub fn terminate(&mut self, pid: i32, grace: Duration) -> io::Result<Exit> {
+        kill(pid, libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        let exit = loop {
+            if let Some(exit) = self.try_reap(pid)? {
+                break exit;
+            }
+            if Instant::now() >= deadline {
+                kill(pid, libc::SIGKILL);
+                break reap(pid)?;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        self.forget(pid);
+        Ok(exit)
+    }
+
+    /// Stops looking after `pid`: it is reaped, or left to live on on purpose.
+    pub fn forget(&mut self, pid: i32) {
+        self.pids.retain(|&p| p != pid);
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for &pid in &self.pids {
+            kill(pid, libc::SIGKILL);
+        }
+        for &pid in &self.pids {
+            let _ = reap(pid);
+        }
+    }
 }
 
 fn supervisor_set() -> libc::sigset_t {
@@ -166,37 +356,48 @@ pub fn unblock_supervisor_signals() {
     }
 }
 
+fn timespec(d: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}
+
 /// Waits up to `timeout` for one of the blocked supervisor signals and
 /// returns it, or `None` on timeout.
 pub fn wait_signal(timeout: Duration) -> Option<i32> {
     let set = supervisor_set();
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
+    let ts = timespec(timeout);
     // SAFETY: set and ts are valid for the call; the info pointer may be null.
     let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
     (sig > 0).then_some(sig)
 }
 
-/// Sleeps on a futex word in shared memory until it is no longer `expected`.
-pub fn futex_wait(word: &AtomicU32, expected: u32) {
-    // SAFETY: word points to a live, aligned u32; a shared (non-private)
-    // futex works across processes mapping the same page.
+/// Sleeps on a futex word in shared memory while it is `expected`: until a
+/// wake, `timeout` (`None`: no limit) or a signal. The caller re-checks the
+/// word in a loop either way.
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let ts = timeout.map(timespec);
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |ts| ts as *const libc::timespec);
+    // SAFETY: word points to a live, aligned u32 and ts (when given) outlives
+    // the call. The futex is not FUTEX_PRIVATE: the word lives in a shared
+    // mapping that other processes wait on too.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
             word.as_ptr(),
             libc::FUTEX_WAIT,
             expected,
-            std::ptr::null::<libc::timespec>(),
+            ts_ptr,
         );
     }
 }
 
 /// Wakes every process sleeping on `word`.
 pub fn futex_wake_all(word: &AtomicU32) {
-    // SAFETY: as in futex_wait.
+    // SAFETY: as in futex_wait; FUTEX_WAKE only reads the address.
     unsafe {
         libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
     }
@@ -216,39 +417,136 @@ pub fn mutex_unlock(raw: *mut std::ffi::c_void) {
     }
 }
 
+/// Room for the `pthread_mutex_t` that raw_sync initialises in place.
+type MutexRoom = [u64; 8];
+
+const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() <= size_of::<MutexRoom>());
+
+/// The layout of a [`SharedPage`]'s memory.
+#[repr(C)]
+struct PageLayout<const N: usize> {
+    words: [AtomicU32; N],
+    mutex: UnsafeCell<MutexRoom>,
+}
+
+/// The mapping itself; unmapped on drop.
+struct Mapping<const N: usize> {
+    ptr: NonNull<PageLayout<N>>,
+}
+
+impl<const N: usize> Mapping<N> {
+    fn new() -> io::Result<Mapping<N>> {
+        // SAFETY: an anonymous mapping with no address hint touches no
+        // existing memory; the result is checked against MAP_FAILED.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size_of::<PageLayout<N>>(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(ptr.cast()).expect("mmap never maps page 0 here");
+        Ok(Mapping { ptr })
+    }
+
+    fn get(&self) -> &PageLayout<N> {
+        // SAFETY: the mapping is page-aligned, zero-filled (a valid layout:
+        // atomics at 0, raw mutex bytes) and lives as long as self; every
+        // field another process writes is an atomic or inside an UnsafeCell.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<const N: usize> Drop for Mapping<N> {
+    fn drop(&mut self) {
+        // SAFETY: ptr and the size are exactly what mmap returned and took.
+        // Only the process that made the mapping drops it: a forked child
+        // ends with _exit and drops nothing.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), size_of::<PageLayout<N>>());
+        }
+    }
+}
+
+/// An anonymous `MAP_SHARED` page made before a fork, so that the parent and
+/// every child see the very same memory: `N` futex words, all 0 at first, and
+/// one process-shared mutex.
+pub struct SharedPage<const N: usize> {
+    // Field order matters: the lock handle goes before the memory it uses.
+    mutex: Box<dyn LockImpl>,
+    map: Mapping<N>,
+}
+
+impl<const N: usize> SharedPage<N> {
+    /// Maps the page and initialises its mutex.
+    pub fn new() -> io::Result<SharedPage<N>> {
+        let map = Mapping::<N>::new()?;
+        let room = map.get().mutex.get().cast::<u8>();
+        // SAFETY: the room lies inside the live mapping, is 8-byte aligned,
+        // zeroed and large enough (checked at compile time above), and only
+        // this handle ever uses it; the data pointer is unused.
+        let (mutex, _) = unsafe { Mutex::new(room, std::ptr::null_mut()) }
+            .map_err(|e| io::Error::other(format!("initialising the shared mutex: {e}")))?;
+        Ok(SharedPage { mutex, map })
+    }
+
+    /// The futex words, shared with every child forked after [`SharedPage::new`].
+    pub fn words(&self) -> &[AtomicU32; N] {
+        &self.map.get().words
+    }
+
+    /// The process-shared mutex.
+    pub fn mutex(&self) -> &dyn LockImpl {
+        &*self.mutex
+    }
+}
+
+/// One `write(2)`, retried when a signal interrupts it before any byte went.
+fn write_some(fd: i32, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: buf is a valid slice for its whole length.
+    retry_eintr(|| unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
+}
+
 /// Writes all of `buf` to a raw fd (used by children, which avoid std's
 /// buffered stdout).
 pub fn write_fd(fd: i32, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
-        // SAFETY: buf is a valid slice for its length.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        buf = &buf[n as usize..];
+        let n = write_some(fd, buf)?;
+        buf = &buf[n..];
     }
     Ok(())
+}
+
+/// Writes `line` with a single `write(2)`.
+///
+/// On a pipe a write of at most `PIPE_BUF` bytes is atomic: lines from
+/// several processes may interleave, but never tear.
+pub fn write_line(fd: BorrowedFd<'_>, line: &[u8]) -> io::Result<()> {
+    debug_assert!(line.len() <= libc::PIPE_BUF);
+    if write_some(fd.as_raw_fd(), line)? == line.len() {
+        Ok(())
+    } else {
+        // Only a non-pipe (a terminal, a file) can take part of a line.
+        Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "short write of a line",
+        ))
+    }
 }
 
 /// Reads exactly `buf.len()` bytes from a raw fd; `Ok(false)` on end of file.
 pub fn read_exact_fd(fd: i32, buf: &mut [u8]) -> io::Result<bool> {
     let mut got = 0;
     while got < buf.len() {
-        // SAFETY: the destination range lies within buf.
-        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
-        match n {
+        match read_fd(fd, &mut buf[got..])? {
             0 => return Ok(false),
-            n if n < 0 => {
-                let err = io::Error::last_os_error();
-                if err.kind() != io::ErrorKind::Interrupted {
-                    return Err(err);
-                }
-            }
-            n => got += n as usize,
+            n => got += n,
         }
     }
     Ok(true)
@@ -256,17 +554,31 @@ pub fn read_exact_fd(fd: i32, buf: &mut [u8]) -> io::Result<bool> {
 
 /// Reads what is there (at least one byte, or 0 at end of file).
 pub fn read_fd(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: buf is a valid mutable slice for its length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
+    // SAFETY: buf is a valid mutable slice for its length.
+    retry_eintr(|| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// Waits up to `timeout` for `fd` to have data or end of file; `false` on
+/// timeout or when a signal cut the wait short.
+pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // Round up so a short remaining time still sleeps instead of spinning.
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    // SAFETY: pfd is one valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if n < 0 {
         let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
+        return if err.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(err)
+        };
     }
+    Ok(n > 0)
 }
 
 /// A pipe's two ends, closed on drop.
@@ -289,6 +601,19 @@ impl Pipe {
             read: fds[0],
             write: fds[1],
         })
+    }
+
+    /// Hands both ends over as owned descriptors: (read end, write end).
+    /// Both must still be open.
+    pub fn into_owned(mut self) -> (OwnedFd, OwnedFd) {
+        let (read, write) = (self.read, self.write);
+        assert!(read >= 0 && write >= 0, "both ends must still be open");
+        // This Pipe no longer owns them, so its Drop closes nothing.
+        (self.read, self.write) = (-1, -1);
+        // SAFETY: both descriptors are open (Pipe::new opened them and the
+        // assert shows no close_* ran) and from here on only the OwnedFds
+        // own them.
+        unsafe { (OwnedFd::from_raw_fd(read), OwnedFd::from_raw_fd(write)) }
     }
 
     /// Closes the read end (in the process that only writes).
@@ -351,7 +676,45 @@ mod tests {
 
     #[test]
     fn this_process_is_alive_and_a_huge_pid_is_not() {
-        assert!(is_alive(std::process::id() as i32));
+        assert!(is_alive(getpid()));
         assert!(!is_alive(i32::MAX - 7));
+    }
+
+    #[test]
+    fn exit_descriptions_name_the_signal() {
+        assert_eq!(Exit::Code(3).describe(), "exited with code 3");
+        assert_eq!(
+            Exit::Signal(libc::SIGTERM).describe(),
+            "was killed by SIGTERM"
+        );
+        assert!(Exit::Code(0).success());
+        assert!(!Exit::Signal(9).success());
+        assert_eq!(signal_name(64), "signal 64");
+    }
+
+    #[test]
+    fn a_pipe_handed_over_still_carries_a_line() {
+        let (read, write) = Pipe::new().unwrap().into_owned();
+        write_line(std::os::fd::AsFd::as_fd(&write), b"hello\n").unwrap();
+        drop(write);
+        let mut got = [0u8; 16];
+        let n = read_fd(read.as_raw_fd(), &mut got).unwrap();
+        assert_eq!(&got[..n], b"hello\n");
+        assert_eq!(read_fd(read.as_raw_fd(), &mut got).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_shared_page_starts_zeroed_with_a_working_mutex() {
+        let page = SharedPage::<3>::new().unwrap();
+        assert!(
+            page.words()
+                .iter()
+                .all(|w| w.load(std::sync::atomic::Ordering::Relaxed) == 0)
+        );
+        let guard = page.mutex().lock().unwrap();
+        assert!(!mutex_try_lock(page.mutex().as_raw()));
+        drop(guard);
+        assert!(mutex_try_lock(page.mutex().as_raw()));
+        mutex_unlock(page.mutex().as_raw());
     }
 }

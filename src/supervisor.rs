@@ -134,6 +134,11 @@ impl Drop for Run<'_> {
 
 /// Runs one sale to its end, with `observer` watching.
 pub fn run_sale(cfg: &SaleConfig, observer: &mut dyn Observer) -> Result<SaleReport, SaleError> {
+    // Once per sale: every fork below happens in this same single thread.
+    process::ensure_single_threaded().map_err(|e| SaleError::Os {
+        what: "fork",
+        source: e.into(),
+    })?;
     segment::remove_stale(std::path::Path::new("/dev/shm"), &std::env::temp_dir());
     let trace_per_worker = if cfg.records_trace() {
         (TRACE_BUDGET / cfg.workers).max(16)

@@ -22,7 +22,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::DemoError;
-use super::fork::{self, Children, Exit, LineSplitter};
+use crate::process::{self, Children, Exit, ForkOptions, Pipe};
 
 /// How often the child ticks.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -78,10 +78,10 @@ pub fn run(cfg: &DaemonConfig, out: &mut dyn Write) -> anyhow::Result<DaemonOutc
         )
         .into());
     }
-    fork::ensure_single_threaded()?;
+    process::ensure_single_threaded().map_err(DemoError::from)?;
 
     let start = Instant::now();
-    let me = fork::getpid();
+    let me = process::getpid();
     let kind = if cfg.daemon {
         "a daemon"
     } else if cfg.orphan {
@@ -103,14 +103,22 @@ pub fn run(cfg: &DaemonConfig, out: &mut dyn Write) -> anyhow::Result<DaemonOutc
     let (mut relay, writer) = if cfg.orphan {
         (None, None)
     } else {
-        let (reader, writer) = fork::pipe().context("opening the child's pipe")?;
-        (Some(Relay::new(reader)), Some(writer))
+        let (reader, writer) = Pipe::new()
+            .context("opening the child's pipe")?
+            .into_owned();
+        (Some(Relay::new(File::from(reader))), Some(writer))
     };
     let child_fd = writer.as_ref().map_or(stdout.as_fd(), |w| w.as_fd());
 
     let mut children = Children::default();
     let child_runs = cfg.child_runs;
-    let pid = fork::fork(!cfg.orphan, || child_main(start, me, child_runs, child_fd))
+    // Only an orphan is let live on without its parent; Ctrl-C reaches the
+    // child as it reaches the parent.
+    let options = ForkOptions {
+        die_with_parent: !cfg.orphan,
+        ignore_sigint: false,
+    };
+    let pid = process::fork_with(options, || child_main(start, me, child_runs, child_fd))
         .context("forking the child")?;
     children.push(pid);
     // The child holds the only write end now: end of file means it is gone.
@@ -149,8 +157,7 @@ pub fn run(cfg: &DaemonConfig, out: &mut dyn Write) -> anyhow::Result<DaemonOutc
     let exit = if cfg.daemon {
         // Show what the child managed to say before it is cut off.
         relay.pump(Some(Instant::now()), out)?;
-        if let Some(exit) = fork::try_reap(pid).context("checking on the child")? {
-            children.forget(pid);
+        if let Some(exit) = children.try_reap(pid).context("checking on the child")? {
             say(out, &format!("daemon child pid {pid} had already finished"))?;
             exit
         } else {
@@ -230,7 +237,7 @@ impl Relay {
         while !self.eof {
             if let Some(deadline) = until {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if !fork::poll_readable(self.pipe.as_fd(), left)? {
+                if !process::poll_readable(self.pipe.as_fd(), left)? {
                     if Instant::now() >= deadline {
                         break;
                     }
@@ -265,6 +272,40 @@ impl Relay {
     }
 }
 
+/// Cuts a byte stream into lines as it arrives in arbitrary chunks.
+#[derive(Debug, Default)]
+struct LineSplitter {
+    partial: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// Feeds a chunk; calls `line` for every line it completes (without the
+    /// newline).
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+        mut line: impl FnMut(&str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.partial.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(end) = self.partial[start..].iter().position(|&b| b == b'\n') {
+            line(&String::from_utf8_lossy(&self.partial[start..start + end]))?;
+            start += end + 1;
+        }
+        self.partial.drain(..start);
+        Ok(())
+    }
+
+    /// Hands out what is left after end of file, a line without its newline.
+    fn finish(&mut self, mut line: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        if !self.partial.is_empty() {
+            let rest = std::mem::take(&mut self.partial);
+            line(&String::from_utf8_lossy(&rest))?;
+        }
+        Ok(())
+    }
+}
+
 fn is_done_line(line: &str) -> bool {
     line.strip_suffix(DONE)
         .is_some_and(|head| head.ends_with("  ") && head.contains(&format!("] {CHILD} ")))
@@ -282,9 +323,9 @@ fn child_main(start: Instant, parent: i32, runs: Duration, out: BorrowedFd<'_>) 
 }
 
 fn child(start: Instant, parent: i32, runs: Duration, out: BorrowedFd<'_>) -> io::Result<()> {
-    let me = fork::getpid();
+    let me = process::getpid();
     let say = |msg: &str| {
-        fork::write_line(
+        process::write_line(
             out,
             format!("{}\n", stamp(start, CHILD, me, msg)).as_bytes(),
         )
@@ -300,7 +341,7 @@ fn child(start: Instant, parent: i32, runs: Duration, out: BorrowedFd<'_>) -> io
         }
         sleep_until(born + next);
         // Only an orphan sees this change: others die with their parent.
-        let now_parent = fork::getppid();
+        let now_parent = process::getppid();
         if now_parent == known_parent {
             say(&format!("tick {k}"))?;
         } else {
@@ -333,6 +374,21 @@ mod tests {
         );
         let later = Instant::now() - Duration::from_millis(12_340);
         assert!(stamp(later, CHILD, 1, "x").starts_with("[12.34s]"));
+    }
+
+    #[test]
+    fn lab05_splitter_joins_lines_cut_across_chunks() {
+        let mut s = LineSplitter::default();
+        let mut got = Vec::new();
+        let mut push = |l: &str| {
+            got.push(l.to_owned());
+            Ok(())
+        };
+        s.feed(b"wor", &mut push).unwrap();
+        s.feed(b"ker 1 begin\nworker 2", &mut push).unwrap();
+        s.feed(b" end\n\nlast", &mut push).unwrap();
+        s.finish(&mut push).unwrap();
+        assert_eq!(got, ["worker 1 begin", "worker 2 end", "", "last"]);
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //! - [`daemon`] (lab 5): a parent and its child on one timeline, with the
 //!   child waited for, ended with the parent's main code, or left as an orphan.
 //!
-//! Both fork real processes; the shared plumbing (fork, reap, pipes) lives in
-//! `fork.rs` so every `unsafe` of these labs sits in three small files.
+//! Both fork real processes through [`crate::process`], the same module the
+//! sale engine forks with: fork (with or without dying with the parent), the
+//! child set that reaps them, pipes, futexes and the shared page all live
+//! there, so the labs themselves hold no `unsafe` and read like the Python
+//! posts they follow.
 
 pub mod daemon;
-mod fork;
 pub mod print;
 
 /// What can go wrong in a demo before or around its processes.
@@ -32,10 +34,8 @@ pub enum DemoError {
     Conflict(&'static str),
     /// Forking now would copy a process with other threads into a child that
     /// has only one, possibly with a lock some vanished thread still holds.
-    #[error(
-        "refusing to fork: this process runs {0} threads, a forked child could inherit a lock held by one of them"
-    )]
-    Threaded(usize),
+    #[error(transparent)]
+    Threaded(#[from] crate::process::ThreadedError),
     /// A child process did not end with exit code 0.
     #[error("{who} (pid {pid}) {how}")]
     ChildFailed {

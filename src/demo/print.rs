@@ -6,23 +6,22 @@
 //! between the two, with the process-shared mutex every pair stays together.
 //! The parent reads everything through one pipe and counts both effects.
 
-use std::cell::UnsafeCell;
 use std::fmt;
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::ptr::NonNull;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use raw_sync::locks::{LockImpl, LockInit, Mutex};
+use raw_sync::locks::LockImpl;
 use serde::Serialize;
 
 use super::DemoError;
-use super::fork::{self, Children, Exit};
+use crate::process::{self, Children, Exit, ForkOptions, Pipe, SharedPage};
 
 /// Most workers a run may fork.
 pub const MAX_WORKERS: usize = 64;
@@ -129,7 +128,7 @@ struct Report {
 pub fn run(cfg: &PrintConfig, out: &mut dyn Write) -> anyhow::Result<PrintOutcome> {
     check_range("workers", cfg.workers, 1, MAX_WORKERS)?;
     check_range("lines", cfg.lines, 1, MAX_LINES)?;
-    fork::ensure_single_threaded()?;
+    process::ensure_single_threaded().map_err(DemoError::from)?;
 
     if !cfg.json {
         writeln!(
@@ -142,18 +141,21 @@ pub fn run(cfg: &PrintConfig, out: &mut dyn Write) -> anyhow::Result<PrintOutcom
         out.flush()?;
     }
 
-    let board = SharedBoard::new().context("mapping the shared board")?;
-    // SAFETY: the mutex area lies inside the live mapping, is suitably
-    // aligned, zeroed and large enough (checked at compile time below), and
-    // nothing else uses it; the data pointer is unused by the demo.
-    let (lock, _) = unsafe { Mutex::new(board.mutex_ptr(), std::ptr::null_mut()) }
-        .map_err(|e| anyhow!("initialising the shared mutex: {e}"))?;
+    let page = SharedPage::new().context("mapping the shared board")?;
+    let board = Board::on(&page);
 
-    let (reader, writer) = fork::pipe().context("opening the workers' pipe")?;
+    let (reader, writer) = Pipe::new()
+        .context("opening the workers' pipe")?
+        .into_owned();
     let mut children = Children::default();
+    // As in the Python post, Ctrl-C ends the workers along with the parent.
+    let options = ForkOptions {
+        die_with_parent: true,
+        ignore_sigint: false,
+    };
     for i in 0..cfg.workers {
-        let pid = fork::fork(true, || {
-            worker_main(i, cfg, board.get(), &*lock, writer.as_fd())
+        let pid = process::fork_with(options, || {
+            worker_main(i, cfg, &board, page.mutex(), writer.as_fd())
         })
         .with_context(|| format!("forking worker {i}"))?;
         children.push(pid);
@@ -161,12 +163,11 @@ pub fn run(cfg: &PrintConfig, out: &mut dyn Write) -> anyhow::Result<PrintOutcom
     // Only the workers may hold the write end now, so end of file arrives
     // exactly when the last of them exits.
     drop(writer);
-    let start = &board.get().start;
-    start.store(1, Ordering::Release);
-    fork::futex_wake_all(start);
+    board.start.store(1, Ordering::Release);
+    process::futex_wake_all(board.start);
 
     let mut tally = Tally::default();
-    for line in BufReader::new(reader).lines() {
+    for line in BufReader::new(File::from(reader)).lines() {
         let line = line.context("reading the workers' pipe")?;
         let (worker, event) = parse_line(&line).ok_or_else(|| DemoError::BadLine(line.clone()))?;
         tally.observe(worker, event);
@@ -312,68 +313,28 @@ pub fn count_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> PrintOutcome
     tally.outcome()
 }
 
-/// The page all workers share: a start line, a barrier and the mutex.
-#[repr(C)]
-struct Board {
+/// What all workers share, on one [`SharedPage`] mapped before the fork: a
+/// start line and two barriers (its mutex keeps the pairs whole).
+struct Board<'a> {
     /// 0 until the parent has forked every worker, then 1.
-    start: AtomicU32,
+    start: &'a AtomicU32,
     /// Workers done with their unlocked lines.
-    lined: AtomicU32,
+    lined: &'a AtomicU32,
     /// Workers that have written `begin` (unlocked mode only).
-    begun: AtomicU32,
+    begun: &'a AtomicU32,
     /// Non-zero once a worker failed: nobody should wait for it any more.
-    failed: AtomicU32,
-    /// Room for the `pthread_mutex_t` that raw_sync initialises in place.
-    mutex: UnsafeCell<[u64; 8]>,
+    failed: &'a AtomicU32,
 }
 
-const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() <= 64);
-
-/// An anonymous `MAP_SHARED` mapping holding one [`Board`]: made before the
-/// fork, so every worker sees the very same page.
-struct SharedBoard {
-    ptr: NonNull<Board>,
-}
-
-impl SharedBoard {
-    fn new() -> std::io::Result<SharedBoard> {
-        // SAFETY: an anonymous mapping with no address hint touches no
-        // existing memory; the result is checked against MAP_FAILED.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                std::mem::size_of::<Board>(),
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(ptr.cast::<Board>()).expect("mmap never maps page 0 here");
-        Ok(SharedBoard { ptr })
-    }
-
-    fn get(&self) -> &Board {
-        // SAFETY: the mapping is page-aligned, zero-filled (a valid Board:
-        // atomics at 0, raw mutex bytes) and lives as long as self; every
-        // field another process writes is an atomic or inside an UnsafeCell.
-        unsafe { self.ptr.as_ref() }
-    }
-
-    fn mutex_ptr(&self) -> *mut u8 {
-        self.get().mutex.get().cast()
-    }
-}
-
-impl Drop for SharedBoard {
-    fn drop(&mut self) {
-        // SAFETY: ptr and the size are exactly what mmap returned and took;
-        // only the parent drops this, after reaping every worker.
-        unsafe {
-            libc::munmap(self.ptr.as_ptr().cast(), std::mem::size_of::<Board>());
+impl<'a> Board<'a> {
+    /// Names the page's four words.
+    fn on(page: &'a SharedPage<4>) -> Board<'a> {
+        let [start, lined, begun, failed] = page.words();
+        Board {
+            start,
+            lined,
+            begun,
+            failed,
         }
     }
 }
@@ -382,7 +343,7 @@ impl Drop for SharedBoard {
 fn worker_main(
     i: usize,
     cfg: &PrintConfig,
-    board: &Board,
+    board: &Board<'_>,
     lock: &dyn LockImpl,
     pipe: BorrowedFd<'_>,
 ) -> i32 {
@@ -395,34 +356,34 @@ fn worker_main(
     // Siblings waiting at the barrier for this worker's `begin` would wait
     // for ever: tell them to give up.
     board.failed.store(1, Ordering::Release);
-    for word in [&board.start, &board.lined, &board.begun] {
-        fork::futex_wake_all(word);
+    for word in [board.start, board.lined, board.begun] {
+        process::futex_wake_all(word);
     }
     match result {
         Ok(Err(err)) => {
             eprintln!("worker {i}: {err}");
             1
         }
-        _ => fork::PANIC_EXIT,
+        _ => process::PANIC_EXIT,
     }
 }
 
 fn worker(
     i: usize,
     cfg: &PrintConfig,
-    board: &Board,
+    board: &Board<'_>,
     lock: &dyn LockImpl,
     pipe: BorrowedFd<'_>,
 ) -> std::io::Result<()> {
-    let say = |what: &str| fork::write_line(pipe, format!("worker {i} {what}\n").as_bytes());
+    let say = |what: &str| process::write_line(pipe, format!("worker {i} {what}\n").as_bytes());
     let mut rng = StdRng::seed_from_u64(worker_seed(cfg.seed, i));
     let pause = Duration::from_millis(PAUSE_MIN_MS + rng.random_range(0..PAUSE_SPREAD_MS));
 
     // Everyone starts together, so the unlocked lines really compete.
-    fork::wait_until(
-        &board.start,
+    wait_until(
+        board.start,
         |s| s != 0,
-        &board.failed,
+        board.failed,
         Instant::now() + WAIT_LIMIT,
     )?;
     for k in 1..=cfg.lines {
@@ -433,7 +394,7 @@ fn worker(
     // every worker is through its lines, so the count compares pairs with
     // pairs only.
     let all = cfg.workers as u32;
-    arrive(&board.lined, &board.failed, all)?;
+    arrive(board.lined, board.failed, all)?;
 
     match cfg.lock {
         PrintLock::Pair => {
@@ -450,7 +411,7 @@ fn worker(
             // every `begin` is out, all of them precede all `end`s, so only
             // the worker that wrote the last begin and the first end can keep
             // its pair whole — at least workers-1 pairs split, every run.
-            arrive(&board.begun, &board.failed, all)?;
+            arrive(board.begun, board.failed, all)?;
             std::thread::sleep(pause);
             say("end")?;
         }
@@ -461,8 +422,40 @@ fn worker(
 /// A barrier: counts this worker in on `word`, then waits for all of them.
 fn arrive(word: &AtomicU32, failed: &AtomicU32, all: u32) -> std::io::Result<()> {
     word.fetch_add(1, Ordering::AcqRel);
-    fork::futex_wake_all(word);
-    fork::wait_until(word, |n| n >= all, failed, Instant::now() + WAIT_LIMIT)
+    process::futex_wake_all(word);
+    wait_until(word, |n| n >= all, failed, Instant::now() + WAIT_LIMIT)
+}
+
+/// Waits until `ready(word)` holds.
+///
+/// Gives up with an error when `abort` becomes non-zero (a sibling failed and
+/// will never do what we wait for) or at `deadline`, the last resort against a
+/// sibling killed from outside.
+fn wait_until(
+    word: &AtomicU32,
+    ready: impl Fn(u32) -> bool,
+    abort: &AtomicU32,
+    deadline: Instant,
+) -> std::io::Result<()> {
+    loop {
+        let seen = word.load(Ordering::Acquire);
+        if ready(seen) {
+            return Ok(());
+        }
+        if abort.load(Ordering::Acquire) != 0 {
+            return Err(std::io::Error::other("another process failed"));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "gave up waiting for the other processes",
+            ));
+        }
+        // Short naps: a wake-up on `abort` does not reach a sleeper on `word`.
+        let nap = (deadline - now).min(Duration::from_millis(100));
+        process::futex_wait(word, seen, Some(nap));
+    }
 }
 
 /// Worker `i`'s own seed: different for every worker, fixed for a seed.
