@@ -33,11 +33,17 @@ pub fn run(command: Command) -> anyhow::Result<Exit> {
 
 fn list_labs() -> anyhow::Result<Exit> {
     let mut out = io::stdout().lock();
-    writeln!(out, "{:<3} {:<28} {:<66} command", "lab", "title", "goal")?;
+    let title = labs::LABS.iter().map(|l| l.title.len()).max().unwrap_or(0);
+    let goal = labs::LABS.iter().map(|l| l.goal.len()).max().unwrap_or(0);
+    writeln!(
+        out,
+        "{:<3}  {:<title$}  {:<goal$}  command",
+        "lab", "title", "goal"
+    )?;
     for lab in labs::LABS {
         writeln!(
             out,
-            "{:<3} {:<28} {:<66} ticketlab run {}",
+            "{:<3}  {:<title$}  {:<goal$}  ticketlab run {}",
             lab.number, lab.title, lab.goal, lab.number
         )?;
     }
@@ -111,7 +117,7 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
     if json {
         eprintln!("$ {shown}");
     } else {
-        println!("$ {shown}");
+        writeln!(io::stdout(), "$ {shown}")?;
     }
     match (command, compare) {
         (Command::Sell(args), Some((flag, values))) => {
@@ -124,11 +130,14 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
 /// The preset's flags minus those the command line gives again, so the
 /// printed command reads as what actually runs.
 fn without_overridden(preset: &[&str], given: &[String]) -> Vec<String> {
-    let given: Vec<&str> = given
+    let mut given: Vec<&str> = given
         .iter()
         .filter(|f| f.starts_with('-'))
         .map(|f| f.split('=').next().unwrap_or(f))
         .collect();
+    if given.contains(&"--no-jitter") {
+        given.push("--jitter");
+    }
     let mut kept = Vec::new();
     let mut i = 0;
     while i < preset.len() {
@@ -166,9 +175,9 @@ fn compare_sales(lab: u8, args: SellArgs, flag: &str, values: &[&str]) -> anyhow
         };
         let report = sell(&cfg, output)?;
         if !output.json {
-            println!("{flag} {value}:");
+            writeln!(io::stdout(), "{flag} {value}:")?;
             print_report(&report, output)?;
-            println!();
+            writeln!(io::stdout())?;
         }
         let exit = exit_of(&report);
         reports.push((value.to_string(), report));
@@ -235,10 +244,14 @@ fn print_command(args: PrintArgs) -> anyhow::Result<Exit> {
         print::run(&cfg, &mut io::stdout().lock())?
     };
     if quiet {
-        println!(
+        writeln!(
+            io::stdout(),
             "interleaved lines: {}\nsplit pairs: {} of {}\nseed: {}",
-            outcome.interleaved_lines, outcome.split_pairs, outcome.pairs, cfg.seed
-        );
+            outcome.interleaved_lines,
+            outcome.split_pairs,
+            outcome.pairs,
+            cfg.seed
+        )?;
     }
     Ok(Exit::Success)
 }
@@ -257,12 +270,14 @@ fn daemon_command(args: DaemonArgs) -> anyhow::Result<Exit> {
         daemon::run(&cfg, &mut io::stdout().lock())?
     };
     if args.json {
-        println!("{}", serde_json::to_string(&outcome)?);
+        writeln!(io::stdout(), "{}", serde_json::to_string(&outcome)?)?;
     } else if quiet {
-        println!(
+        writeln!(
+            io::stdout(),
             "child finished: {}\nchild lines: {}",
-            outcome.child_finished, outcome.child_lines
-        );
+            outcome.child_finished,
+            outcome.child_lines
+        )?;
     }
     Ok(Exit::Success)
 }

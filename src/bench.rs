@@ -5,6 +5,7 @@
 //! its C counterpart (`DIR/cbench`) and its Python peer (`DIR/pybench.py`),
 //! so that the ratios compare runs made under the same load.
 
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -200,7 +201,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
             &c,
             &py,
         ));
-        print_row(rows.last().expect("just pushed"), args.json);
+        print_row(rows.last().expect("just pushed"), args.json)?;
     }
     if !wanted("start") {
         return Ok(Exit::Success);
@@ -235,7 +236,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
         &c,
         &py,
     ));
-    print_row(rows.last().expect("just pushed"), args.json);
+    print_row(rows.last().expect("just pushed"), args.json)?;
     Ok(Exit::Success)
 }
 
@@ -254,14 +255,18 @@ fn row(scenario: String, workers: usize, ours: &[f64], c: &[f64], py: &[f64]) ->
     }
 }
 
-fn print_row(row: &Row, json: bool) {
+fn print_row(row: &Row, json: bool) -> io::Result<()> {
     if json {
-        println!("{}", serde_json::to_string(row).expect("rows serialise"));
-        return;
+        return writeln!(
+            io::stdout(),
+            "{}",
+            serde_json::to_string(row).expect("rows serialise")
+        );
     }
     let opt = |x: Option<f64>| x.map(human_rate).unwrap_or_else(|| "-".into());
     let ratio = |x: Option<f64>| x.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
-    println!(
+    writeln!(
+        io::stdout(),
         "{:<40} {:>3}  ticketlab {:>8}  C {:>8} ({:>6})  Python {:>8} ({:>7})",
         row.scenario,
         row.workers,
@@ -270,7 +275,7 @@ fn print_row(row: &Row, json: bool) {
         ratio(row.vs_c),
         opt(row.python),
         ratio(row.vs_python),
-    );
+    )
 }
 
 /// Median of a non-empty list (0 for an empty one).

@@ -151,8 +151,11 @@ pub struct SaleArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub write_delay: Option<Duration>,
     /// Draw each delay uniformly from [0, DUR] with the buyer's own seeded RNG.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_jitter")]
     pub jitter: bool,
+    /// Fixed delays (turns off a lab preset's --jitter).
+    #[arg(long, overrides_with = "jitter")]
+    pub no_jitter: bool,
     /// Seed of the buyers' RNGs [default: drawn, and printed so the run can be repeated].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -230,7 +233,8 @@ impl SaleArgs {
             wants: self.wants.or(preset.wants),
             read_delay: self.read_delay.or(preset.read_delay),
             write_delay: self.write_delay.or(preset.write_delay),
-            jitter: self.jitter || preset.jitter,
+            jitter: !self.no_jitter && (self.jitter || preset.jitter),
+            no_jitter: self.no_jitter,
             seed: self.seed.or(preset.seed),
             db: self.db.or(preset.db),
         }
@@ -246,7 +250,7 @@ impl SaleArgs {
             lock: self.lock.unwrap_or(LockMode::Buy),
             read_delay: self.read_delay.unwrap_or_default(),
             write_delay: self.write_delay.unwrap_or_default(),
-            jitter: self.jitter,
+            jitter: self.jitter && !self.no_jitter,
             seed: self.seed.unwrap_or_else(rand::random),
             db: self.db,
             trace,

@@ -28,8 +28,6 @@ pub struct Monitor {
     replay: Replay,
     /// The file store's file: its count is read from there.
     db: Option<PathBuf>,
-    /// The last count the file showed whole.
-    last_count: Option<i64>,
 }
 
 impl Monitor {
@@ -53,7 +51,6 @@ impl Monitor {
             last: vec![(0, 0); cfg.workers],
             replay: Replay::new(cfg.tickets as i64),
             db,
-            last_count: None,
         }
     }
 
@@ -81,14 +78,11 @@ impl Monitor {
         } else {
             self.follow_states(seg);
         }
+        // The count is read after the slots: a purchase stores the count
+        // before its `bought`, so this order can only undercount lost
+        // updates for a moment, never invent one.
         let remaining = match &self.db {
-            // A read caught mid-write shows the last whole one instead.
-            Some(path) => {
-                if let Some(n) = FileStore::final_count(path) {
-                    self.last_count = Some(n);
-                }
-                self.last_count
-            }
+            Some(path) => read_whole_count(path),
             None => Some(seg.count().load(Ordering::Relaxed)),
         };
         let control = seg.control();
@@ -101,7 +95,7 @@ impl Monitor {
             remaining,
             sold,
             oversold: sold.saturating_sub(self.tickets),
-            lost_updates: remaining.map(|r| sold as i64 - (self.tickets as i64 - r)),
+            lost_updates: remaining.map(|r| (sold as i64 - (self.tickets as i64 - r)).max(0)),
             buyers,
             holder,
             holder_pid: holder.and(holder_pid),
@@ -181,6 +175,14 @@ impl Monitor {
             }
         }
     }
+}
+
+/// Reads the file store's count, retrying a few times past writers caught
+/// between truncate and write; `None` (shown as unknown) if it stays torn.
+/// An older whole count would be worse: set against newer sales it would
+/// show lost updates that never happened.
+fn read_whole_count(path: &std::path::Path) -> Option<i64> {
+    (0..8).find_map(|_| FileStore::final_count(path))
 }
 
 fn squeeze(s: &str) -> String {

@@ -4,6 +4,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use crate::config::SaleConfig;
+use crate::report::plural;
 use crate::supervisor::Observer;
 use crate::view::{LiveView, PlainView, Snapshot, Target, ViewCommand};
 
@@ -63,8 +64,12 @@ impl PlainObserver {
         };
         let _ = writeln!(
             out,
-            "selling {} tickets to {} buyers (store {}, lock {}, seed {})",
-            cfg.tickets, cfg.workers, cfg.store, cfg.lock, cfg.seed
+            "selling {} to {} (store {}, lock {}, seed {})",
+            plural(cfg.tickets, "ticket"),
+            plural(cfg.workers as u64, "buyer"),
+            cfg.store,
+            cfg.lock,
+            cfg.seed
         );
         PlainObserver {
             view: PlainView::new(out),

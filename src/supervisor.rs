@@ -66,8 +66,8 @@ pub enum SaleError {
         source: std::io::Error,
     },
     /// The view failed to draw.
-    #[error("view: {0}")]
-    View(std::io::Error),
+    #[error("the view could not draw")]
+    View(#[source] std::io::Error),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,8 +291,9 @@ impl Run<'_> {
         }
         // The buyers still running are ended before anything is counted.
         self.end_everyone();
+        let completed = ending == Ending::Completed;
         let report = self.report(ending);
-        let snap = monitor.snapshot(&self.seg, self.elapsed(), true);
+        let snap = monitor.snapshot(&self.seg, self.elapsed(), completed);
         observer.finish(&snap).map_err(SaleError::View)?;
         Ok(report)
     }

@@ -337,7 +337,7 @@ fn a_killed_buyer_is_reported_and_the_sale_finishes() {
 
 #[test]
 fn killing_the_lock_holder_ends_the_run_instead_of_hanging() {
-    let (mut child, seed, out) = long_sale(&[
+    let (mut child, seed, mut out) = long_sale(&[
         "--workers",
         "4",
         "--tickets",
@@ -348,10 +348,11 @@ fn killing_the_lock_holder_ends_the_run_instead_of_hanging() {
         "30s",
     ]);
     let pid = child.id();
-    // The plain view names the holder's pid once one holds the lock.
+    // The plain view names the holder's pid once one holds the lock. The
+    // reader stays open: a closed pipe would end the run for another reason.
     let mut holder = None;
     let mut seen = String::new();
-    for line in out.lines() {
+    for line in (&mut out).lines() {
         let line = line.unwrap();
         seen.push_str(&line);
         seen.push('\n');
@@ -387,4 +388,19 @@ fn a_stale_segment_of_a_dead_run_is_removed_by_the_next() {
         .assert()
         .success();
     assert!(!stale.exists());
+}
+
+#[test]
+fn a_reader_that_stops_reading_ends_the_run_quietly_and_cleanly() {
+    let (mut child, seed, out) = long_sale(&["--workers", "4", "--read-delay", "20s"]);
+    let pid = child.id();
+    // Like `| head -1`: the reader goes away after the first line.
+    drop(out);
+    let mut status = None;
+    assert!(eventually(Duration::from_secs(15), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    }));
+    assert_eq!(status.unwrap().code(), Some(0));
+    assert_clean(pid, &seed);
 }
