@@ -323,6 +323,7 @@ impl<'a> Buyer<'a> {
         }
     }
 
+    #[inline]
     fn read_count(&mut self) -> Result<i64, BuyerError> {
         match &self.store {
             StoreClient::Shm(count) => Ok(count.load(Ordering::Relaxed)),
@@ -410,6 +411,7 @@ impl<'a> Buyer<'a> {
     }
 
     /// The one place every shared operation passes through.
+    #[inline]
     fn record(&self, op: Op, value: i64) {
         let control = self.seg.control();
         while control.paused.load(Ordering::Relaxed) != 0 {
@@ -429,6 +431,7 @@ impl<'a> Buyer<'a> {
         }
     }
 
+    #[inline]
     fn draw(&mut self, max: Duration) -> Duration {
         let d = match self.rng.as_mut() {
             Some(rng) if !max.is_zero() => {
@@ -444,6 +447,7 @@ impl<'a> Buyer<'a> {
         d
     }
 
+    #[inline]
     fn sleep(&self, d: Duration) {
         if d.is_zero() {
             return;
