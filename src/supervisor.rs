@@ -139,6 +139,16 @@ pub fn run_sale(cfg: &SaleConfig, observer: &mut dyn Observer) -> Result<SaleRep
         what: "fork",
         source: e.into(),
     })?;
+    // Blocked before anything is created, so a Ctrl-C during setup is taken
+    // by the loop like any other, and the cleanup path stays the only one.
+    process::block_supervisor_signals();
+    let result = prepare(cfg).and_then(|mut run| run.drive(observer));
+    drain_signals();
+    process::unblock_supervisor_signals();
+    result
+}
+
+fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
     segment::remove_stale(std::path::Path::new("/dev/shm"), &std::env::temp_dir());
     let trace_per_worker = if cfg.records_trace() {
         (TRACE_BUDGET / cfg.workers).max(16)
@@ -149,18 +159,25 @@ pub fn run_sale(cfg: &SaleConfig, observer: &mut dyn Observer) -> Result<SaleRep
     seg.count().store(cfg.tickets as i64, Ordering::Relaxed);
     let db = match cfg.store {
         StoreKind::File => {
-            let (path, temporary) = match &cfg.db {
-                Some(p) => (p.clone(), false),
-                None => (temp_db_path(), true),
+            let db = match &cfg.db {
+                Some(path) => Db {
+                    path: path.clone(),
+                    temporary: false,
+                },
+                // Named after the segment: unique per run, and it carries the
+                // creator's pid, so a killed run's file is found as stale.
+                None => Db {
+                    path: std::env::temp_dir()
+                        .join(format!("{}.json", seg.name().trim_start_matches('/'))),
+                    temporary: true,
+                },
             };
-            let db = Db { path, temporary };
             FileStore::init(&db.path, cfg.tickets as i64)?;
             Some(db)
         }
         _ => None,
     };
-    process::block_supervisor_signals();
-    let mut run = Run {
+    Ok(Run {
         cfg,
         seg,
         db,
@@ -177,21 +194,7 @@ pub fn run_sale(cfg: &SaleConfig, observer: &mut dyn Observer) -> Result<SaleRep
         first_fork: None,
         last_reap: None,
         suspect: None,
-    };
-    let result = run.drive(observer);
-    drop(run);
-    drain_signals();
-    process::unblock_supervisor_signals();
-    result
-}
-
-fn temp_db_path() -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "{}{}-{}.json",
-        segment::NAME_PREFIX,
-        std::process::id(),
-        Instant::now().elapsed().subsec_nanos()
-    ))
+    })
 }
 
 /// Signals that arrived after the sale ended must not kill the process on
