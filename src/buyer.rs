@@ -13,7 +13,7 @@ use rand::{RngExt, SeedableRng};
 
 use crate::config::{LockMode, SaleConfig, Wants};
 use crate::process;
-use crate::segment::{Segment, Slot, TraceEntry};
+use crate::segment::{Control, LockArea, Segment, Slot, TraceEntry};
 use crate::store::server::Sale;
 use crate::store::{FileRead, StoreClient, StoreError};
 
@@ -134,6 +134,11 @@ pub struct Buyer<'a> {
     cfg: &'a SaleConfig,
     seg: &'a Segment,
     slot: &'a Slot,
+    control: &'a Control,
+    lock_area: &'a LockArea,
+    /// The pthread mutex inside `lock_area`, resolved once: a purchase takes
+    /// and releases it millions of times a second.
+    mutex: *mut std::ffi::c_void,
     trace: &'a [TraceEntry],
     store: StoreClient<'a>,
     /// Only jittered delays draw; seeding costs a fresh process real time.
@@ -168,6 +173,9 @@ impl<'a> Buyer<'a> {
             cfg,
             seg,
             slot: seg.slot(id),
+            control: seg.control(),
+            lock_area: seg.lock_area(),
+            mutex: seg.mutex().as_raw(),
             trace,
             store,
             rng: cfg
@@ -219,6 +227,7 @@ impl<'a> Buyer<'a> {
     fn buy_until_done(&mut self) -> Result<(), BuyerError> {
         let mut bought = 0u64;
         let mut attempts = 0u64;
+        let has_delays = !(self.cfg.read_delay.is_zero() && self.cfg.write_delay.is_zero());
         loop {
             if let Wants::Count(n) = self.cfg.wants {
                 if bought >= n {
@@ -229,8 +238,14 @@ impl<'a> Buyer<'a> {
             self.slot.attempts.store(attempts, Ordering::Relaxed);
             // Both delays are drawn every attempt, used or not, so the same
             // seed draws the same delays whatever the interleaving.
-            let read_delay = self.draw(self.cfg.read_delay);
-            let write_delay = self.draw(self.cfg.write_delay);
+            let (read_delay, write_delay) = if has_delays {
+                (
+                    self.draw(self.cfg.read_delay),
+                    self.draw(self.cfg.write_delay),
+                )
+            } else {
+                (Duration::ZERO, Duration::ZERO)
+            };
             let outcome = if self.cfg.lock == LockMode::Buy {
                 self.acquire()?;
                 let outcome = self.buy(read_delay, write_delay);
@@ -259,24 +274,10 @@ impl<'a> Buyer<'a> {
         Ok(count)
     }
 
+    #[inline(always)]
     fn buy(&mut self, read_delay: Duration, write_delay: Duration) -> Result<Outcome, BuyerError> {
-        if let StoreClient::Server(client) = &self.store {
-            // The request travels for the read delay and the answer for the
-            // write delay; the seller's check-and-decrement is indivisible.
-            self.sleep(read_delay);
-            let sale = client.buy()?;
-            return Ok(match sale {
-                Sale::Sold(before) => {
-                    self.record(Op::Read, before);
-                    self.sleep(write_delay);
-                    self.record(Op::Wrote, before - 1);
-                    Outcome::Bought
-                }
-                Sale::SoldOut(seen) => {
-                    self.record(Op::SoldOut, seen);
-                    Outcome::SoldOut
-                }
-            });
+        if matches!(self.store, StoreClient::Server(_)) {
+            return self.buy_from_seller(read_delay, write_delay);
         }
         let mut seen = self.read_count()?;
         loop {
@@ -323,8 +324,47 @@ impl<'a> Buyer<'a> {
         }
     }
 
-    #[inline]
+    /// The request travels for the read delay and the answer for the write
+    /// delay; the seller's check-and-decrement is indivisible.
+    #[inline(never)]
+    fn buy_from_seller(
+        &mut self,
+        read_delay: Duration,
+        write_delay: Duration,
+    ) -> Result<Outcome, BuyerError> {
+        let StoreClient::Server(client) = &self.store else {
+            unreachable!("only server buyers ask the seller")
+        };
+        self.sleep(read_delay);
+        let sale = client.buy()?;
+        Ok(match sale {
+            Sale::Sold(before) => {
+                self.record(Op::Read, before);
+                self.sleep(write_delay);
+                self.record(Op::Wrote, before - 1);
+                Outcome::Bought
+            }
+            Sale::SoldOut(seen) => {
+                self.record(Op::SoldOut, seen);
+                Outcome::SoldOut
+            }
+        })
+    }
+
+    // The shm store's purchase costs nanoseconds, so everything on its path
+    // is inlined and everything else (files, pipes, waiting) is kept out of
+    // line: call overhead alone once doubled its cost.
+    #[inline(always)]
     fn read_count(&mut self) -> Result<i64, BuyerError> {
+        match &self.store {
+            StoreClient::Shm(count) => Ok(count.load(Ordering::Relaxed)),
+            _ => self.read_count_slow(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_count_slow(&mut self) -> Result<i64, BuyerError> {
         match &self.store {
             StoreClient::Shm(count) => Ok(count.load(Ordering::Relaxed)),
             StoreClient::File(file) => {
@@ -349,6 +389,7 @@ impl<'a> Buyer<'a> {
         }
     }
 
+    #[inline(always)]
     fn write_count(&mut self, value: i64) -> Result<(), BuyerError> {
         match &self.store {
             StoreClient::Shm(count) => count.store(value, Ordering::Relaxed),
@@ -359,27 +400,15 @@ impl<'a> Buyer<'a> {
         Ok(())
     }
 
+    #[inline(always)]
     fn acquire(&mut self) -> Result<(), BuyerError> {
-        let raw = self.seg.mutex().as_raw();
-        if !process::mutex_try_lock(raw) && !self.spin_for(raw) {
-            // Only a wait that sleeps is timed: clock reads on every short
-            // spin would cost more than the critical section itself.
-            self.record(Op::LockWait, 0);
-            let waiting = Instant::now();
-            let guard = self
-                .seg
-                .mutex()
-                .lock()
-                .map_err(|e| BuyerError::Lock(e.to_string()))?;
-            // Released explicitly in `release`, which may run in another scope.
-            std::mem::forget(guard);
-            self.slot
-                .lock_wait_ns
-                .fetch_add(waiting.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if !process::mutex_try_lock(self.mutex) && !self.spin_for_lock() {
+            self.wait_for_lock()?;
         }
-        let area = self.seg.lock_area();
-        area.holder_pid.store(self.pid, Ordering::Relaxed);
-        area.holder_worker.store(self.id as i32, Ordering::Relaxed);
+        self.lock_area.holder_pid.store(self.pid, Ordering::Relaxed);
+        self.lock_area
+            .holder_worker
+            .store(self.id as i32, Ordering::Relaxed);
         self.record(Op::Locked, 0);
         Ok(())
     }
@@ -387,51 +416,87 @@ impl<'a> Buyer<'a> {
     /// Critical sections without delays last nanoseconds: spinning a little
     /// saves most trips into the kernel's futex. Pauses between attempts
     /// keep the spinner from stealing the line from the holder.
-    fn spin_for(&self, raw: *mut std::ffi::c_void) -> bool {
+    #[cold]
+    #[inline(never)]
+    fn spin_for_lock(&self) -> bool {
         for _ in 0..SPINS_BEFORE_SLEEP {
             for _ in 0..8 {
                 std::hint::spin_loop();
             }
-            if process::mutex_try_lock(raw) {
+            if process::mutex_try_lock(self.mutex) {
                 return true;
             }
         }
         false
     }
 
+    /// Sleeps on the mutex. Only a wait that sleeps is timed: clock reads on
+    /// every short spin would cost more than the critical section itself.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_lock(&mut self) -> Result<(), BuyerError> {
+        self.record(Op::LockWait, 0);
+        let waiting = Instant::now();
+        let guard = self
+            .seg
+            .mutex()
+            .lock()
+            .map_err(|e| BuyerError::Lock(e.to_string()))?;
+        // Released explicitly in `release`, which may run in another scope.
+        std::mem::forget(guard);
+        self.slot
+            .lock_wait_ns
+            .fetch_add(waiting.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    #[inline(always)]
     fn release(&mut self) -> Result<(), BuyerError> {
         self.record(Op::Unlocked, 0);
-        let area = self.seg.lock_area();
-        area.holder_worker.store(-1, Ordering::Relaxed);
-        area.holder_pid.store(0, Ordering::Relaxed);
-        self.seg
-            .mutex()
-            .release()
-            .map_err(|e| BuyerError::Lock(e.to_string()))
+        self.lock_area.holder_worker.store(-1, Ordering::Relaxed);
+        self.lock_area.holder_pid.store(0, Ordering::Relaxed);
+        match process::mutex_unlock(self.mutex) {
+            0 => Ok(()),
+            errno => Err(BuyerError::Lock(
+                std::io::Error::from_raw_os_error(errno).to_string(),
+            )),
+        }
     }
 
     /// The one place every shared operation passes through.
-    #[inline]
+    #[inline(always)]
     fn record(&self, op: Op, value: i64) {
-        let control = self.seg.control();
-        while control.paused.load(Ordering::Relaxed) != 0 {
-            std::thread::sleep(Duration::from_millis(2));
+        if self.control.paused.load(Ordering::Relaxed) != 0 {
+            self.wait_while_paused();
         }
         self.slot.value.store(value, Ordering::Relaxed);
         self.slot.state.store(op as u32, Ordering::Release);
         if !self.trace.is_empty() {
-            let n = self.slot.trace_len.load(Ordering::Relaxed);
-            if let Some(entry) = self.trace.get(n as usize) {
-                entry.t_ns.store(self.now_ns(), Ordering::Relaxed);
-                entry
-                    .word
-                    .store(TraceEntry::pack(op as u8, value), Ordering::Relaxed);
-            }
-            self.slot.trace_len.store(n + 1, Ordering::Release);
+            self.append_trace(op, value);
         }
     }
 
-    #[inline]
+    #[cold]
+    #[inline(never)]
+    fn wait_while_paused(&self) {
+        while self.control.paused.load(Ordering::Relaxed) != 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[inline(never)]
+    fn append_trace(&self, op: Op, value: i64) {
+        let n = self.slot.trace_len.load(Ordering::Relaxed);
+        if let Some(entry) = self.trace.get(n as usize) {
+            entry.t_ns.store(self.now_ns(), Ordering::Relaxed);
+            entry
+                .word
+                .store(TraceEntry::pack(op as u8, value), Ordering::Relaxed);
+        }
+        self.slot.trace_len.store(n + 1, Ordering::Release);
+    }
+
+    #[inline(always)]
     fn draw(&mut self, max: Duration) -> Duration {
         let d = match self.rng.as_mut() {
             Some(rng) if !max.is_zero() => {
@@ -447,12 +512,17 @@ impl<'a> Buyer<'a> {
         d
     }
 
-    #[inline]
+    #[inline(always)]
     fn sleep(&self, d: Duration) {
-        if d.is_zero() {
-            return;
+        if !d.is_zero() {
+            self.sleep_scaled(d);
         }
-        let permille = self.seg.control().delay_permille.load(Ordering::Relaxed);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn sleep_scaled(&self, d: Duration) {
+        let permille = self.control.delay_permille.load(Ordering::Relaxed);
         std::thread::sleep(d * permille / 1000);
     }
 

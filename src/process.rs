@@ -404,17 +404,18 @@ pub fn futex_wake_all(word: &AtomicU32) {
 }
 
 /// Tries to take a pthread mutex without blocking; `true` if it was taken.
+#[inline]
 pub fn mutex_try_lock(raw: *mut std::ffi::c_void) -> bool {
     // SAFETY: raw is a pthread_mutex_t initialised by raw_sync in the segment.
     unsafe { libc::pthread_mutex_trylock(raw.cast()) == 0 }
 }
 
-/// Releases a mutex taken with [`mutex_try_lock`].
-pub fn mutex_unlock(raw: *mut std::ffi::c_void) {
-    // SAFETY: only called by the thread that just took it with trylock.
-    unsafe {
-        libc::pthread_mutex_unlock(raw.cast());
-    }
+/// Releases a mutex this process holds; returns 0 or the error number.
+#[inline]
+pub fn mutex_unlock(raw: *mut std::ffi::c_void) -> i32 {
+    // SAFETY: raw is a pthread_mutex_t initialised by raw_sync, and only the
+    // process that took it releases it.
+    unsafe { libc::pthread_mutex_unlock(raw.cast()) }
 }
 
 /// Room for the `pthread_mutex_t` that raw_sync initialises in place.
