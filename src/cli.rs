@@ -192,7 +192,7 @@ pub struct SellArgs {
 /// `ticketlab bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Rounds per measurement; the median is reported [1-50, default 3].
+    /// Rounds per measurement; the median is reported [1-50].
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub rounds: u32,
     /// Print the results as JSON lines.

@@ -339,13 +339,23 @@ fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     ))
     .render(rows[2], buf);
     Line::raw(format!(
-        "{:.1} {rate}{SEP}{}{}",
-        snap.ops_per_sec,
+        "{} {rate}{SEP}{}{}",
+        rate_text(snap.ops_per_sec),
         if narrow { "" } else { "elapsed " },
         elapsed_text(snap)
     ))
     .render(rows[3], buf);
     verdict(snap, narrow).render(rows[4], buf);
+}
+
+/// Slow lab runs sell a few tickets a second, so those keep a decimal;
+/// throughput runs read better as 46.30M than as eight digits.
+fn rate_text(per_sec: f64) -> String {
+    if per_sec < 10.0 {
+        format!("{per_sec:.1}")
+    } else {
+        crate::report::human_rate(per_sec)
+    }
 }
 
 fn render_remaining(snap: &Snapshot, text: &str, big: bool, area: Rect, buf: &mut Buffer) {
@@ -933,6 +943,14 @@ buyer 7 wrote 0 — overwrote buyer 3's sale
 
 q quit  p pause  + slower  - faster  sale finished
 ";
+
+    #[test]
+    fn rates_keep_a_decimal_only_when_slow() {
+        assert_eq!(rate_text(0.4), "0.4");
+        assert_eq!(rate_text(8.0), "8.0");
+        assert_eq!(rate_text(950.0), "950");
+        assert_eq!(rate_text(46_297_394.4), "46.30M");
+    }
 
     #[test]
     fn racy_sale_matches_the_full_screen() {
