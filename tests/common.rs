@@ -13,24 +13,43 @@ pub fn ticketlab_process() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_ticketlab"))
 }
 
-/// Runs the binary and parses its one JSON object.
+/// A sale whose race is certain: every buyer reads the one ticket before
+/// anyone writes, because a 1 s read delay after the common start signal
+/// dwarfs the few milliseconds the buyers need to get going, even on a
+/// loaded machine. Add the store and lock to race on.
+pub const EVERYONE_READS_FIRST: &[&str] =
+    &["--workers", "10", "--tickets", "1", "--read-delay", "1s"];
+
+/// Runs `ticketlab sell ARGS --json` and parses its one JSON object.
 pub fn sale_json(args: &[&str]) -> serde_json::Value {
+    command_json("sell", args)
+}
+
+/// Runs `ticketlab COMMAND ARGS --json`, which must succeed, and parses its
+/// one JSON object.
+pub fn command_json(command: &str, args: &[&str]) -> serde_json::Value {
     let out = ticketlab()
-        .arg("sell")
+        .arg(command)
         .args(args)
         .arg("--json")
         .output()
         .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "ticketlab {args:?} failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
+        "ticketlab {command} {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
     );
+    one_json_object(&out.stdout)
+}
+
+/// The one JSON object that must be all of stdout.
+pub fn one_json_object(stdout: &[u8]) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(stdout);
     let mut lines = stdout.lines();
     let json = lines.next().expect("one line of JSON");
     assert_eq!(lines.next(), None, "stdout holds exactly one JSON object");
-    serde_json::from_str(json).expect("valid JSON")
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {json}"))
 }
 
 /// A seed no other test uses, so a run's processes can be found by their

@@ -3,26 +3,11 @@
 
 use std::collections::HashMap;
 
-use crate::common::ticketlab;
+use crate::common::{command_json, ticketlab};
 
 /// Runs `ticketlab print ARGS --json` and parses its one JSON object.
 fn print_json(args: &[&str]) -> serde_json::Value {
-    let out = ticketlab()
-        .arg("print")
-        .args(args)
-        .arg("--json")
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ticketlab print {args:?} failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut lines = stdout.lines();
-    let json = lines.next().expect("one line of JSON");
-    assert_eq!(lines.next(), None, "stdout holds exactly one JSON object");
-    serde_json::from_str(json).expect("valid JSON")
+    command_json("print", args)
 }
 
 #[test]

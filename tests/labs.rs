@@ -45,16 +45,12 @@ fn run_json(args: &[&str]) -> Value {
     argv.extend(args);
     argv.push("--json");
     let out = succeeds(&argv);
-    let stdout = text(&out.stdout);
-    let mut lines = stdout.lines();
-    let json = lines.next().expect("one line of JSON");
-    assert_eq!(lines.next(), None, "stdout holds exactly one JSON object");
     let stderr = text(&out.stderr);
     assert!(
         stderr.starts_with("$ ticketlab "),
         "the command comes first on stderr: {stderr}"
     );
-    serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {json}"))
+    one_json_object(&out.stdout)
 }
 
 /// Sold exactly what there was: nothing left, nothing oversold, nothing lost.

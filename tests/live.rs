@@ -280,6 +280,13 @@ impl Ended {
         );
     }
 
+    /// Ended by the user: exit 130, the terminal handed back, nothing left.
+    fn assert_quit_cleanly(&self) {
+        assert_eq!(self.status.code(), Some(130), "{:?}", self.printed_after());
+        self.assert_terminal_restored();
+        self.assert_nothing_left();
+    }
+
     /// No segment, temporary file or buyer of the run is left.
     fn assert_nothing_left(&self) {
         assert_eq!(leftovers_of(self.pid), Vec::<std::path::PathBuf>::new());
@@ -378,19 +385,9 @@ fn alternate_screen(raw: &str) -> String {
 
 #[test]
 fn live_view_shows_the_final_counts() {
-    // A 1 s read delay after the common start: every buyer reads the one
-    // ticket before anyone writes, whatever the load (300 ms is the same
-    // race, but a loaded machine could let one buyer start late).
-    let run = LiveRun::start(&[
-        "--workers",
-        "10",
-        "--tickets",
-        "1",
-        "--lock",
-        "none",
-        "--read-delay",
-        "1s",
-    ]);
+    let mut args = EVERYONE_READS_FIRST.to_vec();
+    args.extend(["--lock", "none"]);
+    let run = LiveRun::start(&args);
     let ended = run.end();
     let printed = ended.printed_after();
     assert_eq!(ended.status.code(), Some(0), "{printed}");
@@ -427,15 +424,7 @@ fn long_live_run() -> LiveRun {
 fn assert_quit_by_key(key: &[u8]) {
     let mut run = long_live_run();
     run.press(key);
-    let ended = run.end();
-    assert_eq!(
-        ended.status.code(),
-        Some(130),
-        "{:?}",
-        ended.printed_after()
-    );
-    ended.assert_terminal_restored();
-    ended.assert_nothing_left();
+    run.end().assert_quit_cleanly();
 }
 
 #[test]
@@ -462,15 +451,7 @@ fn live_view_pause_and_resume() {
     run.press(b"+");
     run.wait_for_screen("the factor ×1.5", |s| header(s).contains("×1.5"));
     run.press(b"q");
-    let ended = run.end();
-    assert_eq!(
-        ended.status.code(),
-        Some(130),
-        "{:?}",
-        ended.printed_after()
-    );
-    ended.assert_terminal_restored();
-    ended.assert_nothing_left();
+    run.end().assert_quit_cleanly();
 }
 
 #[test]

@@ -6,22 +6,9 @@ use std::time::Duration;
 
 use crate::common::*;
 
-/// Every buyer reads before anyone writes: a 1 s read delay after a common
-/// start signal dwarfs the few milliseconds the buyers need to get going.
-const EVERYONE_READS_FIRST: &[&str] = &[
-    "--workers",
-    "10",
-    "--tickets",
-    "1",
-    "--read-delay",
-    "1s",
-    "--view",
-    "quiet",
-];
-
 fn oversell_with(store: &str, lock: &str) {
     let mut args = EVERYONE_READS_FIRST.to_vec();
-    args.extend(["--store", store, "--lock", lock]);
+    args.extend(["--store", store, "--lock", lock, "--view", "quiet"]);
     let v = sale_json(&args);
     // All ten buy the single ticket; the count ends at 0; nine sales vanished.
     assert_eq!(v["sold"], 10, "{v}");

@@ -2,22 +2,13 @@
 
 use crate::common::*;
 
-/// Ten buyers, one ticket, no lock, and a 1 s read delay after the common
-/// start: every buyer reads 1 before anyone writes, so nine sales are lost.
-const RACE: &[&str] = &[
-    "sell",
-    "--workers",
-    "10",
-    "--tickets",
-    "1",
-    "--lock",
-    "none",
-    "--read-delay",
-    "1s",
-    "--view",
-    "quiet",
-    "--trace",
-];
+/// The certain race, traced: nine sales are lost.
+fn race() -> Vec<&'static str> {
+    let mut args = vec!["sell"];
+    args.extend(EVERYONE_READS_FIRST);
+    args.extend(["--lock", "none", "--view", "quiet", "--trace"]);
+    args
+}
 
 /// One line of the interleaving: "  12.345 ms  buyer 3    read 1".
 #[derive(Debug)]
@@ -108,7 +99,7 @@ fn assert_in_time_order(steps: &[Step]) {
 
 #[test]
 fn lab02_trace_names_nine_lost_updates() {
-    let out = ticketlab().args(RACE).output().expect("runs");
+    let out = ticketlab().args(race()).output().expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("lost updates (9):"), "{stdout}");
@@ -129,7 +120,11 @@ fn lab02_trace_names_nine_lost_updates() {
 
 #[test]
 fn lab02_trace_with_json_keeps_stdout_one_object() {
-    let out = ticketlab().args(RACE).arg("--json").output().expect("runs");
+    let out = ticketlab()
+        .args(race())
+        .arg("--json")
+        .output()
+        .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
