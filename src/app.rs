@@ -207,9 +207,10 @@ fn print_comparison(
         return Ok(());
     }
     let name = flag.trim_start_matches('-');
+    // 79 columns: the table must not wrap on an 80-column classroom terminal.
     writeln!(
         out,
-        "{name:<7} {:>6} {:>9} {:>8} {:>6} {:>6} {:>11} {:>12}  verdict",
+        "{name:<7} {:>6} {:>9} {:>8} {:>6} {:>6} {:>10} {:>11}  verdict",
         "sold", "remaining", "oversold", "lost", "torn", "elapsed", "purchases/s"
     )?;
     for (value, r) in reports {
@@ -218,7 +219,7 @@ fn print_comparison(
         let verdict = if r.is_exact() { "exact" } else { "WRONG" };
         writeln!(
             out,
-            "{value:<7} {:>6} {remaining:>9} {:>8} {lost:>6} {:>6} {:>8.1} ms {:>12}  {verdict}",
+            "{value:<7} {:>6} {remaining:>9} {:>8} {lost:>6} {:>6} {:>7.1} ms {:>11}  {verdict}",
             r.sold,
             r.oversold,
             r.torn_reads,

@@ -307,6 +307,12 @@ fn lab04_prints_one_table() {
         first.ends_with("--lock {none|write|buy|task|join}"),
         "{first}"
     );
+    let header = stdout.lines().find(|l| l.starts_with("lock ")).unwrap();
+    assert!(
+        header.len() < 80,
+        "fits an 80-column terminal: {header:?} ({} columns)",
+        header.len()
+    );
     let rows = table(&stdout, "lock");
     let got: Vec<(&str, &str)> = rows
         .iter()
