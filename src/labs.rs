@@ -276,19 +276,35 @@ pub fn headings(sheet: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The lines of a sheet's ```sh blocks that start with `ticketlab`.
-pub fn commands(sheet: &str) -> Vec<&str> {
+/// The commands in a sheet's ```sh blocks that start with `ticketlab`, with
+/// lines continued by a trailing `\\` joined as the shell would.
+pub fn commands(sheet: &str) -> Vec<String> {
     let mut in_sh = false;
-    let mut found = Vec::new();
+    let mut found: Vec<String> = Vec::new();
+    let mut continued = false;
     for line in sheet.lines() {
         let t = line.trim();
         if t.starts_with("```") {
             in_sh = !in_sh && t.trim_start_matches('`').starts_with("sh");
+            continued = false;
             continue;
         }
-        if in_sh && t.starts_with("ticketlab") {
-            found.push(t);
+        let (text, continues) = match t.strip_suffix('\\') {
+            Some(head) => (head.trim_end(), true),
+            None => (t, false),
+        };
+        if in_sh && continued {
+            if let Some(last) = found.last_mut() {
+                last.push(' ');
+                last.push_str(text);
+            }
+        } else if in_sh && t.starts_with("ticketlab") {
+            found.push(text.to_string());
+        } else {
+            continued = false;
+            continue;
         }
+        continued = continues;
     }
     found
 }
@@ -382,10 +398,33 @@ mod tests {
         for (file, sheet) in sheets {
             let found = commands(sheet);
             assert!(!found.is_empty(), "{file} shows no command");
-            for line in found {
+            for line in &found {
                 check_command(file, line);
             }
         }
+    }
+
+    #[test]
+    fn every_sheet_fits_an_80_column_terminal() {
+        for lab in LABS {
+            for line in crate::sheet::render(lab.sheet, false).lines() {
+                assert!(
+                    line.chars().count() <= 80,
+                    "{}: {} columns: {line}",
+                    lab.file,
+                    line.chars().count()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn commands_join_continued_lines_and_skip_other_code() {
+        let sheet = "```sh\nticketlab run 7 \\\n  --workers 8 \\\n  --lock none\nls -l\nticketlab labs\n```\n\n```text\nticketlab run 1\n```\n";
+        assert_eq!(
+            commands(sheet),
+            ["ticketlab run 7 --workers 8 --lock none", "ticketlab labs"]
+        );
     }
 
     /// `line` parses, and if it is `ticketlab run N ...`, lab N exists and

@@ -9,15 +9,22 @@ use crossterm::style::Stylize;
 /// Renders a sheet; `styled` adds terminal colours.
 pub fn render(markdown: &str, styled: bool) -> String {
     let mut out = String::new();
-    let mut in_code = false;
+    // The indentation of the open fence, while inside one: code inside a
+    // list item is shown from the fence's column, so wide output still fits
+    // 80 columns.
+    let mut fence: Option<usize> = None;
     for line in markdown.lines() {
         let trimmed = line.trim_start();
         if trimmed.starts_with("```") {
-            in_code = !in_code;
+            fence = match fence {
+                Some(_) => None,
+                None => Some(line.len() - trimmed.len()),
+            };
             continue;
         }
-        if in_code {
-            let code = format!("    {line}");
+        if let Some(indent) = fence {
+            let own = line.len() - trimmed.len();
+            let code = format!("  {}", &line[own.min(indent)..]);
             out.push_str(&if styled {
                 code.cyan().to_string()
             } else {
@@ -102,10 +109,22 @@ mod tests {
         assert!(text.contains("Lab 9: Demo\n==========="), "{text}");
         assert!(text.contains("Goal\n----"), "{text}");
         assert!(text.contains("See why the count drifts."), "{text}");
-        assert!(text.contains("    ticketlab run 9"), "{text}");
+        assert!(text.contains("\n  ticketlab run 9\n"), "{text}");
         assert!(text.contains("• a link"), "{text}");
         assert!(!text.contains("```") && !text.contains('`') && !text.contains("**"));
         assert!(!text.contains('\x1b'));
+    }
+
+    #[test]
+    fn code_in_a_list_item_starts_at_the_item_text() {
+        let text = render(
+            "- Run:\n\n  ```sh\n  ticketlab run 2\n    --seed 1\n  ```\n",
+            false,
+        );
+        assert!(
+            text.contains("\n  ticketlab run 2\n    --seed 1\n"),
+            "{text}"
+        );
     }
 
     #[test]

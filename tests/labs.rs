@@ -107,15 +107,23 @@ fn refused(args: &[&str]) -> String {
 #[test]
 fn labs_lists_eight_labs_each_with_its_run_command() {
     let stdout = text(&succeeds(&["labs"]).stdout);
-    let rows: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+    let lines: Vec<&str> = stdout.lines().collect();
+    let rows: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with(|c: char| c.is_ascii_digit()))
         .collect();
     assert_eq!(rows.len(), 8, "{stdout}");
-    for (i, row) in rows.iter().enumerate() {
-        let n = i + 1;
+    for (n, &i) in (1..).zip(&rows) {
+        let row = lines[i];
         assert!(row.starts_with(&format!("{n} ")), "{row}");
         assert!(row.ends_with(&format!("ticketlab run {n}")), "{row}");
+        let goal = lines[i + 1];
+        assert!(
+            goal.starts_with("     ") && goal.trim().len() > 10,
+            "a goal under lab {n}: {goal:?}"
+        );
+    }
+    for line in &lines {
+        assert!(line.len() <= 80, "fits 80 columns: {line:?}");
     }
     assert!(stdout.contains("ticketlab lab N"), "{stdout}");
 }
