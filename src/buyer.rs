@@ -227,6 +227,7 @@ impl<'a> Buyer<'a> {
     fn buy_until_done(&mut self) -> Result<(), BuyerError> {
         let mut bought = 0u64;
         let mut attempts = 0u64;
+        // Without delays there is nothing to draw: keep the purchase short.
         let has_delays = !(self.cfg.read_delay.is_zero() && self.cfg.write_delay.is_zero());
         loop {
             if let Wants::Count(n) = self.cfg.wants {
@@ -366,7 +367,7 @@ impl<'a> Buyer<'a> {
     #[inline(never)]
     fn read_count_slow(&mut self) -> Result<i64, BuyerError> {
         match &self.store {
-            StoreClient::Shm(count) => Ok(count.load(Ordering::Relaxed)),
+            StoreClient::Shm(_) => unreachable!("read_count reads the shm store inline"),
             StoreClient::File(file) => {
                 let mut garbage_since: Option<Instant> = None;
                 loop {
