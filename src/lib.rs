@@ -13,6 +13,7 @@ pub mod demo;
 pub mod exit;
 pub mod labs;
 pub mod monitor;
+mod mutex;
 pub mod observe;
 pub mod postmortem;
 pub mod process;

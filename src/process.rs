@@ -187,6 +187,13 @@ pub fn getpid() -> i32 {
     unsafe { libc::getpid() }
 }
 
+/// This thread's id: what glibc records as a mutex's owner. In a buyer,
+/// which has one thread, it equals the pid.
+pub fn gettid() -> i32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}
+
 /// The parent's process id; it changes when the parent dies.
 pub fn getppid() -> i32 {
     // SAFETY: getppid takes no arguments and cannot fail.

@@ -5,12 +5,15 @@
 //! `docs/segment.md` draws the layout.
 
 use std::cell::UnsafeCell;
-use std::mem::size_of;
+use std::mem::{MaybeUninit, size_of};
+use std::ptr::NonNull;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use raw_sync::locks::{LockImpl, LockInit, Mutex};
 use shared_memory::{Shmem, ShmemConf};
+
+use crate::mutex::SharedMutex;
 
 /// "TKTLAB\0\x01": identifies a ticketlab segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"TKTLAB\0\x01");
@@ -52,9 +55,10 @@ pub struct Control {
 /// cores instead of three.
 #[repr(C, align(64))]
 pub struct LockArea {
-    /// Room for the `pthread_mutex_t` (40 bytes on Linux x86-64 and
-    /// aarch64) that `raw_sync` initialises in place.
-    pub mutex: UnsafeCell<[u64; 5]>,
+    /// Room for the `pthread_mutex_t` (40 bytes on x86-64, 48 on aarch64)
+    /// that `raw_sync` initialises in place; sized by the compiler, so the
+    /// room always fits before anything is written into it.
+    pub mutex: UnsafeCell<MaybeUninit<libc::pthread_mutex_t>>,
     /// Pid of the buyer holding the mutex, 0 when free. Written by the holder
     /// right after it acquires and right before it releases, so the parent
     /// can tell when the mutex died with its holder.
@@ -65,6 +69,9 @@ pub struct LockArea {
     /// its count here too, for the view).
     pub count: AtomicI64,
 }
+
+// The mutex, its holder and the count must share one cache line.
+const _: () = assert!(size_of::<LockArea>() == 64);
 
 /// One buyer's record. Only that buyer writes it while it lives; the parent
 /// reads it, and writes `state` once the buyer has been reaped.
@@ -203,11 +210,7 @@ impl Segment {
             let at = base.add(layout.lock);
             Mutex::new(at, std::ptr::null_mut()).map_err(|e| SegmentError::Mutex(e.to_string()))?
         };
-        if used > size_of::<[u64; 5]>() {
-            return Err(SegmentError::Mutex(format!(
-                "pthread_mutex_t needs {used} bytes, the layout reserves 40"
-            )));
-        }
+        debug_assert!(used <= size_of::<libc::pthread_mutex_t>());
         let segment = Segment {
             shmem,
             layout,
@@ -282,8 +285,11 @@ impl Segment {
     }
 
     /// The process-shared mutex (inherited through fork by every buyer).
-    pub fn mutex(&self) -> &dyn LockImpl {
-        &*self.mutex
+    pub(crate) fn mutex(&self) -> SharedMutex<'_> {
+        let raw = NonNull::new(self.mutex.as_raw().cast()).expect("raw_sync's mutex is in the mapping");
+        // SAFETY: raw_sync initialised this PTHREAD_PROCESS_SHARED mutex in
+        // `create`, inside the mapping, which lives as long as `self`.
+        unsafe { SharedMutex::from_raw(raw) }
     }
 
     /// The `shm` store's count.
