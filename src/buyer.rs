@@ -12,6 +12,8 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use crate::config::{LockMode, SaleConfig, Wants};
+use crate::fault::FaultPoint;
+use crate::mutex::{Held, SharedMutex};
 use crate::process;
 use crate::segment::{Control, LockArea, Segment, Slot, TraceEntry};
 use crate::store::server::Sale;
@@ -107,6 +109,10 @@ pub const ERROR_EXIT: i32 = 1;
 /// Attempts to take a busy mutex before sleeping on it.
 const SPINS_BEFORE_SLEEP: u32 = 100;
 
+/// Milliseconds the `woken-waiter` fault waits for another buyer to take
+/// the mutex before it gives up and buys as usual.
+const WOKEN_WAITER_PATIENCE: u32 = 2000;
+
 /// How long a buyer keeps reading garbage before it decides the file will
 /// not heal (two writers can leave `{"count": 9}}` behind for good).
 const CORRUPT_AFTER: Duration = Duration::from_secs(2);
@@ -138,7 +144,11 @@ pub struct Buyer<'a> {
     lock_area: &'a LockArea,
     /// The pthread mutex inside `lock_area`, resolved once: a purchase takes
     /// and releases it millions of times a second.
-    mutex: *mut std::ffi::c_void,
+    mutex: SharedMutex<'a>,
+    /// Proof that this buyer holds the mutex, from acquire to release.
+    held: Option<Held>,
+    /// Where this buyer kills itself, if the fault hook names it.
+    fault: Option<FaultPoint>,
     trace: &'a [TraceEntry],
     store: StoreClient<'a>,
     /// Only jittered delays draw; seeding costs a fresh process real time.
@@ -161,6 +171,7 @@ impl<'a> Buyer<'a> {
         seg: &'a Segment,
         store: StoreClient<'a>,
         epoch: Instant,
+        fault: Option<FaultPoint>,
     ) -> Buyer<'a> {
         let trace = if cfg.records_trace() {
             seg.trace(id)
@@ -175,7 +186,9 @@ impl<'a> Buyer<'a> {
             slot: seg.slot(id),
             control: seg.control(),
             lock_area: seg.lock_area(),
-            mutex: seg.mutex().as_raw(),
+            mutex: seg.mutex(),
+            held: None,
+            fault,
             trace,
             store,
             rng: cfg
@@ -403,14 +416,25 @@ impl<'a> Buyer<'a> {
 
     #[inline(always)]
     fn acquire(&mut self) -> Result<(), BuyerError> {
-        if !process::mutex_try_lock(self.mutex) && !self.spin_for_lock() {
-            self.wait_for_lock()?;
-        }
+        let held = match self.fault {
+            None => match self.mutex.try_lock() {
+                Some(held) => held,
+                None => match self.spin_for_lock() {
+                    Some(held) => held,
+                    None => self.wait_for_lock()?,
+                },
+            },
+            Some(point) => self.acquire_with_fault(point)?,
+        };
+        self.held = Some(held);
         self.lock_area.holder_pid.store(self.pid, Ordering::Relaxed);
         self.lock_area
             .holder_worker
             .store(self.id as i32, Ordering::Relaxed);
         self.record(Op::Locked, 0);
+        if self.fault == Some(FaultPoint::Holding) {
+            process::die_now();
+        }
         Ok(())
     }
 
@@ -420,36 +444,82 @@ impl<'a> Buyer<'a> {
     /// contention, so not marked cold; out of line all the same, to keep the
     /// uncontended purchase short.
     #[inline(never)]
-    fn spin_for_lock(&self) -> bool {
+    fn spin_for_lock(&self) -> Option<Held> {
         for _ in 0..SPINS_BEFORE_SLEEP {
             for _ in 0..8 {
                 std::hint::spin_loop();
             }
-            if process::mutex_try_lock(self.mutex) {
-                return true;
+            if let Some(held) = self.mutex.try_lock() {
+                return Some(held);
             }
         }
-        false
+        None
     }
 
     /// Sleeps on the mutex. Only a wait that sleeps is timed: clock reads on
     /// every short spin would cost more than the critical section itself.
     #[cold]
     #[inline(never)]
-    fn wait_for_lock(&mut self) -> Result<(), BuyerError> {
+    fn wait_for_lock(&mut self) -> Result<Held, BuyerError> {
         self.record(Op::LockWait, 0);
         let waiting = Instant::now();
-        let guard = self
-            .seg
-            .mutex()
+        let held = self
+            .mutex
             .lock()
             .map_err(|e| BuyerError::Lock(e.to_string()))?;
-        // Released explicitly in `release`, which may run in another scope.
-        std::mem::forget(guard);
         self.slot
             .lock_wait_ns
             .fetch_add(waiting.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        Ok(())
+        Ok(held)
+    }
+
+    /// The lock path of the buyer the fault hook names: it takes the mutex
+    /// the way the point says and dies where the point says.
+    #[cold]
+    #[inline(never)]
+    fn acquire_with_fault(&mut self, point: FaultPoint) -> Result<Held, BuyerError> {
+        match point {
+            FaultPoint::AfterTrylock | FaultPoint::AfterSpin | FaultPoint::InsideLock => {
+                let held = loop {
+                    if let Some(held) = self.mutex.try_lock() {
+                        break held;
+                    }
+                    if let Some(held) = self.spin_for_lock() {
+                        break held;
+                    }
+                    std::thread::yield_now();
+                };
+                if point == FaultPoint::InsideLock {
+                    self.mutex.forget_owner(&held);
+                }
+                process::die_now()
+            }
+            FaultPoint::AfterWait => {
+                let _held = self.wait_for_lock()?;
+                process::die_now()
+            }
+            FaultPoint::WokenWaiter => {
+                // Sleep on the mutex as soon as another buyer holds it, and
+                // die as soon as an unlock wakes us. If nobody takes it for
+                // a while, the others are done: buy as usual.
+                for _ in 0..WOKEN_WAITER_PATIENCE {
+                    if self.mutex.wait_until_woken().is_some() {
+                        process::die_now();
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                match self.mutex.try_lock() {
+                    Some(held) => Ok(held),
+                    None => self.wait_for_lock(),
+                }
+            }
+            FaultPoint::Holding | FaultPoint::BeforeUnlock | FaultPoint::InsideUnlock => {
+                match self.mutex.try_lock() {
+                    Some(held) => Ok(held),
+                    None => self.wait_for_lock(),
+                }
+            }
+        }
     }
 
     #[inline(always)]
@@ -457,11 +527,25 @@ impl<'a> Buyer<'a> {
         self.record(Op::Unlocked, 0);
         self.lock_area.holder_worker.store(-1, Ordering::Relaxed);
         self.lock_area.holder_pid.store(0, Ordering::Relaxed);
-        match process::mutex_unlock(self.mutex) {
-            0 => Ok(()),
-            errno => Err(BuyerError::Lock(
-                std::io::Error::from_raw_os_error(errno).to_string(),
-            )),
+        let held = self.held.take().expect("release follows acquire");
+        if let Some(point) = self.fault {
+            self.release_with_fault(point, &held);
+        }
+        self.mutex
+            .unlock(held)
+            .map_err(|e| BuyerError::Lock(e.to_string()))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_with_fault(&self, point: FaultPoint, held: &Held) {
+        match point {
+            FaultPoint::BeforeUnlock => process::die_now(),
+            FaultPoint::InsideUnlock => {
+                self.mutex.forget_owner(held);
+                process::die_now()
+            }
+            _ => {}
         }
     }
 

@@ -136,9 +136,19 @@ impl Monitor {
             *cursor = written;
         }
         fresh.sort_by_key(|e| (e.t_ns, e.buyer));
+        // Every write is replayed, but only the lines the log keeps are
+        // formatted: a busy racy sale records millions of events a second,
+        // and formatting them all made stopping one take minutes.
+        let shown = |e: &Event| matches!(e.op, Op::Read | Op::Wrote | Op::SoldOut | Op::Bought);
+        let total = fresh.iter().filter(|e| shown(e)).count();
+        let mut skip = total.saturating_sub(EVENT_LOG);
         for event in fresh {
             let lost = self.replay.push(&event);
-            if !matches!(event.op, Op::Read | Op::Wrote | Op::SoldOut | Op::Bought) {
+            if !shown(&event) {
+                continue;
+            }
+            if skip > 0 {
+                skip -= 1;
                 continue;
             }
             let mut line = postmortem::describe(&event)

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::buyer::{self, Buyer, Op};
 use crate::config::{LockMode, SaleConfig, StoreKind};
+use crate::fault::Fault;
+use crate::mutex::MutexState;
 use crate::monitor::Monitor;
 use crate::postmortem::Event;
 use crate::process::{self, Exit};
@@ -18,9 +20,16 @@ use crate::view::{Snapshot, ViewCommand};
 
 /// Trace entries shared out among the buyers of a traced run (16 MiB).
 const TRACE_BUDGET: usize = 1 << 20;
-/// How long the mutex may stay taken with no recorded holder after a buyer
-/// died waiting for it, before the parent concludes the buyer took it with it.
-const ORPHANED_LOCK_GRACE: Duration = Duration::from_millis(300);
+/// How long the mutex may stay taken with no owner recorded after a buyer
+/// died, before the parent concludes the buyer died inside
+/// `pthread_mutex_lock` or `pthread_mutex_unlock`. A live buyer passes
+/// through that state in a few instructions.
+const OWNERLESS_GRACE: Duration = Duration::from_millis(100);
+/// How often the parent looks at an ownerless mutex meanwhile: every look
+/// that finds it free or owned clears the suspicion.
+const OWNERLESS_LOOK: Duration = Duration::from_millis(2);
+/// Looks, at the least, before an ownerless mutex counts as dead.
+const OWNERLESS_LOOKS: u32 = 20;
 
 /// Something that watches a sale while it runs: the live screen, the plain
 /// progress lines, or nothing.
@@ -65,6 +74,9 @@ pub enum SaleError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The fault-injection hook is set to something it does not know.
+    #[error("{0}")]
+    Fault(String),
     /// The view failed to draw.
     #[error("the view could not draw")]
     View(#[source] std::io::Error),
@@ -111,7 +123,20 @@ struct Run<'a> {
     /// When the first process was forked and the last one reaped.
     first_fork: Option<Instant>,
     last_reap: Option<Instant>,
-    suspect: Option<(usize, i32, Instant)>,
+    /// A buyer that died while the mutex was taken with no owner recorded.
+    suspect: Option<Suspect>,
+    /// The fault the hook armed, if any.
+    fault: Option<Fault>,
+}
+
+/// A dead buyer that may have died inside `pthread_mutex_lock` or
+/// `pthread_mutex_unlock`, holding the mutex with no owner recorded.
+#[derive(Debug, Clone, Copy)]
+struct Suspect {
+    buyer: usize,
+    pid: i32,
+    since: Instant,
+    looks: u32,
 }
 
 impl Drop for Run<'_> {
@@ -142,7 +167,13 @@ pub fn run_sale(cfg: &SaleConfig, observer: &mut dyn Observer) -> Result<SaleRep
     // Blocked before anything is created, so a Ctrl-C during setup is taken
     // by the loop like any other, and the cleanup path stays the only one.
     process::block_supervisor_signals();
-    let result = prepare(cfg).and_then(|mut run| run.drive(observer));
+    let result = crate::fault::from_env()
+        .map_err(SaleError::Fault)
+        .and_then(|fault| {
+            let mut run = prepare(cfg)?;
+            run.fault = fault;
+            run.drive(observer)
+        });
     drain_signals();
     process::unblock_supervisor_signals();
     result
@@ -194,7 +225,13 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
         first_fork: None,
         last_reap: None,
         suspect: None,
+        fault: None,
     })
+}
+
+/// The ending a supervisor signal asks for; SIGCHLD only says to reap.
+fn stopped_by(sig: i32) -> Option<Ending> {
+    (sig != libc::SIGCHLD).then_some(Ending::Interrupted(sig))
 }
 
 /// Signals that arrived after the sale ended must not kill the process on
@@ -247,9 +284,14 @@ impl Run<'_> {
         // The seller must see end-of-file once the last buyer is gone.
         drop(pipes);
 
-        let mut ending = Ending::Completed;
+        // A stop signal sent during setup waits, blocked, until now; it
+        // must stop the sale even if every buyer finishes before the loop
+        // first waits.
+        let mut ending = process::wait_signal(Duration::ZERO)
+            .and_then(stopped_by)
+            .unwrap_or(Ending::Completed);
         let mut next_tick = Instant::now();
-        loop {
+        while ending == Ending::Completed {
             while let Some((pid, exit)) = process::try_reap() {
                 self.last_reap = Some(Instant::now());
                 if let Some(fatal) = self.on_exit(pid, exit) {
@@ -268,11 +310,11 @@ impl Run<'_> {
                 break;
             }
             let now = Instant::now();
+            if let Some(fatal) = self.check_ownerless_lock() {
+                ending = fatal;
+                break;
+            }
             if now >= next_tick {
-                if let Some(fatal) = self.check_orphaned_lock() {
-                    ending = fatal;
-                    break;
-                }
                 let snap = monitor.snapshot(&self.seg, self.elapsed(), false);
                 let commands = observer.update(&snap).map_err(SaleError::View)?;
                 if let Some(quit) = self.obey(&commands) {
@@ -281,14 +323,12 @@ impl Run<'_> {
                 }
                 next_tick = now + observer.interval();
             }
-            let wait = next_tick.saturating_duration_since(Instant::now());
-            match process::wait_signal(wait) {
-                Some(libc::SIGINT) => ending = Ending::Interrupted(libc::SIGINT),
-                Some(libc::SIGTERM) => ending = Ending::Interrupted(libc::SIGTERM),
-                Some(libc::SIGHUP) => ending = Ending::Interrupted(libc::SIGHUP),
-                _ => {}
+            let mut wait = next_tick.saturating_duration_since(Instant::now());
+            if self.suspect.is_some() {
+                wait = wait.min(OWNERLESS_LOOK);
             }
-            if ending != Ending::Completed {
+            if let Some(stop) = process::wait_signal(wait).and_then(stopped_by) {
+                ending = stop;
                 break;
             }
         }
@@ -313,6 +353,7 @@ impl Run<'_> {
         let cfg = self.cfg;
         let epoch = self.epoch;
         let db = self.db.as_ref().map(|d| d.path.clone());
+        let fault = self.fault.filter(|f| f.buyer == id).map(|f| f.point);
         let seg = &mut self.seg;
         let pid = process::fork(|| {
             seg.disown();
@@ -324,7 +365,7 @@ impl Run<'_> {
                 )),
                 _ => StoreClient::Shm(seg.count()),
             };
-            Buyer::new(id, cfg, seg, store, epoch).run()
+            Buyer::new(id, cfg, seg, store, epoch, fault).run()
         })
         .map_err(|source| SaleError::Os {
             what: "fork",
@@ -352,27 +393,51 @@ impl Run<'_> {
             Op::Exited
         };
         slot.state.store(final_state as u32, Ordering::Release);
-        if self.seg.lock_area().holder_pid.load(Ordering::Acquire) == pid {
-            return Some(Ending::HolderDied { buyer: id, pid });
-        }
-        if crashed && matches!(last, Op::LockWait | Op::Locked) {
-            // It may have taken the mutex a moment before recording it.
-            self.suspect = Some((id, pid, Instant::now()));
-        }
-        None
+        self.after_death(id, pid)
     }
 
-    fn check_orphaned_lock(&mut self) -> Option<Ending> {
-        let (buyer, pid, since) = self.suspect?;
-        let area = self.seg.lock_area();
-        let raw = self.seg.mutex().as_raw();
-        if area.holder_pid.load(Ordering::Acquire) != 0 {
-            self.suspect = None;
-        } else if process::mutex_try_lock(raw) {
-            process::mutex_unlock(raw);
-            self.suspect = None;
-        } else if since.elapsed() > ORPHANED_LOCK_GRACE {
+    /// What a buyer's death means for the mutex. raw_sync's mutex is not
+    /// robust, so the parent must find a dead holder itself, whatever the
+    /// instant of the death (`docs/segment.md` gives the argument). The
+    /// buyer is reaped, so nothing it left in the mutex changes any more.
+    fn after_death(&mut self, buyer: usize, pid: i32) -> Option<Ending> {
+        let mutex = self.seg.mutex();
+        // A waiter woken by an unlock that died before it took the mutex
+        // took the wake-up with it, and the word is 0 with sleepers behind
+        // it. Waking them all is harmless: who finds it taken sleeps again.
+        mutex.wake_all_waiters();
+        if self.seg.lock_area().holder_pid.load(Ordering::Acquire) == pid {
             return Some(Ending::HolderDied { buyer, pid });
+        }
+        match mutex.inspect() {
+            MutexState::Owned(owner) if owner == pid => Some(Ending::HolderDied { buyer, pid }),
+            MutexState::TakenNoOwner => {
+                self.suspect = Some(Suspect {
+                    buyer,
+                    pid,
+                    since: Instant::now(),
+                    looks: 0,
+                });
+                None
+            }
+            MutexState::Free | MutexState::Owned(_) => None,
+        }
+    }
+
+    /// Looks again at a mutex left taken with no owner when a buyer died.
+    /// A live buyer in that state records its ownership (or frees the word)
+    /// within instructions; only a dead one leaves it so look after look.
+    fn check_ownerless_lock(&mut self) -> Option<Ending> {
+        let suspect = self.suspect.as_mut()?;
+        match self.seg.mutex().inspect() {
+            MutexState::TakenNoOwner => {
+                suspect.looks += 1;
+                if suspect.looks >= OWNERLESS_LOOKS && suspect.since.elapsed() >= OWNERLESS_GRACE {
+                    let (buyer, pid) = (suspect.buyer, suspect.pid);
+                    return Some(Ending::HolderDied { buyer, pid });
+                }
+            }
+            MutexState::Free | MutexState::Owned(_) => self.suspect = None,
         }
         None
     }
@@ -417,12 +482,20 @@ impl Run<'_> {
         None
     }
 
+    /// Kills every child still running, then reaps them: killing one and
+    /// waiting for it while the rest spin on would make a busy sale of 1000
+    /// buyers take minutes to stop.
     fn end_everyone(&mut self) {
+        let running = |c: &Child| c.end == End::Running && c.pid.is_some();
         for child in self.buyers.iter_mut().chain(self.seller.iter_mut()) {
-            if let (Some(pid), End::Running) = (child.pid, child.end) {
-                process::kill(pid, libc::SIGKILL);
+            if running(child) {
+                process::kill(child.pid.expect("running children have a pid"), libc::SIGKILL);
                 child.ended_by_us = true;
-                if let Ok(exit) = process::reap(pid) {
+            }
+        }
+        for child in self.buyers.iter_mut().chain(self.seller.iter_mut()) {
+            if running(child) {
+                if let Ok(exit) = process::reap(child.pid.expect("running children have a pid")) {
                     child.end = End::Exited(exit);
                 }
             }

@@ -1,0 +1,126 @@
+//! Fault injection: a hidden hook that makes one buyer SIGKILL itself at a
+//! named point of its lock path, so the tests can put a dead buyer in every
+//! window the parent must survive, deterministically, instead of hoping a
+//! signal lands there.
+//!
+//! `TICKETLAB_FAULT=BUYER:POINT`, with BUYER counted from 1 as everywhere a
+//! person reads buyer numbers. Not a flag: it is for the test suite and for
+//! anyone checking the dead-holder argument in `docs/segment.md`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The environment variable that arms the hook.
+pub const ENV: &str = "TICKETLAB_FAULT";
+
+/// Where the armed buyer dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultPoint {
+    /// Right after `pthread_mutex_trylock` took the mutex, before the holder
+    /// is recorded.
+    AfterTrylock,
+    /// Right after a spinning trylock took it.
+    AfterSpin,
+    /// Right after `pthread_mutex_lock` took it, having slept for it.
+    AfterWait,
+    /// Inside `pthread_mutex_lock`: the word taken, no owner recorded yet.
+    InsideLock,
+    /// Holding the mutex with the holder recorded.
+    Holding,
+    /// After clearing the holder, before `pthread_mutex_unlock`.
+    BeforeUnlock,
+    /// Inside `pthread_mutex_unlock`: the owner cleared, the word still taken.
+    InsideUnlock,
+    /// A waiter woken by an unlock, before it takes the mutex again: its
+    /// wake-up dies with it.
+    WokenWaiter,
+}
+
+const POINTS: [(&str, FaultPoint); 8] = [
+    ("after-trylock", FaultPoint::AfterTrylock),
+    ("after-spin", FaultPoint::AfterSpin),
+    ("after-wait", FaultPoint::AfterWait),
+    ("inside-lock", FaultPoint::InsideLock),
+    ("holding", FaultPoint::Holding),
+    ("before-unlock", FaultPoint::BeforeUnlock),
+    ("inside-unlock", FaultPoint::InsideUnlock),
+    ("woken-waiter", FaultPoint::WokenWaiter),
+];
+
+impl fmt::Display for FaultPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = POINTS
+            .iter()
+            .find(|(_, p)| p == self)
+            .map_or("?", |(n, _)| n);
+        f.write_str(name)
+    }
+}
+
+/// One armed fault: which buyer (an index from 0) dies where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// The buyer's index (its number minus one).
+    pub buyer: usize,
+    /// Where it dies.
+    pub point: FaultPoint,
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Fault, String> {
+        let names: Vec<&str> = POINTS.iter().map(|(n, _)| *n).collect();
+        let bad = || {
+            format!(
+                "{ENV}='{s}' is not BUYER:POINT (BUYER from 1; POINT one of {})",
+                names.join(", ")
+            )
+        };
+        let (buyer, point) = s.split_once(':').ok_or_else(bad)?;
+        let buyer: usize = buyer
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&b| b >= 1)
+            .ok_or_else(bad)?;
+        let point = POINTS
+            .iter()
+            .find(|(n, _)| *n == point.trim())
+            .map(|(_, p)| *p)
+            .ok_or_else(bad)?;
+        Ok(Fault {
+            buyer: buyer - 1,
+            point,
+        })
+    }
+}
+
+/// The fault armed in this process's environment, if any.
+pub fn from_env() -> Result<Option<Fault>, String> {
+    match std::env::var(ENV) {
+        Ok(s) if !s.is_empty() => s.parse().map(Some),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_parse_with_one_based_buyers() {
+        assert_eq!(
+            "2:inside-unlock".parse(),
+            Ok(Fault {
+                buyer: 1,
+                point: FaultPoint::InsideUnlock
+            })
+        );
+        for (name, point) in POINTS {
+            assert_eq!(point.to_string(), name);
+        }
+        for bad in ["0:holding", "x:holding", "1:nowhere", "holding", ""] {
+            assert!(bad.parse::<Fault>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! A buyer killed at every instant of its lock path: the sale must end with
+//! exit 1 instead of hanging, and leave nothing behind. The hidden hook
+//! `TICKETLAB_FAULT=BUYER:POINT` makes the buyer SIGKILL itself exactly
+//! there, so every window is hit on every run.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::common::{
+    eventually, leftovers_of, one_json_object, processes_with, ticketlab_process, unique_seed,
+};
+
+/// Far beyond the ~0.1 s the parent needs: only a hang gets near it.
+const HANG: Duration = Duration::from_secs(20);
+
+struct Ended {
+    code: Option<i32>,
+    json: serde_json::Value,
+}
+
+/// Runs `sell ARGS --json` with buyer 2 armed to die at `point`.
+fn sale_with_fault(point: &str, args: &[&str]) -> Ended {
+    let seed = unique_seed().to_string();
+    let mut child = ticketlab_process()
+        .args(["sell", "--view", "quiet", "--json", "--seed", &seed])
+        .args(args)
+        .env("TICKETLAB_FAULT", format!("2:{point}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut status = None;
+    let finished = eventually(HANG, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if !finished {
+        child.kill().unwrap();
+        child.wait().unwrap();
+        panic!("the sale hung after buyer 2 died at {point}");
+    }
+    let mut stdout = Vec::new();
+    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || processes_with(&seed).is_empty()),
+        "buyers outlived the sale: {:?}",
+        processes_with(&seed)
+    );
+    assert_eq!(leftovers_of(pid), Vec::<std::path::PathBuf>::new());
+    Ended {
+        code: status.unwrap().code(),
+        json: one_json_object(&stdout),
+    }
+}
+
+/// Buyer 2 dies holding the mutex (in whatever state `point` leaves it)
+/// while the others still need it: the 10 ms read delay under the lock keeps
+/// 100 tickets selling for about a second.
+fn dies_holding(point: &str, store: &str) {
+    let ended = sale_with_fault(
+        point,
+        &[
+            "-w",
+            "3",
+            "-t",
+            "100",
+            "--wants",
+            "all",
+            "--lock",
+            "buy",
+            "--store",
+            store,
+            "--read-delay",
+            "10ms",
+        ],
+    );
+    assert_eq!(ended.code, Some(1), "{}", ended.json);
+    assert_eq!(
+        ended.json["ending"]["holder_died"]["buyer"], 1,
+        "{}",
+        ended.json
+    );
+}
+
+#[test]
+fn faults_a_buyer_dead_right_after_trylock_ends_the_sale() {
+    dies_holding("after-trylock", "shm");
+}
+
+#[test]
+fn faults_a_buyer_dead_right_after_a_spin_acquisition_ends_the_sale() {
+    dies_holding("after-spin", "shm");
+}
+
+#[test]
+fn faults_a_buyer_dead_right_after_sleeping_for_the_lock_ends_the_sale() {
+    dies_holding("after-wait", "shm");
+}
+
+#[test]
+fn faults_a_buyer_dead_inside_pthread_mutex_lock_ends_the_sale() {
+    dies_holding("inside-lock", "shm");
+}
+
+#[test]
+fn faults_a_buyer_dead_holding_the_lock_ends_the_sale() {
+    dies_holding("holding", "shm");
+}
+
+#[test]
+fn faults_a_buyer_dead_before_unlock_ends_the_sale() {
+    dies_holding("before-unlock", "shm");
+}
+
+#[test]
+fn faults_a_buyer_dead_inside_pthread_mutex_unlock_ends_the_sale() {
+    dies_holding("inside-unlock", "shm");
+}
+
+#[test]
+fn faults_the_file_store_survives_a_holder_dead_in_every_window() {
+    for point in [
+        "after-trylock",
+        "inside-lock",
+        "before-unlock",
+        "inside-unlock",
+    ] {
+        dies_holding(point, "file");
+    }
+}
+
+/// A waiter woken by an unlock dies before it takes the mutex: its wake-up
+/// dies with it, and the sleepers queued behind it would sleep for ever on a
+/// free mutex. The parent wakes them all, so the sale completes, and fails
+/// for its dead buyer.
+#[test]
+fn faults_a_woken_waiter_that_dies_strands_nobody() {
+    let ended = sale_with_fault(
+        "woken-waiter",
+        &[
+            "-w",
+            "8",
+            "-t",
+            "8",
+            "--lock",
+            "buy",
+            "--read-delay",
+            "50ms",
+        ],
+    );
+    assert_eq!(ended.code, Some(1), "{}", ended.json);
+    assert_eq!(ended.json["ending"], "completed", "{}", ended.json);
+    assert_eq!(ended.json["crashed_workers"], 1, "{}", ended.json);
+    assert_eq!(
+        ended.json["sold"], 7,
+        "everyone else bought: {}",
+        ended.json
+    );
+}
+
+#[test]
+fn faults_an_unknown_fault_point_is_refused() {
+    let out = ticketlab_process()
+        .args(["sell", "-w", "2", "--view", "quiet"])
+        .env("TICKETLAB_FAULT", "2:nowhere")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TICKETLAB_FAULT"), "{err}");
+}
