@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    self, LockMode, MAX_TICKETS, MAX_WORKERS, SaleConfig, StoreKind, Wants, parse_duration,
+    self, DbFile, LockMode, MAX_TICKETS, MAX_WORKERS, SaleConfig, StoreKind, Wants, parse_duration,
 };
 use crate::demo::print::PrintLock;
 
@@ -159,9 +159,12 @@ pub struct SaleArgs {
     /// Seed of the buyers' RNGs [default: drawn, and printed so the run can be repeated].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// The file store's JSON file, kept afterwards [default: a temporary file, removed].
+    /// The file store's JSON file, kept afterwards: a regular file or a new path, not in use by another sale [default: a temporary file, removed].
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// Overwrite the --db file even if it holds something other than a ticket store.
+    #[arg(long)]
+    pub db_reset: bool,
 }
 
 /// How a run shows itself.
@@ -236,12 +239,22 @@ impl SaleArgs {
             jitter: !self.no_jitter && (self.jitter || preset.jitter),
             no_jitter: self.no_jitter,
             seed: self.seed.or(preset.seed),
+            // The reset goes with the file it was given for: a preset's
+            // --db-reset never applies to a --db given on the command line.
+            db_reset: if self.db.is_some() {
+                self.db_reset
+            } else {
+                self.db_reset || preset.db_reset
+            },
             db: self.db.or(preset.db),
         }
     }
 
     /// The plain settings, with defaults applied and combinations checked.
     pub fn into_config(self, trace: bool) -> Result<SaleConfig, config::ConfigError> {
+        if self.db_reset && self.db.is_none() {
+            return Err(config::ConfigError::ResetWithoutDb);
+        }
         let cfg = SaleConfig {
             workers: self.workers.unwrap_or(100) as usize,
             tickets: self.tickets.unwrap_or(1),
@@ -252,7 +265,10 @@ impl SaleArgs {
             write_delay: self.write_delay.unwrap_or_default(),
             jitter: self.jitter && !self.no_jitter,
             seed: self.seed.unwrap_or_else(rand::random),
-            db: self.db,
+            db: self.db.map(|path| DbFile {
+                path,
+                reset: self.db_reset,
+            }),
             trace,
         };
         cfg.validate()?;
@@ -284,6 +300,37 @@ mod tests {
         let merged = cli.over(preset);
         assert_eq!(merged.lock, Some(LockMode::Task));
         assert_eq!(merged.workers, Some(20));
+    }
+
+    #[test]
+    fn db_reset_needs_db_and_goes_with_its_file() {
+        let reset_alone = SaleArgs {
+            db_reset: true,
+            store: Some(StoreKind::File),
+            ..SaleArgs::default()
+        };
+        assert_eq!(
+            reset_alone.clone().into_config(false).err(),
+            Some(config::ConfigError::ResetWithoutDb)
+        );
+        let preset = SaleArgs {
+            db: Some("lab.json".into()),
+            ..reset_alone
+        };
+        let own_file = SaleArgs {
+            db: Some("mine.json".into()),
+            ..SaleArgs::default()
+        };
+        assert!(!own_file.over(preset.clone()).db_reset);
+        let merged = SaleArgs::default().over(preset);
+        let cfg = merged.into_config(false).unwrap();
+        assert_eq!(
+            cfg.db,
+            Some(DbFile {
+                path: "lab.json".into(),
+                reset: true
+            })
+        );
     }
 
     #[test]

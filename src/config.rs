@@ -68,9 +68,20 @@ pub struct SaleConfig {
     /// Seed of every buyer's RNG.
     pub seed: u64,
     /// The JSON file of the file store, kept afterwards; `None` = a temporary one.
-    pub db: Option<PathBuf>,
+    pub db: Option<DbFile>,
     /// Record every shared operation for the post-mortem.
     pub trace: bool,
+}
+
+/// The file store's file named with `--db`.
+// `--db-reset` lives here, beside the path it applies to, so no setting can
+// hold a reset without a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbFile {
+    /// The path given.
+    pub path: PathBuf,
+    /// `--db-reset`: overwrite the file even if it is not a ticket store.
+    pub reset: bool,
 }
 
 impl SaleConfig {
@@ -141,6 +152,9 @@ pub enum ConfigError {
     /// `--db` names the file store's file.
     #[error("--db applies only to --store file")]
     DbWithoutFile,
+    /// `--db-reset` overwrites the file `--db` names.
+    #[error("--db-reset applies only with --db PATH (the temporary store is always new)")]
+    ResetWithoutDb,
 }
 
 impl SaleConfig {
@@ -350,7 +364,10 @@ mod tests {
         assert!(sale(StoreKind::Server, LockMode::None).validate().is_ok());
         assert!(sale(StoreKind::Shm, LockMode::Atomic).validate().is_ok());
         let mut with_db = sale(StoreKind::Shm, LockMode::Buy);
-        with_db.db = Some("x.json".into());
+        with_db.db = Some(DbFile {
+            path: "x.json".into(),
+            reset: false,
+        });
         assert_eq!(with_db.validate(), Err(ConfigError::DbWithoutFile));
     }
 }

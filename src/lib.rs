@@ -11,6 +11,8 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod exit;
+pub mod fault;
+mod files;
 pub mod labs;
 pub mod monitor;
 mod mutex;

@@ -15,6 +15,10 @@ use crate::view::{BuyerCell, BuyerState, Settings, Snapshot};
 
 /// Events kept for the screen.
 const EVENT_LOG: usize = 64;
+/// Most trace events followed in one tick. The parent has to win the CPU
+/// from the buyers for every one; past this the log skips ahead (the
+/// summary still names every lost update from the whole trace).
+const EVENTS_PER_TICK: usize = 20_000;
 
 /// Follows one sale from tick to tick.
 pub struct Monitor {
@@ -28,11 +32,13 @@ pub struct Monitor {
     replay: Replay,
     /// The file store's file: its count is read from there.
     db: Option<PathBuf>,
+    /// Whether the event log is wanted, and still follows every event.
+    follow: bool,
 }
 
 impl Monitor {
     /// A monitor for a sale with these settings.
-    pub fn new(cfg: &SaleConfig, db: Option<PathBuf>) -> Monitor {
+    pub fn new(cfg: &SaleConfig, db: Option<PathBuf>, events: bool) -> Monitor {
         Monitor {
             settings: Settings {
                 store: cfg.store.to_string(),
@@ -51,6 +57,7 @@ impl Monitor {
             last: vec![(0, 0); cfg.workers],
             replay: Replay::new(cfg.tickets as i64),
             db,
+            follow: events,
         }
     }
 
@@ -73,10 +80,12 @@ impl Monitor {
                 bought,
             });
         }
-        if seg.layout().trace_per_worker > 0 {
-            self.follow_trace(seg);
-        } else {
-            self.follow_states(seg);
+        if self.follow {
+            if seg.layout().trace_per_worker > 0 {
+                self.follow_trace(seg);
+            } else {
+                self.follow_states(seg);
+            }
         }
         // The count is read after the slots: a purchase stores the count
         // before its `bought`, so this order can only undercount lost
@@ -135,6 +144,16 @@ impl Monitor {
             }
             *cursor = written;
         }
+        if fresh.len() > EVENTS_PER_TICK {
+            // The replay can no longer tell who overwrote whom: stop
+            // naming, and say so once.
+            self.follow = false;
+            self.log(format!(
+                "… {} events since the last frame: too many to follow here; the summary names every lost update",
+                fresh.len()
+            ));
+            return;
+        }
         fresh.sort_by_key(|e| (e.t_ns, e.buyer));
         // Every write is replayed, but only the lines the log keeps are
         // formatted: a busy racy sale records millions of events a second,
@@ -143,14 +162,12 @@ impl Monitor {
         let total = fresh.iter().filter(|e| shown(e)).count();
         let mut skip = total.saturating_sub(EVENT_LOG);
         for event in fresh {
+            if !shown(&event) || skip > 0 {
+                skip -= usize::from(shown(&event) && skip > 0);
+                self.replay.skip(&event);
+                continue;
+            }
             let lost = self.replay.push(&event);
-            if !shown(&event) {
-                continue;
-            }
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
             let mut line = postmortem::describe(&event)
                 .split_once("buyer")
                 .map(|(_, rest)| format!("buyer{}", squeeze(rest)))

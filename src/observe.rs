@@ -82,6 +82,10 @@ impl Observer for PlainObserver {
         PLAIN_INTERVAL
     }
 
+    fn shows_events(&self) -> bool {
+        false
+    }
+
     fn update(&mut self, snap: &Snapshot) -> io::Result<Vec<ViewCommand>> {
         self.view.tick(snap)?;
         Ok(Vec::new())

@@ -55,8 +55,7 @@ impl Replay {
         if event.op != Op::Wrote {
             return Vec::new();
         }
-        let undone = (event.value - self.stored + 1).max(0) as usize;
-        let keep = self.standing.len().saturating_sub(undone);
+        let keep = self.kept_by(event);
         let lost = self
             .standing
             .drain(keep..)
@@ -70,6 +69,30 @@ impl Replay {
         self.standing.push(event.buyer);
         self.stored = event.value;
         lost
+    }
+
+    /// Feeds one event without naming what it erased: the live view names
+    /// only the few it shows, and a busy racy sale erases thousands of
+    /// sales with every write.
+    pub fn skip(&mut self, event: &Event) {
+        if event.op == Op::Wrote {
+            let keep = self.kept_by(event);
+            self.standing.truncate(keep);
+            self.standing.push(event.buyer);
+            self.stored = event.value;
+        }
+    }
+
+    /// How many standing sales survive this write.
+    fn kept_by(&self, event: &Event) -> usize {
+        let undone = event
+            .value
+            .saturating_sub(self.stored)
+            .saturating_add(1)
+            .max(0);
+        self.standing
+            .len()
+            .saturating_sub(usize::try_from(undone).unwrap_or(usize::MAX))
     }
 }
 

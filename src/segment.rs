@@ -5,14 +5,18 @@
 //! `docs/segment.md` draws the layout.
 
 use std::cell::UnsafeCell;
+use std::fs::Metadata;
+use std::io::Read;
 use std::mem::{MaybeUninit, size_of};
-use std::ptr::NonNull;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use raw_sync::locks::{LockImpl, LockInit, Mutex};
 use shared_memory::{Shmem, ShmemConf};
 
+use crate::files::{self, Access, OpenError};
 use crate::mutex::SharedMutex;
 
 /// "TKTLAB\0\x01": identifies a ticketlab segment.
@@ -130,12 +134,30 @@ impl TraceEntry {
 #[derive(Debug, thiserror::Error)]
 pub enum SegmentError {
     /// The OS refused the segment.
-    #[error("cannot create the shared-memory segment {name}: {source}")]
+    // The cause is in the message, not a `source`: anyhow's `{:#}` would
+    // print it a second time.
+    #[error("cannot create the shared-memory segment {name}: {cause}")]
     Create {
         /// The segment's name.
         name: String,
         /// What `shared_memory` said.
-        source: shared_memory::ShmemError,
+        cause: shared_memory::ShmemError,
+    },
+    /// `/dev/shm` cannot hold the segment.
+    #[error("/dev/shm has no room for {mib} MiB (the segment for {workers} buyers)")]
+    NoRoom {
+        /// The segment's size, rounded up to whole MiB.
+        mib: usize,
+        /// The buyers it has slots for.
+        workers: usize,
+    },
+    /// The segment's memory could not be reserved for another reason.
+    #[error("cannot reserve the shared-memory segment {name}: {cause}")]
+    Reserve {
+        /// The segment's name.
+        name: String,
+        /// The OS error.
+        cause: std::io::Error,
     },
     /// `raw_sync` could not initialise the mutex.
     #[error("cannot initialise the process-shared mutex: {0}")]
@@ -193,15 +215,11 @@ impl Segment {
     /// initialised mutex and header.
     pub fn create(slots: usize, trace_per_worker: usize) -> Result<Segment, SegmentError> {
         let layout = Layout::new(slots, trace_per_worker);
-        let name = unique_name();
-        let shmem = ShmemConf::new()
-            .os_id(&name)
-            .size(layout.total)
-            .create()
-            .map_err(|source| SegmentError::Create {
-                name: name.clone(),
-                source,
-            })?;
+        let shmem = create_unique(layout.total)?;
+        // Nothing has touched the mapping yet: reserve it first, so a full
+        // /dev/shm is a message now and not a SIGBUS at the first write.
+        // On failure `shmem` is dropped, which unlinks it.
+        reserve(shmem.get_os_id(), layout.total, slots)?;
         let base = shmem.as_ptr();
         // SAFETY: the mapping is `layout.total` bytes long and freshly created
         // by us; `lock` lies inside it and is 64-byte aligned because the
@@ -286,7 +304,8 @@ impl Segment {
 
     /// The process-shared mutex (inherited through fork by every buyer).
     pub(crate) fn mutex(&self) -> SharedMutex<'_> {
-        let raw = NonNull::new(self.mutex.as_raw().cast()).expect("raw_sync's mutex is in the mapping");
+        let raw =
+            NonNull::new(self.mutex.as_raw().cast()).expect("raw_sync's mutex is in the mapping");
         // SAFETY: raw_sync initialised this PTHREAD_PROCESS_SHARED mutex in
         // `create`, inside the mapping, which lives as long as `self`.
         unsafe { SharedMutex::from_raw(raw) }
@@ -319,18 +338,58 @@ impl Segment {
     }
 }
 
+/// Where glibc's shm_open puts segments.
+const SHM_DIR: &str = "/dev/shm";
+
+/// Creates the mapping under a fresh name. shm_open creates exclusively, so
+/// a name someone else already took (planted, or a collision) only costs a
+/// retry with another random nonce.
+fn create_unique(size: usize) -> Result<Shmem, SegmentError> {
+    let mut attempts = 0;
+    loop {
+        let name = unique_name();
+        match ShmemConf::new().os_id(&name).size(size).create() {
+            Ok(shmem) => return Ok(shmem),
+            Err(shared_memory::ShmemError::MappingIdExists) if attempts < 8 => attempts += 1,
+            Err(cause) => return Err(SegmentError::Create { name, cause }),
+        }
+    }
+}
+
+/// Allocates the segment's pages in /dev/shm now. shm_open and ftruncate
+/// succeed on a full tmpfs (the file is sparse); only a page touched later
+/// finds there is no room, and the kernel says so with SIGBUS.
+fn reserve(name: &str, size: usize, workers: usize) -> Result<(), SegmentError> {
+    let path = Path::new(SHM_DIR).join(name.trim_start_matches('/'));
+    let failed = |cause| SegmentError::Reserve {
+        name: name.to_string(),
+        cause,
+    };
+    // We created it exclusively a moment ago, mode 0600, in a sticky
+    // directory: only we could have replaced it, and the open checks anyway.
+    let file = files::open_regular(&path, Access::ReadWrite).map_err(|e| match e {
+        OpenError::Io(cause) => failed(cause),
+        OpenError::NotRegular(what) => failed(std::io::Error::other(format!("it is {what}"))),
+    })?;
+    files::reserve(&file, size as u64).map_err(|cause| {
+        if cause.raw_os_error() == Some(libc::ENOSPC) {
+            SegmentError::NoRoom {
+                mib: size.div_ceil(1 << 20),
+                workers,
+            }
+        } else {
+            failed(cause)
+        }
+    })
+}
+
+/// `ticketlab-<pid>-<nonce>`: the pid lets a later run tell that the
+/// creator is gone; the nonce is random, so nobody can claim the name first.
 fn unique_name() -> String {
-    use std::sync::atomic::AtomicU32;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
     format!(
-        "{NAME_PREFIX}{}-{:08x}{:02x}",
+        "{NAME_PREFIX}{}-{:016x}",
         std::process::id(),
-        nonce,
-        NEXT.fetch_add(1, Ordering::Relaxed)
+        rand::random::<u64>()
     )
 }
 
@@ -341,27 +400,91 @@ pub fn creator_pid(file_name: &str) -> Option<i32> {
     pid.parse().ok().filter(|&p| p > 0)
 }
 
-/// Removes segments and temporary store files left by runs whose creator is
+/// Removes segments and temporary stores left by runs whose creator is
 /// gone (a parent killed with SIGKILL cannot clean up after itself).
 /// Returns how many it removed.
+///
+/// Only what a run creates is removed, and only if it is this user's: in
+/// `shm_dir` a regular file that starts with [`MAGIC`]; in `tmp_dir` a
+/// private store directory holding nothing but its regular store file.
+/// Nothing is followed through a symbolic link; a FIFO, a link, another
+/// user's file or anything unexpected is left alone.
 pub fn remove_stale(shm_dir: &Path, tmp_dir: &Path) -> usize {
+    let me = files::euid();
     let mut removed = 0;
-    for dir in [shm_dir, tmp_dir] {
+    for (dir, remove) in [
+        (
+            shm_dir,
+            remove_stale_segment as fn(&Path, &Metadata, u32) -> bool,
+        ),
+        (tmp_dir, remove_stale_store_dir),
+    ] {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let Some(pid) = creator_pid(name) else {
+            let Some(pid) = name.to_str().and_then(creator_pid) else {
                 continue;
             };
-            if !crate::process::is_alive(pid) && std::fs::remove_file(entry.path()).is_ok() {
+            if crate::process::is_alive(pid) {
+                continue;
+            }
+            // DirEntry::metadata does not follow a symbolic link.
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.uid() == me && remove(&entry.path(), &meta, me) {
                 removed += 1;
             }
         }
     }
     removed
+}
+
+/// Removes `path` if it is a segment: a regular file starting with [`MAGIC`].
+fn remove_stale_segment(path: &Path, meta: &Metadata, _me: u32) -> bool {
+    if !meta.is_file() {
+        return false;
+    }
+    let Ok(mut file) = files::open_regular(path, Access::Read) else {
+        return false;
+    };
+    let mut magic = [0u8; 8];
+    // The same file the listing saw, and it carries the magic.
+    let same = file
+        .metadata()
+        .is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino());
+    same && file.read_exact(&mut magic).is_ok()
+        && u64::from_le_bytes(magic) == MAGIC
+        && std::fs::remove_file(path).is_ok()
+}
+
+/// Removes `dir` if it is a temporary store's private directory: a real
+/// directory holding at most its regular store file, all ours.
+fn remove_stale_store_dir(dir: &Path, meta: &Metadata, me: u32) -> bool {
+    use crate::store::file::TEMP_STORE_NAME;
+    if !meta.is_dir() {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut store = None;
+    for entry in entries {
+        let Ok(entry) = entry else { return false };
+        let ours = entry.file_name() == TEMP_STORE_NAME
+            && entry.metadata().is_ok_and(|m| m.is_file() && m.uid() == me);
+        if !ours {
+            return false;
+        }
+        store = Some(entry.path());
+    }
+    if let Some(store) = store {
+        if std::fs::remove_file(store).is_err() {
+            return false;
+        }
+    }
+    // rmdir refuses a directory that is not empty: nothing else goes with it.
+    std::fs::remove_dir(dir).is_ok()
 }
 
 #[cfg(test)]

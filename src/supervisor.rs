@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use crate::buyer::{self, Buyer, Op};
 use crate::config::{LockMode, SaleConfig, StoreKind};
 use crate::fault::Fault;
-use crate::mutex::MutexState;
 use crate::monitor::Monitor;
+use crate::mutex::MutexState;
 use crate::postmortem::Event;
 use crate::process::{self, Exit};
 use crate::report::{Ending, SaleReport, WorkerReport};
@@ -36,6 +36,12 @@ const OWNERLESS_LOOKS: u32 = 20;
 pub trait Observer {
     /// How often [`Observer::update`] wants to be called.
     fn interval(&self) -> Duration;
+    /// Whether it shows the event log. Following the trace costs the parent
+    /// CPU it must win from the buyers, so an observer that shows no events
+    /// is spared it.
+    fn shows_events(&self) -> bool {
+        true
+    }
     /// Shows the current state; returns what the person asked for.
     fn update(&mut self, snap: &Snapshot) -> std::io::Result<Vec<ViewCommand>>;
     /// Shows the final state once every process is gone.
@@ -48,6 +54,9 @@ pub struct Quiet;
 impl Observer for Quiet {
     fn interval(&self) -> Duration {
         Duration::from_millis(200)
+    }
+    fn shows_events(&self) -> bool {
+        false
     }
     fn update(&mut self, _: &Snapshot) -> std::io::Result<Vec<ViewCommand>> {
         Ok(Vec::new())
@@ -95,18 +104,12 @@ struct Child {
     ended_by_us: bool,
 }
 
-/// The file store's file, removed at the end unless the user named it.
+/// The file store's file. `_store` is held for the run: it keeps the `--db`
+/// file locked against a second sale, and removes a temporary store (with
+/// its private directory) when dropped.
 struct Db {
     path: PathBuf,
-    temporary: bool,
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if self.temporary {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
+    _store: crate::store::StoreFile,
 }
 
 /// One running sale. Dropping it ends and reaps every child, then removes
@@ -167,6 +170,7 @@ pub fn run_sale(cfg: &SaleConfig, observer: &mut dyn Observer) -> Result<SaleRep
     // Blocked before anything is created, so a Ctrl-C during setup is taken
     // by the loop like any other, and the cleanup path stays the only one.
     process::block_supervisor_signals();
+    process::request_short_slices(Some(Duration::from_micros(100)));
     let result = crate::fault::from_env()
         .map_err(SaleError::Fault)
         .and_then(|fault| {
@@ -190,21 +194,19 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
     seg.count().store(cfg.tickets as i64, Ordering::Relaxed);
     let db = match cfg.store {
         StoreKind::File => {
-            let db = match &cfg.db {
-                Some(path) => Db {
-                    path: path.clone(),
-                    temporary: false,
-                },
-                // Named after the segment: unique per run, and it carries the
-                // creator's pid, so a killed run's file is found as stale.
-                None => Db {
-                    path: std::env::temp_dir()
-                        .join(format!("{}.json", seg.name().trim_start_matches('/'))),
-                    temporary: true,
-                },
+            // Neither the open nor the lock waits: the stop signals are
+            // blocked here, so nothing in setup may block without bound.
+            let store = match &cfg.db {
+                Some(db) => crate::store::StoreFile::named(&db.path, db.reset)?,
+                // Not at a name derived from the segment's, which anyone can
+                // read in /dev/shm: alone in a fresh private directory.
+                None => crate::store::StoreFile::temporary(&std::env::temp_dir())?,
             };
-            FileStore::init(&db.path, cfg.tickets as i64)?;
-            Some(db)
+            store.init(cfg.tickets as i64)?;
+            Some(Db {
+                path: store.path().to_path_buf(),
+                _store: store,
+            })
         }
         _ => None,
     };
@@ -242,7 +244,11 @@ fn drain_signals() {
 
 impl Run<'_> {
     fn drive(&mut self, observer: &mut dyn Observer) -> Result<SaleReport, SaleError> {
-        let mut monitor = Monitor::new(self.cfg, self.db.as_ref().map(|d| d.path.clone()));
+        let mut monitor = Monitor::new(
+            self.cfg,
+            self.db.as_ref().map(|d| d.path.clone()),
+            observer.shows_events(),
+        );
         let pipes = if self.cfg.store == StoreKind::Server {
             let pipes = SellerPipes::new(self.cfg.workers).map_err(|source| SaleError::Os {
                 what: "pipe",
@@ -332,7 +338,6 @@ impl Run<'_> {
                 break;
             }
         }
-        // The buyers still running are ended before anything is counted.
         self.end_everyone();
         let completed = ending == Ending::Completed;
         let report = self.report(ending);
@@ -489,7 +494,10 @@ impl Run<'_> {
         let running = |c: &Child| c.end == End::Running && c.pid.is_some();
         for child in self.buyers.iter_mut().chain(self.seller.iter_mut()) {
             if running(child) {
-                process::kill(child.pid.expect("running children have a pid"), libc::SIGKILL);
+                process::kill(
+                    child.pid.expect("running children have a pid"),
+                    libc::SIGKILL,
+                );
                 child.ended_by_us = true;
             }
         }

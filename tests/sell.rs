@@ -369,7 +369,10 @@ fn killing_the_lock_holder_ends_the_run_instead_of_hanging() {
 fn a_stale_segment_of_a_dead_run_is_removed_by_the_next() {
     // A pid that cannot be alive: above the kernel's pid_max.
     let stale = std::path::Path::new("/dev/shm").join("ticketlab-99999999-deadbeef00");
-    std::fs::write(&stale, b"left by a run killed with SIGKILL").unwrap();
+    // A segment starts with its magic; the sweep removes nothing else.
+    let mut segment = b"TKTLAB\0\x01".to_vec();
+    segment.extend_from_slice(b"left by a run killed with SIGKILL");
+    std::fs::write(&stale, segment).unwrap();
     ticketlab()
         .args(["sell", "--workers", "1", "--view", "quiet"])
         .assert()

@@ -2,6 +2,8 @@
 //! Test names carry the lab or issue area so `cargo test lab02` runs one.
 
 mod common;
+mod faults;
+mod files;
 mod lab01_print;
 mod lab05_daemon;
 mod labs;

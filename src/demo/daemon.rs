@@ -117,6 +117,7 @@ pub fn run(cfg: &DaemonConfig, out: &mut dyn Write) -> anyhow::Result<DaemonOutc
     let options = ForkOptions {
         die_with_parent: !cfg.orphan,
         ignore_sigint: false,
+        nicer_by: 0,
     };
     let pid = process::fork_with(options, || child_main(start, me, child_runs, child_fd))
         .context("forking the child")?;

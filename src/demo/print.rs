@@ -152,6 +152,7 @@ pub fn run(cfg: &PrintConfig, out: &mut dyn Write) -> anyhow::Result<PrintOutcom
     let options = ForkOptions {
         die_with_parent: true,
         ignore_sigint: false,
+        nicer_by: 0,
     };
     for i in 0..cfg.workers {
         let pid = process::fork_with(options, || {

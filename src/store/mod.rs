@@ -5,19 +5,30 @@ pub mod server;
 
 use std::sync::atomic::AtomicI64;
 
-pub use file::FileStore;
+pub use file::{FileStore, StoreFile};
 pub use server::{SellerPipes, ServerClient};
 
 /// A failure of a store operation inside a buyer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The file could not be opened, read or written.
-    #[error("store file {path}: {source}")]
+    // The cause is part of the message and deliberately not a `source`: a
+    // buyer prints this error alone, and anyhow's `{:#}` at the edge would
+    // print a source a second time after the message that already holds it.
+    #[error("store file {path}: {cause}")]
     Io {
         /// The file.
         path: String,
         /// The OS error.
-        source: std::io::Error,
+        cause: std::io::Error,
+    },
+    /// Something other than a regular file took the store's place.
+    #[error("store file {path} is {what}, not a regular file")]
+    NotRegular {
+        /// The file.
+        path: String,
+        /// What is there instead: "a FIFO", "a symbolic link", ...
+        what: &'static str,
     },
     /// Every read for a while found garbage: the file will not heal.
     #[error("store file {0} stays corrupt")]
@@ -25,6 +36,50 @@ pub enum StoreError {
     /// The seller process stopped answering.
     #[error("the seller process is gone")]
     SellerGone,
+    /// `--db` names something a sale must not write to.
+    #[error("--db {path} is {what}: it must be a regular file or a new path")]
+    DbNotRegular {
+        /// The path given.
+        path: String,
+        /// What is there: "a FIFO", "a directory", "a symbolic link", ...
+        what: &'static str,
+    },
+    /// Another sale holds the `--db` file's lock.
+    #[error("--db {path} is in use by another sale{}", holder(*.pid))]
+    DbInUse {
+        /// The path given.
+        path: String,
+        /// The other sale's pid, when the kernel tells it.
+        pid: Option<i32>,
+    },
+    /// The `--db` file holds something else than a ticket store.
+    #[error(
+        "--db {path} holds something other than a ticket store {{\"count\": N}}: name a new path, or add --db-reset to overwrite it"
+    )]
+    DbNotAStore {
+        /// The path given.
+        path: String,
+    },
+    /// The `--db` file could not be opened, locked, read or written.
+    #[error("--db {path}: {cause}")]
+    DbIo {
+        /// The path given.
+        path: String,
+        /// The OS error (in the message, not a `source`: see `Io`).
+        cause: std::io::Error,
+    },
+    /// The private directory of the temporary store could not be made.
+    #[error("cannot create the temporary store in {dir}: {cause}")]
+    TempStore {
+        /// The directory it goes in ($TMPDIR).
+        dir: String,
+        /// The OS error (in the message, not a `source`: see `Io`).
+        cause: std::io::Error,
+    },
+}
+
+fn holder(pid: Option<i32>) -> String {
+    pid.map_or(String::new(), |pid| format!(" (pid {pid})"))
 }
 
 /// One buyer's handle on the store of its sale.
