@@ -180,6 +180,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
                 seed: u64::from(round),
                 db: None,
                 trace: false,
+                schedule: None,
             };
             let report = run_sale(&cfg, &mut Quiet)?;
             anyhow::ensure!(
@@ -221,6 +222,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
             seed: u64::from(round),
             db: None,
             trace: false,
+            schedule: None,
         };
         let report = run_sale(&cfg, &mut Quiet)?;
         ours.push(START_WORKERS as f64 / (report.processes_ms / 1e3));

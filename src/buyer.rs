@@ -15,7 +15,10 @@ use crate::config::{LockMode, SaleConfig, Wants};
 use crate::fault::FaultPoint;
 use crate::mutex::{Held, SharedMutex};
 use crate::process;
-use crate::segment::{Control, LockArea, Segment, Slot, TraceEntry};
+use crate::segment::{
+    Control, GATE_OPEN, GATE_SCHEDULED, LockArea, NEXT_DONE, NEXT_PARKED, Segment, Slot, TraceEntry,
+};
+use crate::step::Step;
 use crate::store::server::Sale;
 use crate::store::{FileRead, StoreClient, StoreError};
 
@@ -133,6 +136,17 @@ enum Outcome {
     SoldOut,
 }
 
+/// What a buyer asks the seller.
+enum Ask {
+    Search,
+    Buy,
+}
+
+/// Trace entries with an op code from here up record a step as the buyer
+/// passes its gate (the code minus this base is the [`Step`]): the order a
+/// free run took, read back as a schedule.
+pub const STEP_TRACE_BASE: u8 = 64;
+
 /// One buyer, living in its own forked process.
 pub struct Buyer<'a> {
     id: usize,
@@ -214,6 +228,10 @@ impl<'a> Buyer<'a> {
         self.slot
             .finished_ns
             .store(self.now_ns(), Ordering::Release);
+        // A scheduler waiting for this buyer to park learns it never will.
+        self.slot.next.store(NEXT_DONE, Ordering::Release);
+        self.control.parked.fetch_add(1, Ordering::Release);
+        process::futex_wake_all(&self.control.parked);
         code
     }
 
@@ -281,8 +299,8 @@ impl<'a> Buyer<'a> {
 
     fn search(&mut self) -> Result<i64, BuyerError> {
         let count = match &self.store {
-            StoreClient::Server(client) => client.search()?,
-            _ => self.read_count()?,
+            StoreClient::Server(_) => self.ask_seller(Ask::Search)?,
+            _ => self.read_count(Step::Search)?,
         };
         self.record(Op::Search, count);
         Ok(count)
@@ -293,7 +311,7 @@ impl<'a> Buyer<'a> {
         if matches!(self.store, StoreClient::Server(_)) {
             return self.buy_from_seller(read_delay, write_delay);
         }
-        let mut seen = self.read_count()?;
+        let mut seen = self.read_count(Step::Read)?;
         loop {
             self.record(Op::Read, seen);
             self.sleep(read_delay);
@@ -309,8 +327,11 @@ impl<'a> Buyer<'a> {
             match self.cfg.lock {
                 LockMode::Write => {
                     self.acquire()?;
-                    self.write_count(seen - 1)?;
+                    // Released before a write error is passed on: a buyer
+                    // must never exit holding the mutex.
+                    let wrote = self.write_count(seen - 1);
                     self.release()?;
+                    wrote?;
                 }
                 LockMode::Atomic => {
                     let StoreClient::Shm(count) = &self.store else {
@@ -318,6 +339,7 @@ impl<'a> Buyer<'a> {
                     };
                     // A failed swap hands back the count it found: that is
                     // the re-read, so the retry starts from it.
+                    self.gate(Step::Cas);
                     match count.compare_exchange(
                         seen,
                         seen - 1,
@@ -346,11 +368,13 @@ impl<'a> Buyer<'a> {
         read_delay: Duration,
         write_delay: Duration,
     ) -> Result<Outcome, BuyerError> {
-        let StoreClient::Server(client) = &self.store else {
-            unreachable!("only server buyers ask the seller")
-        };
         self.sleep(read_delay);
-        let sale = client.buy()?;
+        let before = self.ask_seller(Ask::Buy)?;
+        let sale = if before > 0 {
+            Sale::Sold(before)
+        } else {
+            Sale::SoldOut(before)
+        };
         Ok(match sale {
             Sale::Sold(before) => {
                 self.record(Op::Read, before);
@@ -369,21 +393,42 @@ impl<'a> Buyer<'a> {
     // is inlined and everything else (files, pipes, waiting) is kept out of
     // line: call overhead alone once doubled its cost.
     #[inline(always)]
-    fn read_count(&mut self) -> Result<i64, BuyerError> {
+    fn read_count(&mut self, step: Step) -> Result<i64, BuyerError> {
         match &self.store {
-            StoreClient::Shm(count) => Ok(count.load(Ordering::Relaxed)),
-            _ => self.read_count_slow(),
+            StoreClient::Shm(count) => {
+                self.gate(step);
+                Ok(count.load(Ordering::Relaxed))
+            }
+            _ => self.read_count_slow(step),
         }
+    }
+
+    /// One request to the seller and its answer, each a step of its own.
+    #[inline(never)]
+    fn ask_seller(&mut self, ask: Ask) -> Result<i64, BuyerError> {
+        let StoreClient::Server(client) = &self.store else {
+            unreachable!("only server buyers ask the seller")
+        };
+        self.gate(Step::Request);
+        match ask {
+            Ask::Search => client.send_search()?,
+            Ask::Buy => client.send_buy()?,
+        }
+        self.gate(Step::Reply);
+        Ok(client.receive()?)
     }
 
     #[cold]
     #[inline(never)]
-    fn read_count_slow(&mut self) -> Result<i64, BuyerError> {
+    fn read_count_slow(&mut self, step: Step) -> Result<i64, BuyerError> {
         match &self.store {
             StoreClient::Shm(_) => unreachable!("read_count reads the shm store inline"),
             StoreClient::File(file) => {
                 let mut garbage_since: Option<Instant> = None;
                 loop {
+                    // Every attempt is a step: a torn read is one, and so is
+                    // the read that follows it.
+                    self.gate(step);
                     match file.read()? {
                         FileRead::Count(n) => return Ok(n),
                         FileRead::Torn => {
@@ -394,28 +439,50 @@ impl<'a> Buyer<'a> {
                                 let path = file.path().display().to_string();
                                 return Err(StoreError::Corrupt(path).into());
                             }
-                            std::thread::yield_now();
+                            // Not a busy spin: the writer needs the CPU to
+                            // finish, and under a lock it is the only hope.
+                            std::thread::sleep(Duration::from_micros(200));
                         }
                     }
                 }
             }
-            StoreClient::Server(client) => Ok(client.search()?),
+            StoreClient::Server(_) => unreachable!("server buyers ask the seller"),
         }
     }
 
     #[inline(always)]
     fn write_count(&mut self, value: i64) -> Result<(), BuyerError> {
         match &self.store {
-            StoreClient::Shm(count) => count.store(value, Ordering::Relaxed),
-            StoreClient::File(file) => file.write(value)?,
-            StoreClient::Server(_) => unreachable!("server buyers never write the count"),
+            StoreClient::Shm(count) => {
+                self.gate(Step::Write);
+                count.store(value, Ordering::Relaxed);
+            }
+            _ => self.write_file(value)?,
         }
         self.record(Op::Wrote, value);
         Ok(())
     }
 
+    /// The posts' rewrite: truncate, then write, two steps with a window
+    /// between them where a reader finds the file empty.
+    #[inline(never)]
+    fn write_file(&self, value: i64) -> Result<(), BuyerError> {
+        let StoreClient::File(file) = &self.store else {
+            unreachable!("server buyers never write the count")
+        };
+        let open = file.open_for_write()?;
+        self.gate(Step::Truncate);
+        file.truncate(&open)?;
+        self.gate(Step::Write);
+        file.write_count(&open, value)?;
+        Ok(())
+    }
+
     #[inline(always)]
     fn acquire(&mut self) -> Result<(), BuyerError> {
+        if self.control.gate.load(Ordering::Relaxed) != GATE_OPEN {
+            return self.acquire_gated();
+        }
         let held = match self.fault {
             None => match self.mutex.try_lock() {
                 Some(held) => held,
@@ -426,6 +493,12 @@ impl<'a> Buyer<'a> {
             },
             Some(point) => self.acquire_with_fault(point)?,
         };
+        self.hold(held);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn hold(&mut self, held: Held) {
         self.held = Some(held);
         self.lock_area.holder_pid.store(self.pid, Ordering::Relaxed);
         self.lock_area
@@ -435,7 +508,32 @@ impl<'a> Buyer<'a> {
         if self.fault == Some(FaultPoint::Holding) {
             process::die_now();
         }
-        Ok(())
+    }
+
+    /// The lock attempt behind a closed gate. A scheduler grants it only
+    /// while the mutex is free, so one trylock takes it; should it fail,
+    /// the buyer parks again at the same step rather than sleep inside the
+    /// mutex, where the scheduler could never wake it. After a pause the
+    /// gate is open again, and the usual path takes over.
+    #[cold]
+    #[inline(never)]
+    fn acquire_gated(&mut self) -> Result<(), BuyerError> {
+        loop {
+            self.gate(Step::Lock);
+            if let Some(held) = self.mutex.try_lock() {
+                self.hold(held);
+                return Ok(());
+            }
+            if self.control.gate.load(Ordering::Relaxed) == GATE_OPEN {
+                let held = match self.spin_for_lock() {
+                    Some(held) => held,
+                    None => self.wait_for_lock()?,
+                };
+                self.hold(held);
+                return Ok(());
+            }
+            self.record(Op::LockWait, 0);
+        }
     }
 
     /// Critical sections without delays last nanoseconds: spinning a little
@@ -463,13 +561,19 @@ impl<'a> Buyer<'a> {
     fn wait_for_lock(&mut self) -> Result<Held, BuyerError> {
         self.record(Op::LockWait, 0);
         let waiting = Instant::now();
+        let paused_before = self.control.paused_ns.load(Ordering::Relaxed);
         let held = self
             .mutex
             .lock()
             .map_err(|e| BuyerError::Lock(e.to_string()))?;
-        self.slot
-            .lock_wait_ns
-            .fetch_add(waiting.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        // A pause is not lock contention: take it out.
+        let paused = self
+            .control
+            .paused_ns
+            .load(Ordering::Relaxed)
+            .saturating_sub(paused_before);
+        let waited = (waiting.elapsed().as_nanos() as u64).saturating_sub(paused);
+        self.slot.lock_wait_ns.fetch_add(waited, Ordering::Relaxed);
         Ok(held)
     }
 
@@ -524,6 +628,7 @@ impl<'a> Buyer<'a> {
 
     #[inline(always)]
     fn release(&mut self) -> Result<(), BuyerError> {
+        self.gate(Step::Unlock);
         self.record(Op::Unlocked, 0);
         self.lock_area.holder_worker.store(-1, Ordering::Relaxed);
         self.lock_area.holder_pid.store(0, Ordering::Relaxed);
@@ -549,35 +654,56 @@ impl<'a> Buyer<'a> {
         }
     }
 
-    /// The one place every shared operation passes through.
+    /// The gate before every shared step: one relaxed load while the gate
+    /// is open, and a wait at the turnstile while it is closed.
+    #[inline(always)]
+    fn gate(&self, step: Step) {
+        if self.control.gate.load(Ordering::Relaxed) != GATE_OPEN {
+            self.park(step);
+        }
+        if !self.trace.is_empty() {
+            self.append_trace(STEP_TRACE_BASE + step as u8, 0);
+        }
+    }
+
+    /// The turnstile: publish the next step, tell the parent, and sleep on
+    /// this slot's own futex word until the parent grants the step (adds
+    /// one to `turn`) or opens the gate. Nothing here holds the mutex
+    /// hostage: a lock attempt is only ever made after its grant.
+    #[cold]
+    #[inline(never)]
+    fn park(&self, step: Step) {
+        let turn = self.slot.turn.load(Ordering::Acquire);
+        self.slot
+            .next
+            .store(NEXT_PARKED | step as u32, Ordering::Release);
+        self.control.parked.fetch_add(1, Ordering::Release);
+        process::futex_wake_all(&self.control.parked);
+        while self.slot.turn.load(Ordering::Acquire) == turn
+            && self.control.gate.load(Ordering::Acquire) != GATE_OPEN
+        {
+            process::futex_wait(&self.slot.turn, turn, None);
+        }
+    }
+
+    /// The one place every finished operation is published.
     #[inline(always)]
     fn record(&self, op: Op, value: i64) {
-        if self.control.paused.load(Ordering::Relaxed) != 0 {
-            self.wait_while_paused();
-        }
         self.slot.value.store(value, Ordering::Relaxed);
         self.slot.state.store(op as u32, Ordering::Release);
         if !self.trace.is_empty() {
-            self.append_trace(op, value);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn wait_while_paused(&self) {
-        while self.control.paused.load(Ordering::Relaxed) != 0 {
-            std::thread::sleep(Duration::from_millis(2));
+            self.append_trace(op as u8, value);
         }
     }
 
     #[inline(never)]
-    fn append_trace(&self, op: Op, value: i64) {
+    fn append_trace(&self, op: u8, value: i64) {
         let n = self.slot.trace_len.load(Ordering::Relaxed);
         if let Some(entry) = self.trace.get(n as usize) {
             entry.t_ns.store(self.now_ns(), Ordering::Relaxed);
             entry
                 .word
-                .store(TraceEntry::pack(op as u8, value), Ordering::Relaxed);
+                .store(TraceEntry::pack(op, value), Ordering::Relaxed);
         }
         self.slot.trace_len.store(n + 1, Ordering::Release);
     }
@@ -608,6 +734,11 @@ impl<'a> Buyer<'a> {
     #[cold]
     #[inline(never)]
     fn sleep_scaled(&self, d: Duration) {
+        // Under a scheduler the order is the scheduler's, not the clock's:
+        // a delay would only slow the stepping down.
+        if self.control.gate.load(Ordering::Relaxed) == GATE_SCHEDULED {
+            return;
+        }
         let permille = self.control.delay_permille.load(Ordering::Relaxed);
         std::thread::sleep(d * permille / 1000);
     }

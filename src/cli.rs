@@ -10,6 +10,9 @@ use crate::config::{
     self, DbFile, LockMode, MAX_TICKETS, MAX_WORKERS, SaleConfig, StoreKind, Wants, parse_duration,
 };
 use crate::demo::print::PrintLock;
+use crate::explore::{ExploreConfig, Find};
+use crate::schedule::Schedule;
+use crate::scheduler::Then;
 
 /// ticketlab: watch processes race for tickets, then fix the race.
 #[derive(Debug, Parser)]
@@ -44,6 +47,16 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Measure every store's throughput and the cost of starting buyers.
     Bench(BenchArgs),
+    /// Be the scheduler: step real buyer processes one shared step at a time (keys 1-9, a, u, r, s, q).
+    #[command(
+        after_long_help = "Examples:\n  ticketlab step                                  2 buyers, 1 ticket, no lock: make it oversell\n  ticketlab step --lock buy                       try again under the lock\n  ticketlab step -w 3 --schedule 1,1,2,2,2,1       start from a schedule, then go on by hand\n\nKeys: 1-9 step that buyer; arrows or Tab select, Enter or space steps the selected one;\na runs the rest freely; u undoes the last step; r restarts; s saves the schedule; q quits.\nWithout a terminal, step needs --schedule (it then runs like sell --schedule)."
+    )]
+    Step(SellArgs),
+    /// Run every interleaving of a small sale on real processes and count how each ends.
+    #[command(
+        after_long_help = "Examples:\n  ticketlab explore                    2 buyers, 1 ticket, no lock: how many schedules oversell\n  ticketlab explore -w 3 --lock buy    every schedule is exact\n  ticketlab explore -w 3 --preemptions 1 --find oversold"
+    )]
+    Explore(ExploreArgs),
 }
 
 /// `ticketlab lab N`.
@@ -165,6 +178,15 @@ pub struct SaleArgs {
     /// Overwrite the --db file even if it holds something other than a ticket store.
     #[arg(long)]
     pub db_reset: bool,
+    /// Be the scheduler: which buyer takes each shared step, e.g. 1,1,2,2,2,1 or 1x2,2x3,1 or 1S,1R,2S,2R,2W,1W (buyers from 1).
+    #[arg(long, value_name = "SCHED", value_parser = parse_schedule, conflicts_with = "schedule_file")]
+    pub schedule: Option<Schedule>,
+    /// Read the schedule from a file (as written by --save-schedule).
+    #[arg(long, value_name = "FILE")]
+    pub schedule_file: Option<PathBuf>,
+    /// When the schedule runs out: lowest (the lowest-numbered buyer that can move, so the run stays fixed) or free [default lowest].
+    #[arg(long, value_name = "WHAT", value_parser = parse_then)]
+    pub then: Option<Then>,
 }
 
 /// How a run shows itself.
@@ -176,9 +198,12 @@ pub struct OutputArgs {
     /// Print exactly one JSON object on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
-    /// After the run, print every operation in time order and name each lost update.
+    /// After the run, print every operation in time order, the schedule, and name each lost update.
     #[arg(long)]
     pub trace: bool,
+    /// Write the run's interleaving to FILE, as a schedule --schedule-file replays.
+    #[arg(long, value_name = "FILE")]
+    pub save_schedule: Option<PathBuf>,
 }
 
 /// `ticketlab sell`.
@@ -190,6 +215,74 @@ pub struct SellArgs {
     /// The output.
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `ticketlab explore`.
+#[derive(Debug, Clone, Args)]
+pub struct ExploreArgs {
+    /// Buyer processes [1-4].
+    #[arg(short, long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=4))]
+    pub workers: u64,
+    /// Tickets on sale [0-5].
+    #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=5))]
+    pub tickets: u64,
+    /// Where the count lives: shm, file, server.
+    #[arg(short, long, value_name = "STORE", default_value = "shm", value_parser = parse_store)]
+    pub store: StoreKind,
+    /// The lock setting: none, write, buy, task, join, atomic.
+    #[arg(short, long, value_name = "LOCK", default_value = "none", value_parser = parse_lock)]
+    pub lock: LockMode,
+    /// Tickets each buyer tries to buy [1-3].
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3))]
+    pub wants: u64,
+    /// Explore only schedules with at most K preemptions (switches away from a buyer that could go on).
+    #[arg(long, value_name = "K")]
+    pub preemptions: Option<usize>,
+    /// Run at most N schedules.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_schedules: Option<u64>,
+    /// Stop at the first schedule that ends so: oversold, lost or deadlock.
+    #[arg(long, value_name = "WHAT", value_parser = parse_find)]
+    pub find: Option<Find>,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_find(s: &str) -> Result<Find, String> {
+    match s {
+        "oversold" => Ok(Find::Oversold),
+        "lost" => Ok(Find::Lost),
+        "deadlock" => Ok(Find::Deadlock),
+        _ => Err(format!("unknown '{s}' (allowed: oversold, lost, deadlock)")),
+    }
+}
+
+impl ExploreArgs {
+    /// The plain settings.
+    pub fn into_config(self) -> Result<ExploreConfig, config::ConfigError> {
+        let sale = SaleConfig {
+            workers: self.workers as usize,
+            tickets: self.tickets,
+            wants: Wants::Count(self.wants),
+            store: self.store,
+            lock: self.lock,
+            read_delay: Duration::ZERO,
+            write_delay: Duration::ZERO,
+            jitter: false,
+            seed: 0,
+            db: None,
+            trace: false,
+            schedule: None,
+        };
+        sale.validate()?;
+        Ok(ExploreConfig {
+            sale,
+            preemptions: self.preemptions,
+            max_schedules: self.max_schedules.map(|n| n as usize),
+            find: self.find,
+        })
+    }
 }
 
 /// `ticketlab bench`.
@@ -207,6 +300,18 @@ pub struct BenchArgs {
     /// Directory of the C and Python reference programs (cbench.c, pybench.py) to run side by side.
     #[arg(long, value_name = "DIR")]
     pub anchors: Option<PathBuf>,
+}
+
+fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    Schedule::parse(s)
+}
+
+fn parse_then(s: &str) -> Result<Then, String> {
+    match s {
+        "lowest" => Ok(Then::Lowest),
+        "free" => Ok(Then::Free),
+        _ => Err(format!("unknown '{s}' (allowed: lowest, free)")),
+    }
 }
 
 fn parse_store(s: &str) -> Result<StoreKind, String> {
@@ -247,6 +352,9 @@ impl SaleArgs {
                 self.db_reset || preset.db_reset
             },
             db: self.db.or(preset.db),
+            schedule: self.schedule.or(preset.schedule),
+            schedule_file: self.schedule_file.or(preset.schedule_file),
+            then: self.then.or(preset.then),
         }
     }
 
@@ -270,6 +378,22 @@ impl SaleArgs {
                 reset: self.db_reset,
             }),
             trace,
+            schedule: match (self.schedule, self.schedule_file) {
+                (Some(s), _) => Some((s, self.then.unwrap_or(Then::Lowest))),
+                (None, Some(path)) => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        config::ConfigError::ScheduleFile(format!("{}: {e}", path.display()))
+                    })?;
+                    let schedule = Schedule::parse(&text).map_err(|e| {
+                        config::ConfigError::ScheduleFile(format!("{}: {e}", path.display()))
+                    })?;
+                    Some((schedule, self.then.unwrap_or(Then::Lowest)))
+                }
+                (None, None) if self.then.is_some() => {
+                    return Err(config::ConfigError::ThenWithoutSchedule);
+                }
+                (None, None) => None,
+            },
         };
         cfg.validate()?;
         Ok(cfg)

@@ -71,6 +71,9 @@ pub struct SaleConfig {
     pub db: Option<DbFile>,
     /// Record every shared operation for the post-mortem.
     pub trace: bool,
+    /// The schedule the parent follows, and what it does after it; `None`
+    /// for a free run.
+    pub schedule: Option<(crate::schedule::Schedule, crate::scheduler::Then)>,
 }
 
 /// The file store's file named with `--db`.
@@ -90,6 +93,7 @@ impl SaleConfig {
     /// The seller serialises every sale, so nothing is lost there.
     pub fn records_trace(&self) -> bool {
         self.trace
+            || self.schedule.is_some()
             || (self.store != StoreKind::Server
                 && matches!(self.lock, LockMode::None | LockMode::Write))
     }
@@ -149,6 +153,22 @@ pub enum ConfigError {
         "--lock atomic needs --store shm: a file has no compare-and-swap (with --store file use none, write, buy, task or join)"
     )]
     AtomicWithFile,
+    /// The schedule file could not be read or parsed.
+    #[error("--schedule-file {0}")]
+    ScheduleFile(String),
+    /// `--then` says what follows a schedule.
+    #[error("--then applies only with --schedule or --schedule-file")]
+    ThenWithoutSchedule,
+    /// The schedule names a buyer the sale does not have.
+    #[error(
+        "--schedule names buyer {named}, but the sale has {workers} (buyers are numbered from 1)"
+    )]
+    ScheduleBuyer {
+        /// The highest buyer named.
+        named: usize,
+        /// Buyers in the sale.
+        workers: usize,
+    },
     /// `--db` names the file store's file.
     #[error("--db applies only to --store file")]
     DbWithoutFile,
@@ -158,6 +178,13 @@ pub enum ConfigError {
 }
 
 impl SaleConfig {
+    /// Whether this setting can lose updates: the one place that says
+    /// which settings race. The seller serialises every sale, so the server
+    /// store never does.
+    pub fn racy(&self) -> bool {
+        self.store != StoreKind::Server && matches!(self.lock, LockMode::None | LockMode::Write)
+    }
+
     /// Rejects combinations that make no sense, with the reason.
     pub fn validate(&self) -> Result<(), ConfigError> {
         match (self.store, self.lock) {
@@ -167,6 +194,14 @@ impl SaleConfig {
             (StoreKind::File, LockMode::Atomic) => return Err(ConfigError::AtomicWithFile),
             (StoreKind::Server, LockMode::Atomic) => return Err(ConfigError::ServerWithLock),
             _ => {}
+        }
+        if let Some(named) = self.schedule.as_ref().and_then(|(s, _)| s.max_buyer()) {
+            if named > self.workers {
+                return Err(ConfigError::ScheduleBuyer {
+                    named,
+                    workers: self.workers,
+                });
+            }
         }
         if self.db.is_some() && self.store != StoreKind::File {
             return Err(ConfigError::DbWithoutFile);
@@ -348,6 +383,7 @@ mod tests {
             seed: 1,
             db: None,
             trace: false,
+            schedule: None,
         }
     }
 

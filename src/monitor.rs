@@ -114,10 +114,12 @@ impl Monitor {
             } else {
                 sold as f64 / elapsed.as_secs_f64()
             },
-            paused: control.paused.load(Ordering::Relaxed) != 0,
+            // The supervisor knows whether it paused the sale.
+            paused: false,
             delay_factor: f64::from(control.delay_permille.load(Ordering::Relaxed)) / 1000.0,
             events: self.events.iter().cloned().collect(),
             finished,
+            stepper: None,
         }
     }
 

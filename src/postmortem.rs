@@ -63,7 +63,8 @@ impl Replay {
             .map(|lost_buyer| LostUpdate {
                 overwritten_by: event.buyer,
                 lost_buyer,
-                count_read: event.value + 1,
+                // Saturating: a count planted in a `--db` file can be any i64.
+                count_read: event.value.saturating_add(1),
             })
             .collect();
         self.standing.push(event.buyer);
@@ -128,7 +129,7 @@ impl LostUpdate {
         format!(
             "buyer {} wrote {} — overwrote buyer {}'s sale (it had read {})",
             self.overwritten_by,
-            self.count_read - 1,
+            self.count_read.saturating_sub(1),
             self.lost_buyer,
             self.count_read
         )
@@ -192,6 +193,26 @@ mod tests {
             .map(|b| ev(b as u64, b, Op::Wrote, 4 - b as i64))
             .collect();
         assert!(lost_updates(5, &mut events).is_empty());
+    }
+
+    #[test]
+    fn counts_at_the_ends_of_i64_neither_wrap_nor_panic() {
+        let mut events = vec![
+            ev(1, 0, Op::Wrote, i64::MIN),
+            ev(2, 1, Op::Wrote, i64::MAX),
+            ev(3, 2, Op::Wrote, i64::MAX),
+        ];
+        let lost = lost_updates(i64::MAX, &mut events);
+        assert_eq!(lost.len(), 2);
+        assert_eq!(lost[1].count_read, i64::MAX);
+        assert_eq!(
+            lost[1].sentence(),
+            format!(
+                "buyer 2 wrote {} — overwrote buyer 1's sale (it had read {})",
+                i64::MAX - 1,
+                i64::MAX
+            )
+        );
     }
 
     #[test]

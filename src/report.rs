@@ -21,8 +21,160 @@ pub struct WorkerReport {
     pub drawn_delay_ms: f64,
     /// Torn file reads it met.
     pub torn_reads: u64,
-    /// How it ended: "ok", "crashed", "gave up", "error", "killed".
-    pub end: &'static str,
+    /// How it ended.
+    pub end: WorkerEnd,
+}
+
+/// How one buyer ended. Serialised as the words the JSON has always had,
+/// so a script sees one shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum WorkerEnd {
+    /// Bought what it wanted, or found the tickets gone.
+    #[serde(rename = "ok")]
+    Ok,
+    /// Read a store file that stayed corrupt, and gave up.
+    #[serde(rename = "gave up")]
+    GaveUp,
+    /// Met an I/O error (a store file gone, the seller gone).
+    #[serde(rename = "error")]
+    Error,
+    /// Killed by a signal, or panicked.
+    #[serde(rename = "crashed")]
+    Crashed,
+    /// Killed by the parent because the sale stopped early.
+    #[serde(rename = "ended")]
+    EndedByParent,
+    /// Never forked: a `join` sale stopped before its turn.
+    #[serde(rename = "never started")]
+    NeverStarted,
+}
+
+impl WorkerEnd {
+    /// Whether this ending makes the run fail (exit 1): the buyer could not
+    /// do what it was asked. Being ended by the parent is the parent's
+    /// decision, and the sale's ending says why.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            WorkerEnd::GaveUp | WorkerEnd::Error | WorkerEnd::Crashed
+        )
+    }
+
+    /// Whether the buyer was killed, and so may have written its purchase to
+    /// the store without living to count it in its slot: each such buyer
+    /// can explain one ticket that vanished.
+    pub fn was_killed(self) -> bool {
+        matches!(self, WorkerEnd::Crashed | WorkerEnd::EndedByParent)
+    }
+}
+
+/// The sale's figures, worked out here and nowhere else from what the
+/// buyers believe they bought and what the store says is left.
+///
+/// `sold - (tickets - remaining)` balances the books: above zero, buyers
+/// bought sales the count forgot (lost updates); below zero, the count fell
+/// by more than anyone bought (tickets vanished). The store's count is read
+/// from a file anyone can write, so it can be any `i64`: the balance is
+/// worked out in `i128` with checked operations, where no `u64` and `i64`
+/// can wrap, and each figure saturates at `i64::MAX` rather than wrapping
+/// into a believable number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Tickets the buyers believe they bought.
+    pub sold: u64,
+    /// Tickets sold beyond those on sale.
+    pub oversold: u64,
+    /// Sales the count forgot; never negative. `None` when the count is unknown.
+    pub lost_updates: Option<i64>,
+    /// Tickets gone from the count that nobody bought; never negative.
+    /// `None` when the count is unknown.
+    pub vanished: Option<i64>,
+}
+
+impl Tally {
+    /// The figures of `tickets` on sale, `sold` bought, `remaining` left.
+    pub fn new(tickets: u64, sold: u64, remaining: Option<i64>) -> Tally {
+        let balance = remaining.and_then(|r| {
+            let expected_left = i128::from(tickets).checked_sub(i128::from(sold))?;
+            i128::from(r).checked_sub(expected_left)
+        });
+        let saturated = |n: i128| i64::try_from(n.max(0)).unwrap_or(i64::MAX);
+        Tally {
+            sold,
+            oversold: sold.saturating_sub(tickets),
+            // balance = remaining - (tickets - sold) = sold - (tickets - remaining)
+            lost_updates: balance.map(saturated),
+            vanished: balance.and_then(i128::checked_neg).map(saturated),
+        }
+    }
+}
+
+/// What a sale's numbers say, decided here and nowhere else: the summary
+/// line, the lab comparison table and the JSON all show this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// Every ticket sold once, and the count agrees.
+    #[serde(rename = "exact")]
+    Exact,
+    /// More tickets sold than there were.
+    #[serde(rename = "oversold")]
+    Oversold,
+    /// The count disagrees with the sales: updates lost, tickets vanished,
+    /// or a store that ended unreadable.
+    #[serde(rename = "count wrong")]
+    CountWrong,
+    /// Cut short (a signal, `q`, a dead buyer or seller), and what it did
+    /// sell agrees with the count.
+    #[serde(rename = "stopped")]
+    Stopped,
+}
+
+impl Verdict {
+    /// The verdict on `tally` for a sale that ended as `ending`, in which
+    /// `killed` buyers were killed before they finished.
+    pub fn judge(tally: &Tally, ending: &Ending, killed: usize) -> Verdict {
+        if tally.oversold > 0 {
+            // Counted from the buyers alone: true however the sale ended.
+            return Verdict::Oversold;
+        }
+        let cut_short = *ending != Ending::Completed || killed > 0;
+        let (Some(lost), Some(vanished)) = (tally.lost_updates, tally.vanished) else {
+            // A file torn by the race is the race's damage; one torn because
+            // a writer was killed between its truncate and its write is not.
+            return if cut_short {
+                Verdict::Stopped
+            } else {
+                Verdict::CountWrong
+            };
+        };
+        // Buyers count a purchase only after the store took it, so a killed
+        // buyer can leave the count one lower than the sales (a vanished
+        // ticket each), never higher: a lost update is always the race's.
+        let explained = i64::try_from(killed).unwrap_or(i64::MAX);
+        if lost > 0 || vanished > explained {
+            Verdict::CountWrong
+        } else if cut_short {
+            Verdict::Stopped
+        } else {
+            Verdict::Exact
+        }
+    }
+
+    /// The word the table and the JSON use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Exact => "exact",
+            Verdict::Oversold => "oversold",
+            Verdict::CountWrong => "count wrong",
+            Verdict::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// How a sale ended.
@@ -71,8 +223,13 @@ pub struct SaleReport {
     pub remaining: Option<i64>,
     /// `max(0, sold - tickets)`.
     pub oversold: u64,
-    /// `sold - (tickets - remaining)`: sales the count forgot.
+    /// `max(0, sold - (tickets - remaining))`: sales the count forgot.
     pub lost_updates: Option<i64>,
+    /// `max(0, (tickets - remaining) - sold)`: tickets gone from the count
+    /// that nobody bought.
+    pub vanished: Option<i64>,
+    /// What the numbers say.
+    pub verdict: Verdict,
     /// Reads that found a half-written file.
     pub torn_reads: u64,
     /// Whether the file store ended unparsable.
@@ -117,6 +274,8 @@ impl SaleReport {
             remaining: None,
             oversold: 0,
             lost_updates: None,
+            vanished: None,
+            verdict: Verdict::Stopped,
             torn_reads: 0,
             store_corrupt: false,
             crashed_workers: 0,
@@ -134,18 +293,33 @@ impl SaleReport {
 
     /// Fills the derived figures from the per-buyer ones and the final count.
     pub fn settle(&mut self, remaining: Option<i64>, elapsed_ms: f64) {
-        self.sold = self.per_worker.iter().map(|w| w.bought).sum();
-        self.torn_reads = self.per_worker.iter().map(|w| w.torn_reads).sum();
+        let sold = self
+            .per_worker
+            .iter()
+            .fold(0u64, |sum, w| sum.saturating_add(w.bought));
+        self.torn_reads = self
+            .per_worker
+            .iter()
+            .fold(0u64, |sum, w| sum.saturating_add(w.torn_reads));
         self.lock_wait_ms = self.per_worker.iter().map(|w| w.lock_wait_ms).sum();
         self.crashed_workers = self
             .per_worker
             .iter()
-            .filter(|w| w.end == "crashed")
+            .filter(|w| w.end == WorkerEnd::Crashed)
+            .count();
+        let killed = self
+            .per_worker
+            .iter()
+            .filter(|w| w.end.was_killed())
             .count();
         self.remaining = remaining;
         self.store_corrupt = self.store == StoreKind::File && remaining.is_none();
-        self.oversold = self.sold.saturating_sub(self.tickets);
-        self.lost_updates = remaining.map(|r| self.sold as i64 - (self.tickets as i64 - r));
+        let tally = Tally::new(self.tickets, sold, remaining);
+        self.sold = tally.sold;
+        self.oversold = tally.oversold;
+        self.lost_updates = tally.lost_updates;
+        self.vanished = tally.vanished;
+        self.verdict = Verdict::judge(&tally, &self.ending, killed);
         self.elapsed_ms = elapsed_ms;
         self.ops_per_sec = if elapsed_ms > 0.0 {
             self.sold as f64 / (elapsed_ms / 1000.0)
@@ -158,16 +332,18 @@ impl SaleReport {
         // writes a moment apart and name losses that never happened.
         let racy = self.store != StoreKind::Server
             && matches!(self.lock, LockMode::None | LockMode::Write);
-        let lost = self.lost_updates.unwrap_or(0).max(0) as usize;
+        let lost = usize::try_from(self.lost_updates.unwrap_or(0)).unwrap_or(usize::MAX);
         if racy && lost > 0 {
-            self.lost = postmortem::lost_updates(self.tickets as i64, &mut self.events);
+            let tickets = i64::try_from(self.tickets).unwrap_or(i64::MAX);
+            self.lost = postmortem::lost_updates(tickets, &mut self.events);
             self.lost.truncate(lost);
         }
     }
 
-    /// Whether the sale sold exactly what it had: nothing oversold, nothing lost.
+    /// Whether the sale sold exactly what it had: nothing oversold, nothing
+    /// lost, nothing vanished, not cut short.
     pub fn is_exact(&self) -> bool {
-        self.oversold == 0 && self.lost_updates == Some(0)
+        self.verdict == Verdict::Exact
     }
 
     /// The human summary.
@@ -184,42 +360,73 @@ impl SaleReport {
             self.write_delay,
             if self.jitter { " jittered" } else { "" }
         )?;
-        let verdict = if self.oversold > 0 {
-            format!("   OVERSOLD by {}", self.oversold)
-        } else if self.lost_updates.unwrap_or(0) > 0 {
-            "   COUNT WRONG".to_string()
-        } else if self.remaining.is_some() && self.ending == Ending::Completed {
-            "   exact".to_string()
-        } else {
-            String::new()
+        // Shouted when the numbers are wrong, so it stands out in a
+        // classroom's scrollback.
+        let verdict = match self.verdict {
+            Verdict::Exact => "exact".to_string(),
+            Verdict::Oversold => format!("OVERSOLD by {}", self.oversold),
+            Verdict::CountWrong => "COUNT WRONG".to_string(),
+            Verdict::Stopped => "stopped".to_string(),
         };
         writeln!(
             out,
-            "  sold          {} of {}{verdict}",
+            "  sold          {} of {}   {verdict}",
             self.sold, self.tickets
         )?;
         match self.remaining {
             Some(r) => writeln!(out, "  remaining     {r}")?,
-            None if self.store_corrupt => {
-                writeln!(out, "  remaining     unknown: the store file ended corrupt")?
-            }
+            None if self.store_corrupt => writeln!(
+                out,
+                "  remaining     unknown: the store file ended corrupt or unreadable"
+            )?,
             None => writeln!(out, "  remaining     unknown")?,
         }
         if let Some(lost) = self.lost_updates {
             writeln!(out, "  lost updates  {lost}")?;
+        }
+        match self.vanished {
+            Some(0) | None => {}
+            // Each killed buyer may have written its purchase without
+            // living to count it: that is why a stopped sale can show these.
+            Some(n) if self.verdict == Verdict::Stopped => writeln!(
+                out,
+                "  vanished      {n} (bought by buyers killed before they counted it)"
+            )?,
+            Some(n) => writeln!(
+                out,
+                "  vanished      {n} (the count fell by more than was sold)"
+            )?,
         }
         writeln!(out, "  torn reads    {}", self.torn_reads)?;
         let dead: Vec<String> = self
             .per_worker
             .iter()
             .enumerate()
-            .filter(|(_, w)| w.end == "crashed")
+            .filter(|(_, w)| w.end == WorkerEnd::Crashed)
             .map(|(i, _)| format!("buyer {i}"))
             .collect();
         if dead.is_empty() {
             writeln!(out, "  buyers died   0")?;
         } else {
             writeln!(out, "  buyers died   {} ({})", dead.len(), dead.join(", "))?;
+        }
+        let failed: Vec<String> = self
+            .per_worker
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| match w.end {
+                WorkerEnd::GaveUp => Some(format!("buyer {i} gave up on a corrupt store")),
+                WorkerEnd::Error => Some(format!("buyer {i} met an error")),
+                _ => None,
+            })
+            .collect();
+        if !failed.is_empty() {
+            writeln!(
+                out,
+                "  buyers failed {} ({})",
+                failed.len(),
+                failed.join(", ")
+            )?;
         }
         writeln!(
             out,
@@ -318,6 +525,7 @@ mod tests {
             seed: 9,
             db: None,
             trace: false,
+            schedule: None,
         }
     }
 
@@ -328,8 +536,48 @@ mod tests {
             lock_wait_ms: 0.0,
             drawn_delay_ms: 100.0,
             torn_reads: 0,
-            end: "ok",
+            end: WorkerEnd::Ok,
         }
+    }
+
+    fn ended(bought: u64, end: WorkerEnd) -> WorkerReport {
+        WorkerReport {
+            end,
+            ..worker(bought)
+        }
+    }
+
+    /// A sale of `tickets` by these buyers, ended as `ending`, whose store
+    /// says `remaining`.
+    fn sale(
+        tickets: u64,
+        workers: Vec<WorkerReport>,
+        ending: Ending,
+        remaining: Option<i64>,
+    ) -> SaleReport {
+        let mut c = cfg();
+        c.tickets = tickets;
+        c.workers = workers.len();
+        c.lock = LockMode::Buy;
+        let mut r = SaleReport::new(&c);
+        r.per_worker = workers;
+        r.ending = ending;
+        r.settle(remaining, 10.0);
+        r
+    }
+
+    fn summary(r: &SaleReport) -> String {
+        let mut text = Vec::new();
+        r.write_summary(&mut text).unwrap();
+        String::from_utf8(text).unwrap()
+    }
+
+    fn sold_line(r: &SaleReport) -> String {
+        let text = summary(r);
+        text.lines()
+            .find(|l| l.trim_start().starts_with("sold "))
+            .unwrap_or_else(|| panic!("no sold line in {text}"))
+            .to_string()
     }
 
     #[test]
@@ -338,12 +586,205 @@ mod tests {
         r.per_worker = vec![worker(1), worker(1), worker(1)];
         r.settle(Some(0), 250.0);
         assert_eq!((r.sold, r.oversold, r.lost_updates), (3, 2, Some(2)));
+        assert_eq!(r.vanished, Some(0));
+        assert_eq!(r.verdict, Verdict::Oversold);
         assert!(!r.is_exact());
-        let mut text = Vec::new();
-        r.write_summary(&mut text).unwrap();
-        let text = String::from_utf8(text).unwrap();
+        let text = summary(&r);
         assert!(text.contains("OVERSOLD by 2"), "{text}");
         assert!(text.contains("--seed 9"), "{text}");
+        assert_eq!(serde_json::to_value(&r).unwrap()["verdict"], "oversold");
+    }
+
+    #[test]
+    fn an_exact_sale_says_exact() {
+        let r = sale(5, vec![worker(3), worker(2)], Ending::Completed, Some(0));
+        assert_eq!((r.lost_updates, r.vanished), (Some(0), Some(0)));
+        assert_eq!(r.verdict, Verdict::Exact);
+        assert!(r.is_exact());
+        assert!(sold_line(&r).ends_with("5 of 5   exact"), "{}", summary(&r));
+        assert!(!summary(&r).contains("vanished"), "{}", summary(&r));
+        assert_eq!(serde_json::to_value(&r).unwrap()["verdict"], "exact");
+    }
+
+    #[test]
+    fn lost_updates_without_oversold_are_a_wrong_count() {
+        // 5 tickets, 4 sold, yet the count says 3 are left: 2 sales forgotten.
+        let r = sale(5, vec![worker(2), worker(2)], Ending::Completed, Some(3));
+        assert_eq!(
+            (r.oversold, r.lost_updates, r.vanished),
+            (0, Some(2), Some(0))
+        );
+        assert_eq!(r.verdict, Verdict::CountWrong);
+        assert!(sold_line(&r).ends_with("COUNT WRONG"), "{}", summary(&r));
+    }
+
+    /// The issue's shared `--db` with `{"count":-5}` planted: sold 27 of
+    /// 1000, remaining -5. It once printed "lost -978" and "exact".
+    #[test]
+    fn tickets_that_vanish_are_a_wrong_count_not_negative_lost_updates() {
+        let r = sale(1000, vec![worker(27)], Ending::Completed, Some(-5));
+        assert_eq!(r.lost_updates, Some(0));
+        assert_eq!(r.vanished, Some(978));
+        assert_eq!(r.verdict, Verdict::CountWrong);
+        let text = summary(&r);
+        assert!(sold_line(&r).ends_with("COUNT WRONG"), "{text}");
+        assert!(text.contains("lost updates  0\n"), "{text}");
+        assert!(
+            text.contains("vanished      978 (the count fell by more than was sold)"),
+            "{text}"
+        );
+        assert!(!text.contains("exact") && !text.contains("-978"), "{text}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["lost_updates"], 0);
+        assert_eq!(json["vanished"], 978);
+        assert_eq!(json["verdict"], "count wrong");
+    }
+
+    /// `{"count": -9223372036854775808}` once printed "lost updates
+    /// 9223372036854774847": `tickets - remaining` wrapped.
+    #[test]
+    fn the_most_negative_count_neither_wraps_nor_panics() {
+        let r = sale(1000, vec![worker(27)], Ending::Completed, Some(i64::MIN));
+        assert_eq!(r.lost_updates, Some(0));
+        // The true figure, 9223372036854776781, is past i64: it saturates.
+        assert_eq!(r.vanished, Some(i64::MAX));
+        assert_eq!(r.verdict, Verdict::CountWrong);
+        let text = summary(&r);
+        assert!(!text.contains("9223372036854774847"), "{text}");
+        assert!(text.contains("lost updates  0\n"), "{text}");
+    }
+
+    #[test]
+    fn the_tally_saturates_at_every_extreme() {
+        let t = Tally::new(0, u64::MAX, Some(i64::MAX));
+        assert_eq!(t.oversold, u64::MAX);
+        assert_eq!((t.lost_updates, t.vanished), (Some(i64::MAX), Some(0)));
+        let t = Tally::new(u64::MAX, 0, Some(i64::MIN));
+        assert_eq!((t.lost_updates, t.vanished), (Some(0), Some(i64::MAX)));
+        let t = Tally::new(10, 4, Some(6));
+        assert_eq!(
+            (t.oversold, t.lost_updates, t.vanished),
+            (0, Some(0), Some(0))
+        );
+        let t = Tally::new(10, 4, None);
+        assert_eq!((t.lost_updates, t.vanished), (None, None));
+    }
+
+    /// Ctrl-C during a locked sale: the parent kills a buyer that had
+    /// written its purchase but not yet counted it, so one ticket is gone
+    /// from the count that nobody counts as bought. That is what stopping
+    /// does, not a wrong count, and never negative lost updates.
+    #[test]
+    fn an_interrupted_correct_sale_is_stopped() {
+        let workers = vec![worker(3), ended(2, WorkerEnd::EndedByParent)];
+        let r = sale(10, workers, Ending::Interrupted(libc::SIGINT), Some(4));
+        assert_eq!((r.lost_updates, r.vanished), (Some(0), Some(1)));
+        assert_eq!(r.verdict, Verdict::Stopped);
+        let text = summary(&r);
+        assert!(sold_line(&r).ends_with("5 of 10   stopped"), "{text}");
+        assert!(!text.contains("-1"), "{text}");
+        assert!(text.contains("killed before they counted it"), "{text}");
+        assert_eq!(serde_json::to_value(&r).unwrap()["verdict"], "stopped");
+        // With the books balanced, too.
+        let workers = vec![worker(3), ended(2, WorkerEnd::EndedByParent)];
+        let r = sale(10, workers, Ending::Interrupted(libc::SIGTERM), Some(5));
+        assert_eq!(r.verdict, Verdict::Stopped);
+    }
+
+    #[test]
+    fn a_stopped_sale_with_more_vanished_than_killed_buyers_is_a_wrong_count() {
+        let workers = vec![worker(3), ended(2, WorkerEnd::EndedByParent)];
+        let r = sale(10, workers, Ending::Interrupted(libc::SIGINT), Some(3));
+        assert_eq!(r.vanished, Some(2));
+        assert_eq!(r.verdict, Verdict::CountWrong);
+    }
+
+    #[test]
+    fn a_stopped_racy_sale_that_lost_updates_is_a_wrong_count() {
+        let workers = vec![worker(3), ended(2, WorkerEnd::EndedByParent)];
+        let r = sale(10, workers, Ending::Interrupted(libc::SIGINT), Some(8));
+        assert_eq!(r.lost_updates, Some(3));
+        assert_eq!(r.verdict, Verdict::CountWrong);
+    }
+
+    #[test]
+    fn a_stopped_sale_that_oversold_says_oversold() {
+        let workers = vec![worker(3), ended(1, WorkerEnd::EndedByParent)];
+        let r = sale(2, workers, Ending::Interrupted(libc::SIGINT), Some(0));
+        assert_eq!(r.verdict, Verdict::Oversold);
+    }
+
+    #[test]
+    fn every_cut_short_ending_with_consistent_numbers_is_stopped() {
+        let holder = Ending::HolderDied { buyer: 1, pid: 42 };
+        for (ending, second) in [
+            (holder, WorkerEnd::Crashed),
+            (Ending::SellerDied, WorkerEnd::EndedByParent),
+            (Ending::Interrupted(libc::SIGTERM), WorkerEnd::NeverStarted),
+            // A buyer died, the others finished: the sale was cut short too.
+            (Ending::Completed, WorkerEnd::Crashed),
+        ] {
+            let r = sale(
+                10,
+                vec![worker(3), ended(1, second)],
+                ending.clone(),
+                Some(6),
+            );
+            assert_eq!(r.verdict, Verdict::Stopped, "{ending:?}");
+            assert!(!r.is_exact());
+        }
+    }
+
+    #[test]
+    fn an_unreadable_store_is_a_wrong_count_after_a_full_sale_and_stopped_after_a_stop() {
+        let mut c = cfg();
+        c.store = StoreKind::File;
+        let mut r = SaleReport::new(&c);
+        r.per_worker = vec![worker(1), ended(0, WorkerEnd::GaveUp)];
+        r.settle(None, 1.0);
+        assert_eq!(r.verdict, Verdict::CountWrong);
+        let text = summary(&r);
+        assert!(
+            text.contains("buyer 1 gave up on a corrupt store"),
+            "{text}"
+        );
+        let mut r = SaleReport::new(&c);
+        r.per_worker = vec![worker(1), ended(0, WorkerEnd::EndedByParent)];
+        r.ending = Ending::Interrupted(libc::SIGINT);
+        r.settle(None, 1.0);
+        assert_eq!(r.verdict, Verdict::Stopped);
+    }
+
+    #[test]
+    fn buyer_endings_keep_their_json_words() {
+        let words = [
+            (WorkerEnd::Ok, "ok", false),
+            (WorkerEnd::GaveUp, "gave up", true),
+            (WorkerEnd::Error, "error", true),
+            (WorkerEnd::Crashed, "crashed", true),
+            (WorkerEnd::EndedByParent, "ended", false),
+            (WorkerEnd::NeverStarted, "never started", false),
+        ];
+        for (end, word, failure) in words {
+            assert_eq!(serde_json::to_value(end).unwrap(), word);
+            assert_eq!(end.is_failure(), failure, "{word}");
+        }
+        let json = serde_json::to_value(ended(1, WorkerEnd::GaveUp)).unwrap();
+        assert_eq!(json["end"], "gave up");
+    }
+
+    #[test]
+    fn verdicts_have_one_word_each_in_json_and_text() {
+        for v in [
+            Verdict::Exact,
+            Verdict::Oversold,
+            Verdict::CountWrong,
+            Verdict::Stopped,
+        ] {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
+            assert_eq!(v.to_string(), v.as_str());
+        }
+        assert_eq!(format!("{:>8}|", Verdict::Exact), "   exact|");
     }
 
     #[test]
@@ -354,9 +795,11 @@ mod tests {
         r.per_worker = vec![worker(1)];
         r.settle(None, 1.0);
         assert!(r.store_corrupt);
-        assert_eq!(r.lost_updates, None);
+        assert_eq!((r.lost_updates, r.vanished), (None, None));
         let json = serde_json::to_value(&r).unwrap();
         assert!(json["remaining"].is_null());
+        assert!(json["vanished"].is_null());
+        assert_eq!(json["verdict"], "count wrong");
     }
 
     #[test]

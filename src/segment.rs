@@ -22,7 +22,7 @@ use crate::mutex::SharedMutex;
 /// "TKTLAB\0\x01": identifies a ticketlab segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"TKTLAB\0\x01");
 /// Bumped whenever the layout below changes.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// Prefix of every segment's name in `/dev/shm`, followed by `<pid>-<nonce>`.
 pub const NAME_PREFIX: &str = "ticketlab-";
 
@@ -48,11 +48,34 @@ pub struct Header {
 pub struct Control {
     /// Futex word: 0 while buyers wait at the start line, 1 once released.
     pub start: AtomicU32,
-    /// Non-zero while the live view has paused the sale.
-    pub paused: AtomicU32,
+    /// The gate: [`GATE_OPEN`], [`GATE_PAUSED`] or [`GATE_SCHEDULED`]. Every
+    /// buyer loads it (relaxed) before every shared step, and parks at its
+    /// turnstile when it is closed. This one load is all a free run pays.
+    pub gate: AtomicU32,
     /// Delay multiplier in thousandths (1000 = the delays as given).
     pub delay_permille: AtomicU32,
+    /// Futex word the parent sleeps on while it waits for buyers to park:
+    /// bumped by a buyer each time it parks or finishes.
+    pub parked: AtomicU32,
+    /// Nanoseconds the sale has spent paused, so far: a buyer that waited
+    /// for the mutex across a pause takes it out of its lock wait.
+    pub paused_ns: AtomicU64,
 }
+
+/// The gate is open: buyers run freely.
+pub const GATE_OPEN: u32 = 0;
+/// The gate is closed for a pause: buyers park at their next shared step
+/// and all go on together when it opens.
+pub const GATE_PAUSED: u32 = 1;
+/// The gate is closed for a scheduler: each parked buyer takes exactly one
+/// shared step per grant, and delays are skipped (the order is the
+/// scheduler's, not the clock's).
+pub const GATE_SCHEDULED: u32 = 2;
+
+/// In a slot's `next`: the buyer is parked at its turnstile.
+pub const NEXT_PARKED: u32 = 1 << 8;
+/// In a slot's `next`: the buyer has taken its last shared step.
+pub const NEXT_DONE: u32 = 1 << 9;
 
 /// The process-shared mutex, who holds it, and the `shm` store's count, all
 /// on one cache line: a purchase under the lock then moves one line between
@@ -101,6 +124,13 @@ pub struct Slot {
     pub drawn_delay_ns: AtomicU64,
     /// Trace entries written so far (may exceed the room: then it overflowed).
     pub trace_len: AtomicU64,
+    /// The turnstile's futex word: the parent adds one to grant a step.
+    pub turn: AtomicU32,
+    /// The shared step the buyer is about to take (a [`crate::step::Step`]
+    /// number), with [`NEXT_PARKED`] while it waits at its turnstile, or
+    /// [`NEXT_DONE`] once it has no step left. The buyer sets the flags;
+    /// the parent clears `NEXT_PARKED` when it grants.
+    pub next: AtomicU32,
 }
 
 /// One recorded operation.

@@ -14,9 +14,12 @@ use crate::mutex::MutexState;
 use crate::postmortem::Event;
 use crate::process::{self, Exit};
 use crate::report::{Ending, SaleReport, WorkerReport};
+use crate::scheduler::{BuyerNow, Choice, Chooser, Moment, Person, Turnstiles};
 use crate::segment::{self, Segment, TraceEntry};
+use crate::segment::{GATE_PAUSED, GATE_SCHEDULED};
+use crate::step::Step;
 use crate::store::{FileStore, SellerPipes, StoreClient, StoreError};
-use crate::view::{Snapshot, ViewCommand};
+use crate::view::{Snapshot, StepCell, Stepper, ViewCommand};
 
 /// Trace entries shared out among the buyers of a traced run (16 MiB).
 const TRACE_BUDGET: usize = 1 << 20;
@@ -30,6 +33,9 @@ const OWNERLESS_GRACE: Duration = Duration::from_millis(100);
 const OWNERLESS_LOOK: Duration = Duration::from_millis(2);
 /// Looks, at the least, before an ownerless mutex counts as dead.
 const OWNERLESS_LOOKS: u32 = 20;
+/// Longest nap of a scheduling parent between looks at the signals; a
+/// parking buyer wakes it at once.
+const SCHEDULER_NAP: Duration = Duration::from_millis(2);
 
 /// Something that watches a sale while it runs: the live screen, the plain
 /// progress lines, or nothing.
@@ -86,6 +92,15 @@ pub enum SaleError {
     /// The fault-injection hook is set to something it does not know.
     #[error("{0}")]
     Fault(String),
+    /// A schedule asked for a step that cannot be taken.
+    #[error("{0}")]
+    Refused(String),
+    /// Step mode: start again on fresh buyers, replaying these steps.
+    #[error("restart")]
+    Restart(Vec<usize>),
+    /// Every buyer left waits for a lock nobody can release.
+    #[error("deadlock: {0}")]
+    Deadlock(String),
     /// The view failed to draw.
     #[error("the view could not draw")]
     View(#[source] std::io::Error),
@@ -130,6 +145,13 @@ struct Run<'a> {
     suspect: Option<Suspect>,
     /// The fault the hook armed, if any.
     fault: Option<Fault>,
+    /// The steps granted so far, when a scheduler runs the sale.
+    taken: Vec<(usize, crate::step::Step)>,
+    /// When the current pause began.
+    pause_started: Option<Instant>,
+    /// Time spent paused before the current pause: left out of elapsed
+    /// time, purchases per second and lock wait.
+    paused_total: Duration,
 }
 
 /// A dead buyer that may have died inside `pthread_mutex_lock` or
@@ -160,8 +182,26 @@ impl Drop for Run<'_> {
     }
 }
 
-/// Runs one sale to its end, with `observer` watching.
+/// Runs one sale to its end, with `observer` watching, scheduled as its
+/// settings say.
 pub fn run_sale(cfg: &SaleConfig, observer: &mut dyn Observer) -> Result<SaleReport, SaleError> {
+    let mut chooser = cfg
+        .schedule
+        .clone()
+        .map(|(schedule, then)| crate::scheduler::ScheduleChooser::new(schedule, then));
+    run_sale_with(
+        cfg,
+        observer,
+        chooser.as_mut().map(|c| c as &mut dyn Chooser),
+    )
+}
+
+/// Runs one sale with `chooser` as its scheduler (`None`: a free run).
+pub fn run_sale_with(
+    cfg: &SaleConfig,
+    observer: &mut dyn Observer,
+    chooser: Option<&mut dyn Chooser>,
+) -> Result<SaleReport, SaleError> {
     // Once per sale: every fork below happens in this same single thread.
     process::ensure_single_threaded().map_err(|e| SaleError::Os {
         what: "fork",
@@ -176,7 +216,7 @@ pub fn run_sale(cfg: &SaleConfig, observer: &mut dyn Observer) -> Result<SaleRep
         .and_then(|fault| {
             let mut run = prepare(cfg)?;
             run.fault = fault;
-            run.drive(observer)
+            run.drive(observer, chooser)
         });
     drain_signals();
     process::unblock_supervisor_signals();
@@ -228,6 +268,9 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
         last_reap: None,
         suspect: None,
         fault: None,
+        taken: Vec::new(),
+        pause_started: None,
+        paused_total: Duration::ZERO,
     })
 }
 
@@ -243,7 +286,15 @@ fn drain_signals() {
 }
 
 impl Run<'_> {
-    fn drive(&mut self, observer: &mut dyn Observer) -> Result<SaleReport, SaleError> {
+    fn drive(
+        &mut self,
+        observer: &mut dyn Observer,
+        mut chooser: Option<&mut dyn Chooser>,
+    ) -> Result<SaleReport, SaleError> {
+        if chooser.is_some() {
+            // Closed before anyone starts: the first step is granted too.
+            Turnstiles::new(&self.seg).close(GATE_SCHEDULED);
+        }
         let mut monitor = Monitor::new(
             self.cfg,
             self.db.as_ref().map(|d| d.path.clone()),
@@ -297,6 +348,7 @@ impl Run<'_> {
             .and_then(stopped_by)
             .unwrap_or(Ending::Completed);
         let mut next_tick = Instant::now();
+        let mut schedule_over = false;
         while ending == Ending::Completed {
             while let Some((pid, exit)) = process::try_reap() {
                 self.last_reap = Some(Instant::now());
@@ -315,14 +367,38 @@ impl Run<'_> {
             if self.all_done() {
                 break;
             }
+            let parkings = Turnstiles::new(&self.seg).parkings();
+            let scheduling = chooser.is_some() && !schedule_over && self.pause_started.is_none();
+            if scheduling {
+                let moved =
+                    self.schedule_step(chooser.as_deref_mut().expect("scheduling has a chooser"))?;
+                if !Turnstiles::new(&self.seg).closed() {
+                    // The schedule ran out into a free run (the chooser
+                    // stays for step mode's panel).
+                    schedule_over = true;
+                }
+                if moved {
+                    // Someone moved: look again before sleeping.
+                    continue;
+                }
+            }
             let now = Instant::now();
             if let Some(fatal) = self.check_ownerless_lock() {
                 ending = fatal;
                 break;
             }
             if now >= next_tick {
-                let snap = monitor.snapshot(&self.seg, self.elapsed(), false);
+                let mut snap = monitor.snapshot(&self.seg, self.elapsed(), false);
+                snap.paused = self.pause_started.is_some();
+                if let Some(person) = chooser.as_deref_mut().and_then(|c| c.person()) {
+                    snap.stepper = Some(self.stepper(person, &snap));
+                }
                 let commands = observer.update(&snap).map_err(SaleError::View)?;
+                if let Some(chooser) = chooser.as_deref_mut() {
+                    for command in &commands {
+                        chooser.hear(*command);
+                    }
+                }
                 if let Some(quit) = self.obey(&commands) {
                     ending = quit;
                     break;
@@ -333,6 +409,12 @@ impl Run<'_> {
             if self.suspect.is_some() {
                 wait = wait.min(OWNERLESS_LOOK);
             }
+            if scheduling {
+                // Buyers park within microseconds of a grant: sleep on the
+                // parking word, and look at the signals between naps.
+                Turnstiles::new(&self.seg).wait_for_parking(parkings, wait.min(SCHEDULER_NAP));
+                wait = Duration::ZERO;
+            }
             if let Some(stop) = process::wait_signal(wait).and_then(stopped_by) {
                 ending = stop;
                 break;
@@ -341,7 +423,10 @@ impl Run<'_> {
         self.end_everyone();
         let completed = ending == Ending::Completed;
         let report = self.report(ending);
-        let snap = monitor.snapshot(&self.seg, self.elapsed(), completed);
+        let mut snap = monitor.snapshot(&self.seg, self.elapsed(), completed);
+        if let Some(person) = chooser.and_then(|c| c.person()) {
+            snap.stepper = Some(self.stepper(person, &snap));
+        }
         observer.finish(&snap).map_err(SaleError::View)?;
         Ok(report)
     }
@@ -463,13 +548,11 @@ impl Run<'_> {
     }
 
     fn obey(&mut self, commands: &[ViewCommand]) -> Option<Ending> {
-        let control = self.seg.control();
         for command in commands {
+            let control = self.seg.control();
             match command {
                 ViewCommand::Quit => return Some(Ending::Interrupted(libc::SIGINT)),
-                ViewCommand::TogglePause => {
-                    control.paused.fetch_xor(1, Ordering::Relaxed);
-                }
+                ViewCommand::TogglePause => self.toggle_pause(),
                 ViewCommand::Slower => {
                     let p = control.delay_permille.load(Ordering::Relaxed);
                     control
@@ -482,6 +565,8 @@ impl Run<'_> {
                         .delay_permille
                         .store((p * 2 / 3).max(50), Ordering::Relaxed);
                 }
+                // Step mode's keys go to the person scheduling the sale.
+                _ => {}
             }
         }
         None
@@ -508,22 +593,247 @@ impl Run<'_> {
                 }
             }
         }
-        // A paused sale must not stay paused for the final screen.
-        self.seg.control().paused.store(0, Ordering::Relaxed);
+        // A pause still on at the end is over now.
+        if let Some(since) = self.pause_started.take() {
+            self.paused_total += since.elapsed();
+        }
     }
 
     fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }
 
+    /// Time since the start signal, less every pause.
     fn elapsed(&self) -> Duration {
+        let paused = self.paused_total + self.pause_started.map_or(Duration::ZERO, |p| p.elapsed());
         match self.start_ns {
-            Some(start) => Duration::from_nanos(self.now_ns().saturating_sub(start)),
+            Some(start) => {
+                Duration::from_nanos(self.now_ns().saturating_sub(start)).saturating_sub(paused)
+            }
             None => Duration::ZERO,
         }
     }
 
+    /// Pauses or resumes. A free run's buyers park at their next shared
+    /// step, so the paused screen is one consistent moment and no write
+    /// lands while it shows; a scheduled run simply stops granting.
+    fn toggle_pause(&mut self) {
+        let turnstiles = Turnstiles::new(&self.seg);
+        let control = self.seg.control();
+        match self.pause_started.take() {
+            None => {
+                self.pause_started = Some(Instant::now());
+                if !turnstiles.closed() {
+                    turnstiles.close(GATE_PAUSED);
+                }
+            }
+            Some(since) => {
+                self.paused_total += since.elapsed();
+                control
+                    .paused_ns
+                    .store(self.paused_total.as_nanos() as u64, Ordering::Relaxed);
+                if control.gate.load(Ordering::Acquire) == GATE_PAUSED {
+                    turnstiles.open(self.cfg.workers);
+                }
+            }
+        }
+    }
+
+    /// Step mode's panel. Also where the person's save is done and the
+    /// challenge is checked, since both need the run.
+    fn stepper(&self, person: &mut Person, snap: &Snapshot) -> Stepper {
+        let steps: Vec<usize> = self.taken.iter().map(|&(b, _)| b).collect();
+        let schedule = steps
+            .iter()
+            .map(|b| (b + 1).to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        if person.achieved.is_none() && snap.oversold > 0 {
+            person.achieved = Some(schedule.clone());
+        }
+        if person.save_requested {
+            person.save_requested = false;
+            let text = format!(
+                "# ticketlab step -w {} -t {} --store {} --lock {} --schedule-file {}\n{schedule}\n",
+                self.cfg.workers,
+                self.cfg.tickets,
+                self.cfg.store,
+                self.cfg.lock,
+                person.save_to.display()
+            );
+            let said = match std::fs::write(&person.save_to, text) {
+                Ok(()) => format!(
+                    "saved {} to {}",
+                    crate::report::plural(steps.len() as u64, "step"),
+                    person.save_to.display()
+                ),
+                Err(e) => format!("could not save to {}: {e}", person.save_to.display()),
+            };
+            person.tell(said);
+        }
+        let moment = self.moment();
+        let buyers = (0..self.buyers.len())
+            .map(|id| {
+                let now = moment.as_ref().map_or(BuyerNow::Running, |m| m.buyers[id]);
+                let next = match now {
+                    BuyerNow::Parked(step) => step.name().to_string(),
+                    BuyerNow::Blocked { holder, .. } => {
+                        format!("waits for the lock held by buyer {}", holder + 1)
+                    }
+                    BuyerNow::Done => "finished".to_string(),
+                    BuyerNow::WaitsForFile(_) => "waits for the file to be whole".to_string(),
+                    BuyerNow::NotStarted => "not started".to_string(),
+                    BuyerNow::Running => "moving…".to_string(),
+                };
+                let (seen, torn) = self.last_read(id);
+                let next = if torn && now.runnable().is_some() {
+                    format!("{next} again (found the file half-written)")
+                } else {
+                    next
+                };
+                StepCell {
+                    next,
+                    can_step: now.runnable().is_some(),
+                    seen,
+                }
+            })
+            .collect();
+        let file_bytes = self
+            .db
+            .as_ref()
+            .map(|db| FileStore::raw_text(&db.path).unwrap_or_else(|| "(unreadable)".into()));
+        Stepper {
+            buyers,
+            selected: person.selected,
+            count: snap.remaining,
+            file_bytes,
+            holder: usize::try_from(self.seg.lock_area().holder_worker.load(Ordering::Acquire))
+                .ok(),
+            schedule,
+            challenge: person.challenge.clone(),
+            achieved: person.achieved.clone(),
+            message: person.message.clone(),
+        }
+    }
+
+    /// The count buyer `id` last read (its private copy) from its trace,
+    /// and whether that read was torn.
+    fn last_read(&self, id: usize) -> (Option<i64>, bool) {
+        let written = self.seg.slot(id).trace_len.load(Ordering::Acquire) as usize;
+        let trace = self.seg.trace(id);
+        for entry in trace[..written.min(trace.len())].iter().rev() {
+            let (op, value) = TraceEntry::unpack(entry.word.load(Ordering::Relaxed));
+            match Op::from_u8(op) {
+                Op::Read | Op::Search => return (Some(value), false),
+                Op::TornRead => return (None, true),
+                _ => {}
+            }
+        }
+        (None, false)
+    }
+
+    /// Where every buyer is, if the moment is stable (no buyer between two
+    /// steps); `None` while someone is still moving.
+    fn moment(&self) -> Option<Moment> {
+        let turnstiles = Turnstiles::new(&self.seg);
+        // First, is everyone still? Only then do the holder and the file
+        // stay put while they are read.
+        let mut still = Vec::with_capacity(self.buyers.len());
+        for (id, child) in self.buyers.iter().enumerate() {
+            still.push(if child.pid.is_none() {
+                BuyerNow::NotStarted
+            } else if child.end != End::Running || turnstiles.done(id) {
+                BuyerNow::Done
+            } else {
+                BuyerNow::Parked(turnstiles.parked(id)?)
+            });
+        }
+        let holder =
+            usize::try_from(self.seg.lock_area().holder_worker.load(Ordering::Acquire)).ok();
+        let file_torn = self
+            .db
+            .as_ref()
+            .is_some_and(|db| FileStore::final_count(&db.path).is_none());
+        let buyers = still
+            .into_iter()
+            .enumerate()
+            .map(|(id, now)| match (now, holder) {
+                (BuyerNow::Parked(Step::Lock), Some(holder)) if holder != id => BuyerNow::Blocked {
+                    step: Step::Lock,
+                    holder,
+                },
+                // Granting a torn reader again before the writer finishes
+                // would only tear again, for ever.
+                (BuyerNow::Parked(step), _)
+                    if file_torn
+                        && Op::from_u8(self.seg.slot(id).state.load(Ordering::Acquire) as u8)
+                            == Op::TornRead =>
+                {
+                    BuyerNow::WaitsForFile(step)
+                }
+                (now, _) => now,
+            })
+            .collect();
+        Some(Moment {
+            buyers,
+            taken: self.taken.clone(),
+        })
+    }
+
+    /// One scheduling decision, if the moment is stable; `true` if a buyer
+    /// was let go (or the gate opened).
+    fn schedule_step(&mut self, chooser: &mut dyn Chooser) -> Result<bool, SaleError> {
+        let Some(moment) = self.moment() else {
+            return Ok(false);
+        };
+        let mut moment = moment;
+        if moment.buyers.iter().all(|b| b.runnable().is_none()) {
+            // A file nobody will finish writing: let the torn readers read
+            // on, and give up on it as they do in a free run.
+            for b in &mut moment.buyers {
+                if let BuyerNow::WaitsForFile(step) = *b {
+                    *b = BuyerNow::Parked(step);
+                }
+            }
+        }
+        if moment.buyers.iter().all(|b| b.runnable().is_none()) {
+            let started = moment.buyers.iter().all(|b| *b != BuyerNow::NotStarted);
+            let blocked = moment.buyers.iter().find_map(|b| match b {
+                BuyerNow::Blocked { holder, .. } => Some(*holder),
+                _ => None,
+            });
+            if let (true, Some(holder)) = (started, blocked) {
+                return Err(SaleError::Deadlock(format!(
+                    "every buyer left waits for the lock held by buyer {}, which cannot move",
+                    holder + 1
+                )));
+            }
+            return Ok(false);
+        }
+        let turnstiles = Turnstiles::new(&self.seg);
+        match chooser.choose(&moment) {
+            Choice::Grant(id) => {
+                if let Some(why) = crate::scheduler::why_not(&moment, id) {
+                    let step = moment.taken.len() + 1;
+                    return Err(SaleError::Refused(format!("step {step}: {why}")));
+                }
+                let step = moment.buyers[id].runnable().expect("checked runnable");
+                self.taken.push((id, step));
+                turnstiles.grant(id);
+                Ok(true)
+            }
+            Choice::Free => {
+                turnstiles.open(self.cfg.workers);
+                Ok(true)
+            }
+            Choice::Wait => Ok(false),
+            Choice::Refuse(why) => Err(SaleError::Refused(why)),
+            Choice::Restart(replay) => Err(SaleError::Restart(replay)),
+        }
+    }
+
     fn report(&self, ending: Ending) -> SaleReport {
+        use crate::report::WorkerEnd;
         let mut report = SaleReport::new(self.cfg);
         let start = self.start_ns.unwrap_or(0);
         let mut last_finish = start;
@@ -533,12 +843,14 @@ impl Run<'_> {
             let finished = slot.finished_ns.load(Ordering::Acquire);
             last_finish = last_finish.max(finished);
             let end = match child.end {
-                _ if child.ended_by_us => "ended",
-                End::Running => "never started",
-                End::Exited(Exit::Code(0)) => "ok",
-                End::Exited(Exit::Code(buyer::GAVE_UP_EXIT)) => "gave up",
-                End::Exited(Exit::Code(process::PANIC_EXIT) | Exit::Signal(_)) => "crashed",
-                End::Exited(Exit::Code(_)) => "error",
+                _ if child.ended_by_us => WorkerEnd::EndedByParent,
+                End::Running => WorkerEnd::NeverStarted,
+                End::Exited(Exit::Code(0)) => WorkerEnd::Ok,
+                End::Exited(Exit::Code(buyer::GAVE_UP_EXIT)) => WorkerEnd::GaveUp,
+                End::Exited(Exit::Code(process::PANIC_EXIT) | Exit::Signal(_)) => {
+                    WorkerEnd::Crashed
+                }
+                End::Exited(Exit::Code(_)) => WorkerEnd::Error,
             };
             report.per_worker.push(WorkerReport {
                 bought: slot.bought.load(Ordering::Relaxed),

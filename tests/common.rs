@@ -155,3 +155,418 @@ pub fn signal(pid: i32, sig: i32) {
         libc::kill(pid, sig);
     }
 }
+
+/// Waits up to `limit` for `child` to exit. A child still running then is
+/// killed and reaped, and `None` says it hung.
+pub fn wait_or_kill(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let mut status = None;
+    let finished = eventually(limit, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    status
+}
+
+/// Starts `ticketlab sell ARGS --json --view quiet --seed S` with its
+/// output piped, S a seed no other test uses; returns the child and S.
+pub fn spawn_sale_json(args: &[&str]) -> (std::process::Child, String) {
+    let seed = unique_seed().to_string();
+    let child = ticketlab_process()
+        .arg("sell")
+        .args(args)
+        .args(["--json", "--view", "quiet", "--seed", &seed])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    (child, seed)
+}
+
+/// Everything a finished child wrote on stdout and stderr.
+pub fn drain_output(child: &mut std::process::Child) -> (Vec<u8>, String) {
+    use std::io::Read;
+    let mut stdout = Vec::new();
+    let mut stderr = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_end(&mut stdout).unwrap();
+    }
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_string(&mut stderr).unwrap();
+    }
+    (stdout, stderr)
+}
+
+/// `ticketlab` on a pseudo-terminal of a chosen size, with any command
+/// line: the same harness as `live.rs`'s, shared so other tests can type
+/// keys into the live screen and read it back.
+pub mod term {
+    use std::fs::File;
+    use std::io::{self, Read, Write};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Child, ExitStatus, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::thread::JoinHandle;
+    use std::time::Duration;
+
+    use super::{eventually, signal, ticketlab_process};
+
+    /// Hang guard for anything a test waits on: far beyond what a loaded
+    /// machine needs, short enough that a hung run fails instead of
+    /// stalling.
+    pub const PATIENCE: Duration = Duration::from_secs(60);
+
+    const ENTER_ALTERNATE: &str = "\x1b[?1049h";
+    const LEAVE_ALTERNATE: &str = "\x1b[?1049l";
+    const HIDE_CURSOR: &str = "\x1b[?25l";
+    const SHOW_CURSOR: &str = "\x1b[?25h";
+
+    /// A pseudo-terminal of `cols` × `rows`: the test keeps the master, the
+    /// child gets the slave. Both ends are close-on-exec, so processes other
+    /// tests spawn never inherit them.
+    pub fn open_pty(cols: u16, rows: u16) -> (File, OwnedFd) {
+        // SAFETY: posix_openpt takes no pointers and returns a new
+        // descriptor or -1.
+        let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+        assert!(master >= 0, "posix_openpt: {}", io::Error::last_os_error());
+        // SAFETY: `master` was just opened and is owned by nobody else.
+        let master = unsafe { File::from_raw_fd(master) };
+        // SAFETY: grantpt and unlockpt only take the master descriptor.
+        let unlocked = unsafe {
+            libc::grantpt(master.as_raw_fd()) == 0 && libc::unlockpt(master.as_raw_fd()) == 0
+        };
+        assert!(unlocked, "grantpt/unlockpt: {}", io::Error::last_os_error());
+        let mut name = [0 as libc::c_char; 128];
+        // SAFETY: `name` is a writable buffer of the length passed.
+        let found = unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) };
+        assert_eq!(
+            found,
+            0,
+            "ptsname_r: {}",
+            io::Error::from_raw_os_error(found)
+        );
+        // SAFETY: ptsname_r succeeded, so `name` holds a NUL-terminated path.
+        let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+        let path = path.to_str().expect("a UTF-8 pty path").to_string();
+        let slave: OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("open {path}: {e}"))
+            .into();
+        let size = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one `winsize`, which lives across the call.
+        let sized = unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+        assert_eq!(sized, 0, "TIOCSWINSZ: {}", io::Error::last_os_error());
+        (master, slave)
+    }
+
+    /// The terminal settings of `fd`.
+    fn termios_of(fd: &OwnedFd) -> libc::termios {
+        // SAFETY: termios is plain data; all zeroes is a valid value.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: tcgetattr writes one `termios` into `t`.
+        let got = unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut t) };
+        assert_eq!(got, 0, "tcgetattr: {}", io::Error::last_os_error());
+        t
+    }
+
+    /// `ticketlab ARGS` running on a pseudo-terminal, with everything it
+    /// writes collected by a reader thread of the test.
+    pub struct TermRun {
+        child: Child,
+        cols: u16,
+        rows: u16,
+        master: File,
+        slave: Option<OwnedFd>,
+        output: Arc<Mutex<Vec<u8>>>,
+        reader: Option<JoinHandle<()>>,
+    }
+
+    /// How a run on a terminal ended.
+    pub struct TermEnded {
+        /// Its exit status.
+        pub status: ExitStatus,
+        /// The parent's pid.
+        pub pid: u32,
+        /// Every byte the run wrote to the terminal.
+        pub raw: String,
+        /// The terminal's settings after the run.
+        pub termios: libc::termios,
+        cols: u16,
+        rows: u16,
+    }
+
+    impl TermRun {
+        /// Starts `ticketlab ARGS` on a fresh `cols` × `rows` terminal, as
+        /// the session leader with that terminal as its controlling one.
+        pub fn start(args: &[&str], cols: u16, rows: u16) -> TermRun {
+            let (master, slave) = open_pty(cols, rows);
+            let stdio = || Stdio::from(slave.try_clone().expect("dup the slave"));
+            let mut command = ticketlab_process();
+            command
+                .args(args)
+                .env("TERM", "xterm-256color")
+                .stdin(stdio())
+                .stdout(stdio())
+                .stderr(stdio());
+            // SAFETY: the closure runs in the forked child before exec and
+            // calls only async-signal-safe functions (setsid, ioctl).
+            unsafe {
+                command.pre_exec(|| {
+                    if libc::setsid() == -1 || libc::ioctl(0, libc::TIOCSCTTY, 0) == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let child = command.spawn().expect("ticketlab starts");
+            let output = Arc::new(Mutex::new(Vec::new()));
+            let mut from_master = master.try_clone().expect("dup the master");
+            let sink = Arc::clone(&output);
+            let reader = std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match from_master.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => sink.lock().unwrap().extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        // EIO: every slave descriptor is closed.
+                        Err(_) => break,
+                    }
+                }
+            });
+            TermRun {
+                child,
+                cols,
+                rows,
+                master,
+                slave: Some(slave),
+                output,
+                reader: Some(reader),
+            }
+        }
+
+        /// The parent's pid.
+        pub fn pid(&self) -> u32 {
+            self.child.id()
+        }
+
+        /// Whether the run has exited (it is reaped by `end`).
+        pub fn has_exited(&mut self) -> bool {
+            !matches!(self.child.try_wait(), Ok(None))
+        }
+
+        /// Everything written so far.
+        pub fn raw(&self) -> String {
+            String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+        }
+
+        /// The alternate screen as the output so far leaves it.
+        pub fn screen(&self) -> String {
+            replay_screen(&self.raw(), self.cols, self.rows)
+        }
+
+        /// Waits until the alternate screen satisfies `cond`.
+        pub fn wait_for_screen(&self, what: &str, cond: impl Fn(&str) -> bool) {
+            if !eventually(PATIENCE, || cond(&self.screen())) {
+                panic!("the screen never showed {what}:\n{}", self.screen());
+            }
+        }
+
+        /// Types `keys` into the terminal.
+        pub fn press(&mut self, keys: &[u8]) {
+            self.master.write_all(keys).expect("write to the terminal");
+        }
+
+        /// Waits for the run to end (killing it and failing if it hangs),
+        /// then collects everything it wrote and the terminal's settings.
+        pub fn end(mut self) -> TermEnded {
+            let mut status = None;
+            let exited = eventually(PATIENCE, || {
+                status = self.child.try_wait().expect("try_wait");
+                status.is_some()
+            });
+            let raw = self.raw();
+            assert!(exited, "ticketlab hung; it wrote:\n{raw:?}");
+            let slave = self.slave.take().expect("the slave is kept until the end");
+            let termios = termios_of(&slave);
+            // With the run, its children and this last copy of the slave
+            // gone, the reader sees end-of-file and has read every byte.
+            drop(slave);
+            let reader = self.reader.take().expect("one reader");
+            assert!(
+                eventually(PATIENCE, || reader.is_finished()),
+                "the terminal was never closed: some process still holds it"
+            );
+            reader.join().expect("the reader thread");
+            TermEnded {
+                status: status.expect("exited"),
+                pid: self.child.id(),
+                raw: self.raw(),
+                termios,
+                cols: self.cols,
+                rows: self.rows,
+            }
+        }
+    }
+
+    impl Drop for TermRun {
+        /// A failed test must not leave its run behind: SIGTERM lets it
+        /// clean up; SIGKILL if even that hangs.
+        fn drop(&mut self) {
+            if let Ok(None) = self.child.try_wait() {
+                signal(self.child.id() as i32, libc::SIGTERM);
+                let ended = eventually(Duration::from_secs(10), || {
+                    !matches!(self.child.try_wait(), Ok(None))
+                });
+                if !ended {
+                    let _ = self.child.kill();
+                }
+                let _ = self.child.wait();
+            }
+        }
+    }
+
+    impl TermEnded {
+        /// What was printed on the normal screen after the last alternate
+        /// screen was left, without escape sequences: the final frame and
+        /// the summary.
+        pub fn printed_after(&self) -> String {
+            let tail = self
+                .raw
+                .rfind(LEAVE_ALTERNATE)
+                .map_or("", |i| &self.raw[i..]);
+            strip_escapes(tail)
+        }
+
+        /// The alternate screen as last drawn.
+        pub fn screen(&self) -> String {
+            replay_screen(&self.raw, self.cols, self.rows)
+        }
+
+        /// The terminal was handed back: the alternate screen left after it
+        /// was last entered, the cursor shown after it was last hidden, the
+        /// line discipline cooked again.
+        pub fn assert_terminal_restored(&self) {
+            let raw = &self.raw;
+            let entered = raw
+                .rfind(ENTER_ALTERNATE)
+                .unwrap_or_else(|| panic!("the alternate screen was never entered: {raw:?}"));
+            let left = raw
+                .rfind(LEAVE_ALTERNATE)
+                .unwrap_or_else(|| panic!("the alternate screen was never left: {raw:?}"));
+            assert!(left > entered, "left before the last enter: {raw:?}");
+            let hidden = raw
+                .rfind(HIDE_CURSOR)
+                .unwrap_or_else(|| panic!("the cursor was never hidden: {raw:?}"));
+            let shown = raw
+                .rfind(SHOW_CURSOR)
+                .unwrap_or_else(|| panic!("the cursor was never shown again: {raw:?}"));
+            assert!(shown > hidden, "the cursor stays hidden: {raw:?}");
+            let t = self.termios;
+            assert!(
+                t.c_lflag & (libc::ICANON | libc::ECHO) == (libc::ICANON | libc::ECHO),
+                "raw mode was left on: c_lflag {:#o}",
+                t.c_lflag
+            );
+        }
+    }
+
+    /// Drops escape sequences and carriage returns, to read printed text.
+    pub fn strip_escapes(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\x1b' => {
+                    if chars.next_if_eq(&'[').is_some() {
+                        // Parameters, then one final byte in @..~.
+                        for d in chars.by_ref() {
+                            if ('@'..='~').contains(&d) {
+                                break;
+                            }
+                        }
+                    } else {
+                        chars.next();
+                    }
+                }
+                '\r' => {}
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// Replays `raw` on a `cols` × `rows` grid and returns the alternate
+    /// screen as it was last drawn, one line per row (cursor moves, clears
+    /// and printed characters are all the live view sends).
+    pub fn replay_screen(raw: &str, cols: u16, rows: u16) -> String {
+        let (cols, rows) = (cols as usize, rows as usize);
+        let blank = || vec![vec![' '; cols]; rows];
+        let mut grid = blank();
+        let (mut row, mut col) = (0usize, 0usize);
+        let mut alternate = false;
+        let mut chars = raw.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\x1b' => {
+                    if chars.next_if_eq(&'[').is_none() {
+                        chars.next();
+                        continue;
+                    }
+                    let mut params = String::new();
+                    let mut last = None;
+                    for d in chars.by_ref() {
+                        if ('@'..='~').contains(&d) {
+                            last = Some(d);
+                            break;
+                        }
+                        params.push(d);
+                    }
+                    match (last, params.as_str()) {
+                        (Some('h'), "?1049") => {
+                            alternate = true;
+                            grid = blank();
+                        }
+                        (Some('l'), "?1049") => alternate = false,
+                        (Some('J'), "2") => grid = blank(),
+                        (Some('H'), p) => {
+                            let mut at = p.split(';').map(|n| n.parse::<usize>().unwrap_or(1));
+                            row = at.next().unwrap_or(1).saturating_sub(1);
+                            col = at.next().unwrap_or(1).saturating_sub(1);
+                        }
+                        _ => {}
+                    }
+                }
+                '\r' => col = 0,
+                '\n' => row += 1,
+                c if c.is_control() => {}
+                c => {
+                    if alternate && row < rows && col < cols {
+                        grid[row][col] = c;
+                    }
+                    col += 1;
+                }
+            }
+        }
+        grid.iter()
+            .map(|r| r.iter().collect::<String>().trim_end().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}

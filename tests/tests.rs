@@ -2,6 +2,7 @@
 //! Test names carry the lab or issue area so `cargo test lab02` runs one.
 
 mod common;
+mod explore;
 mod faults;
 mod files;
 mod lab01_print;
@@ -9,4 +10,7 @@ mod lab05_daemon;
 mod labs;
 mod live;
 mod sell;
+mod step;
+mod stress;
 mod trace;
+mod verdicts;

@@ -66,6 +66,31 @@ impl FileStore {
             .map_err(|cause| self.io(cause))
     }
 
+    /// Opens the file to rewrite it (nothing is changed yet).
+    pub fn open_for_write(&self) -> Result<File, StoreError> {
+        self.open(Access::Write)
+    }
+
+    /// The first half of a rewrite: the file is empty afterwards.
+    pub fn truncate(&self, file: &File) -> Result<(), StoreError> {
+        file.set_len(0).map_err(|cause| self.io(cause))
+    }
+
+    /// The second half: the new text, from the start of the file.
+    pub fn write_count(&self, file: &File, count: i64) -> Result<(), StoreError> {
+        file.write_all_at(store_text(count).as_bytes(), 0)
+            .map_err(|cause| self.io(cause))
+    }
+
+    /// The file's bytes as text, exactly (for step mode's panel); `None`
+    /// if it cannot be read.
+    pub fn raw_text(path: &Path) -> Option<String> {
+        let store = FileStore::new(path);
+        let mut file = store.open(Access::Read).ok()?;
+        let bytes = files::read_capped(&mut file, MAX_STORE_BYTES).ok()??;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// The count in the file after the sale, `None` if the file is corrupt
     /// or cannot be read.
     pub fn final_count(path: &Path) -> Option<i64> {

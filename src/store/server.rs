@@ -109,6 +109,31 @@ impl ServerClient {
         }
     }
 
+    fn send(&self, op: u32) -> Result<(), StoreError> {
+        let word = (self.worker << 1) | op;
+        process::write_fd(self.request_fd, &word.to_ne_bytes()).map_err(|_| StoreError::SellerGone)
+    }
+
+    /// Sends a search request (one step; its answer is another).
+    pub fn send_search(&self) -> Result<(), StoreError> {
+        self.send(SEARCH)
+    }
+
+    /// Sends a purchase request.
+    pub fn send_buy(&self) -> Result<(), StoreError> {
+        self.send(BUY)
+    }
+
+    /// Reads the seller's answer to the last request: the count it saw
+    /// (for a purchase, the count before it sold, if it sold).
+    pub fn receive(&self) -> Result<i64, StoreError> {
+        let mut reply = [0u8; 8];
+        match process::read_exact_fd(self.reply_fd, &mut reply) {
+            Ok(true) => Ok(i64::from_ne_bytes(reply)),
+            _ => Err(StoreError::SellerGone),
+        }
+    }
+
     /// Asks how many tickets are left.
     pub fn search(&self) -> Result<i64, StoreError> {
         self.ask(SEARCH)

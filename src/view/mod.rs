@@ -9,5 +9,5 @@ mod terminal;
 
 pub use plain::PlainView;
 pub use render::draw;
-pub use state::{BuyerCell, BuyerState, Settings, Snapshot, ViewCommand};
+pub use state::{BuyerCell, BuyerState, Settings, Snapshot, StepCell, Stepper, ViewCommand};
 pub use terminal::{LiveView, Target, install_panic_hook};

@@ -5,6 +5,11 @@
 //! count and the sale's counters, the buyer grid's legend, the grid, the
 //! latest events, the keys. Below `MIN_FULL_WIDTH` × `MIN_FULL_HEIGHT` a
 //! compact layout lists the essentials line by line instead.
+//!
+//! Step mode (`snap.stepper` set) draws its own panel instead: the
+//! challenge, one row per buyer with its next step, the shared state, the
+//! schedule so far, the last message and the keys; short screens drop the
+//! least important parts first (see `step_sections`).
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -13,7 +18,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Gauge, Paragraph, Widget};
 
-use super::state::{BuyerCell, BuyerState, Snapshot, holder_text};
+use super::state::{BuyerCell, BuyerState, Snapshot, Stepper, holder_text};
 
 /// Rows of the band holding the remaining count and the counters.
 const BAND_ROWS: u16 = 5;
@@ -59,6 +64,10 @@ pub(crate) fn render(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     if area.is_empty() {
         return;
     }
+    if let Some(stepper) = &snap.stepper {
+        render_step(snap, stepper, area, buf);
+        return;
+    }
     let plan = plan(snap, area);
     if plan.compact {
         render_compact(snap, &plan, buf);
@@ -70,6 +79,9 @@ pub(crate) fn render(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
 /// The height at which `snap` shows everything (whole grid, a few events)
 /// at `width`: the final frame is printed at this height, not the screen's.
 pub(crate) fn preferred_height(snap: &Snapshot, width: u16) -> u16 {
+    if let Some(stepper) = &snap.stepper {
+        return step_preferred_height(snap, stepper, width);
+    }
     let events = snap.events.len().min(FINAL_EVENTS) as u16;
     if width < MIN_FULL_WIDTH {
         let status = pack(compact_items(snap), width, width).len() as u16;
@@ -717,6 +729,726 @@ fn keys_line(snap: &Snapshot, width: u16) -> Line<'static> {
     line
 }
 
+// ------------------------------------------------------------- step mode
+
+/// Step panel parts that are never dropped for room: the challenge, the
+/// banner, the buyers' rows and the shared state.
+const ESSENTIAL: u8 = 10;
+/// Buyer rows the panel makes room for before it keeps anything optional.
+const STEP_MIN_BUYERS: usize = 4;
+/// Buyer rows the printed final frame lists at most.
+const STEP_FINAL_BUYERS: usize = 30;
+/// Lines the last message may wrap onto.
+const MESSAGE_LINES: usize = 2;
+/// The selected buyer's marker.
+const SELECTED: &str = "▶ ";
+
+/// What a part of the step panel is, for the layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// Lines drawn as they are.
+    Lines,
+    /// The buyers' rows, which scroll when they do not all fit.
+    Buyers,
+    /// The keys, pinned to the bottom row.
+    Keys,
+}
+
+/// One part of the step panel and how much it matters.
+struct Section {
+    part: Part,
+    /// Dropped lowest first when rows are short; `ESSENTIAL` never.
+    keep: u8,
+    lines: Vec<Line<'static>>,
+}
+
+impl Section {
+    fn new(part: Part, keep: u8, lines: Vec<Line<'static>>) -> Section {
+        Section { part, keep, lines }
+    }
+}
+
+fn render_step(snap: &Snapshot, st: &Stepper, area: Rect, buf: &mut Buffer) {
+    let sections = step_sections(snap, st, area.width);
+    let sections = step_layout(sections, area.height as usize, st);
+    let mut y = area.y;
+    let mut bottom = area.bottom();
+    for section in &sections {
+        if section.part == Part::Keys {
+            if let Some(line) = section.lines.first() {
+                bottom = bottom.saturating_sub(1).max(area.y);
+                line.clone()
+                    .render(Rect::new(area.x, bottom, area.width, 1), buf);
+            }
+        }
+    }
+    for section in sections.iter().filter(|s| s.part != Part::Keys) {
+        for line in &section.lines {
+            if y >= bottom {
+                return;
+            }
+            line.clone()
+                .render(Rect::new(area.x, y, area.width, 1), buf);
+            y += 1;
+        }
+    }
+}
+
+/// The step panel at `width` with every part, but no more buyer rows than
+/// `STEP_FINAL_BUYERS`: the final frame is printed this high.
+fn step_preferred_height(snap: &Snapshot, st: &Stepper, width: u16) -> u16 {
+    let sections = step_sections(snap, st, width);
+    let buyers = st.buyers.len();
+    let fixed: usize = sections
+        .iter()
+        .filter(|s| s.part != Part::Buyers)
+        .map(|s| s.lines.len())
+        .sum();
+    let rows = if buyers > STEP_FINAL_BUYERS {
+        STEP_FINAL_BUYERS + 1
+    } else {
+        buyers
+    };
+    u16::try_from(fixed + rows).unwrap_or(u16::MAX)
+}
+
+/// Drops the least important parts until the buyers' rows (up to
+/// `STEP_MIN_BUYERS`) fit in `height`, then gives the buyers what is left,
+/// scrolled so the selected one shows.
+fn step_layout(mut sections: Vec<Section>, height: usize, st: &Stepper) -> Vec<Section> {
+    let buyers = st.buyers.len();
+    let fixed = |sections: &[Section]| -> usize {
+        sections
+            .iter()
+            .filter(|s| s.part != Part::Buyers)
+            .map(|s| s.lines.len())
+            .sum()
+    };
+    while fixed(&sections) + buyers.min(STEP_MIN_BUYERS) > height {
+        let victim = sections
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.keep < ESSENTIAL)
+            .min_by_key(|&(i, s)| (s.keep, std::cmp::Reverse(i)))
+            .map(|(i, _)| i);
+        match victim {
+            Some(i) => {
+                sections.remove(i);
+            }
+            None => break,
+        }
+    }
+    let rows = height.saturating_sub(fixed(&sections));
+    if let Some(section) = sections.iter_mut().find(|s| s.part == Part::Buyers) {
+        scroll_buyers(&mut section.lines, rows, st.selected);
+    }
+    sections
+}
+
+/// Keeps `rows` of the buyers' lines, the selected buyer among them; when
+/// some are cut off, the last row says which are shown.
+fn scroll_buyers(lines: &mut Vec<Line<'static>>, rows: usize, selected: usize) {
+    let total = lines.len();
+    if total <= rows {
+        return;
+    }
+    if rows < 2 {
+        // No room for a note: the selected buyer alone, or nothing.
+        let keep = lines.get(selected.min(total - 1)).cloned();
+        lines.clear();
+        lines.extend(keep.into_iter().take(rows));
+        return;
+    }
+    let shown = rows - 1;
+    let start = selected
+        .saturating_sub(shown / 2)
+        .min(total.saturating_sub(shown));
+    let end = start + shown;
+    let mut kept: Vec<Line<'static>> = lines.drain(start..end).collect();
+    kept.push(Line::styled(
+        format!("  buyers {}–{end} of {total} shown; ↑↓ select", start + 1),
+        Style::new().fg(Color::DarkGray),
+    ));
+    *lines = kept;
+}
+
+/// Every part of the step panel in screen order, laid out for `width`.
+fn step_sections(snap: &Snapshot, st: &Stepper, width: u16) -> Vec<Section> {
+    let mut sections = Vec::new();
+    let challenge = wrap(&clean(&st.challenge), width)
+        .into_iter()
+        .map(|l| Line::styled(l, Style::new().add_modifier(Modifier::BOLD)))
+        .collect();
+    sections.push(Section::new(Part::Lines, ESSENTIAL, challenge));
+    if let Some(schedule) = &st.achieved {
+        sections.push(Section::new(
+            Part::Lines,
+            ESSENTIAL,
+            banner(&format!("Oversold! schedule: {}", clean(schedule)), width),
+        ));
+    }
+    let mut settings = pack(step_settings(snap), width, width);
+    settings.truncate(1);
+    sections.push(Section::new(Part::Lines, 3, settings));
+    sections.push(Section::new(Part::Lines, 1, vec![Line::default()]));
+    let (header, rows) = buyer_rows(snap, st, width);
+    sections.push(Section::new(Part::Lines, 2, header));
+    sections.push(Section::new(Part::Buyers, ESSENTIAL, rows));
+    sections.push(Section::new(Part::Lines, 1, vec![Line::default()]));
+    sections.push(Section::new(
+        Part::Lines,
+        ESSENTIAL,
+        pack(shared_items(snap, st), width, width),
+    ));
+    if let Some(bytes) = &st.file_bytes {
+        sections.push(Section::new(Part::Lines, 9, vec![file_line(bytes, width)]));
+    }
+    sections.push(Section::new(
+        Part::Lines,
+        6,
+        vec![schedule_line(&st.schedule, width)],
+    ));
+    if let Some(message) = &st.message {
+        let mut lines: Vec<Line<'static>> = wrap(&format!("» {}", clean(message)), width)
+            .into_iter()
+            .map(|l| Line::styled(l, Style::new().fg(Color::Yellow)))
+            .collect();
+        lines.truncate(MESSAGE_LINES);
+        sections.push(Section::new(Part::Lines, 8, lines));
+    } else {
+        // An empty row keeps the panel from jumping when a message comes.
+        sections.push(Section::new(Part::Lines, 0, vec![Line::default()]));
+    }
+    sections.push(Section::new(
+        Part::Keys,
+        7,
+        vec![step_keys_line(snap, width)],
+    ));
+    sections
+}
+
+/// The settings a person stepping the sale cares about, most important
+/// first; delays only when there are any.
+fn step_settings(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
+    let s = &snap.settings;
+    let mut items = vec![
+        pair("store", clean(&s.store)),
+        pair("lock", clean(&s.lock)),
+        pair("buyers", s.workers.to_string()),
+        pair("tickets", s.tickets.to_string()),
+        pair("seed", s.seed.to_string()),
+    ];
+    if s.wants != "1" {
+        items.push(pair("wants", clean(&s.wants)));
+    }
+    for (label, delay) in [("read", &s.read_delay), ("write", &s.write_delay)] {
+        if delay != "0" {
+            items.push(pair(label, clean(delay)));
+        }
+    }
+    if s.jitter {
+        items.push(vec![Span::styled("jitter", Style::new().fg(Color::Cyan))]);
+    }
+    if snap.delay_factor != 1.0 {
+        items.push(vec![Span::styled(
+            factor_text(snap.delay_factor),
+            Style::new().add_modifier(Modifier::BOLD),
+        )]);
+    }
+    items
+}
+
+/// `text` as a full-width bar in the race's colour, wrapped if it must be.
+fn banner(text: &str, width: u16) -> Vec<Line<'static>> {
+    let style = alarm().add_modifier(Modifier::REVERSED);
+    wrap(text, width.saturating_sub(2))
+        .into_iter()
+        .map(|l| {
+            let pad = (width as usize).saturating_sub(l.chars().count() + 1);
+            Line::styled(format!(" {l}{}", " ".repeat(pad)), style)
+        })
+        .collect()
+}
+
+/// What a step does, in a few words, for the rows that have room.
+fn step_gloss(step: &str) -> Option<&'static str> {
+    Some(match step {
+        "search" => "looks at the count",
+        "read" => "copies the count",
+        "lock" => "takes the lock",
+        "write" => "writes its copy − 1",
+        "truncate" => "empties the file",
+        "compare-and-swap" => "writes copy − 1 if count = copy",
+        "unlock" => "releases the lock",
+        "request" => "asks the seller",
+        "reply" => "reads the seller's answer",
+        _ => return None,
+    })
+}
+
+/// One buyer's row, as the panel shows it.
+struct BuyerRow {
+    selected: bool,
+    number: String,
+    next: String,
+    next_style: Style,
+    gloss: Option<&'static str>,
+    /// The extra cells: "saw 1", "bought 1", "holds the lock" (empty when
+    /// the buyer has none).
+    cells: [String; 3],
+}
+
+/// The header of the extra cells' columns ("bought 1" and "holds the
+/// lock" say what they are).
+const CELL_HEADERS: [&str; 3] = ["its copy", "", ""];
+
+fn cell_styles() -> [Style; 3] {
+    [
+        Style::new(),
+        state_style(BuyerState::Bought),
+        state_style(BuyerState::HoldingLock),
+    ]
+}
+
+/// The column header (empty when there is no room for columns) and one
+/// row per buyer: the selected marker, the buyer's number (from 1), its
+/// next step, the count it saw, what it bought and whether it holds the
+/// lock. Wide enough, the rows are a table (columns nobody has a value for
+/// left out, the steps' glosses only when they still fit); narrower, each
+/// row packs its cells and a long wait is said shortly.
+fn buyer_rows(
+    snap: &Snapshot,
+    st: &Stepper,
+    width: u16,
+) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
+    let dim = Style::new().fg(Color::DarkGray);
+    let rows: Vec<BuyerRow> = st
+        .buyers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let next = clean(&b.next);
+            let next_style = if b.can_step {
+                Style::new().add_modifier(Modifier::BOLD)
+            } else if next.starts_with("waits") {
+                state_style(BuyerState::WaitingLock)
+            } else {
+                dim
+            };
+            let bought = snap.buyers.get(i).map_or(0, |c| c.bought);
+            BuyerRow {
+                selected: st.selected == i,
+                number: (i + 1).to_string(),
+                gloss: step_gloss(&next).filter(|_| b.can_step),
+                next,
+                next_style,
+                cells: [
+                    b.seen.map_or(String::new(), |v| format!("saw {v}")),
+                    if bought > 0 {
+                        format!("bought {bought}")
+                    } else {
+                        String::new()
+                    },
+                    if st.holder == Some(i) {
+                        "holds the lock".to_string()
+                    } else {
+                        String::new()
+                    },
+                ],
+            }
+        })
+        .collect();
+    let mark_w = SELECTED.chars().count();
+    let num_w = st.buyers.len().to_string().len().max("buyer".len());
+    let cell_w: Vec<usize> = (0..3)
+        .map(|c| {
+            let widest = rows.iter().map(|r| r.cells[c].chars().count()).max();
+            match widest {
+                None | Some(0) => 0,
+                Some(w) => w.max(CELL_HEADERS[c].len()),
+            }
+        })
+        .collect();
+    // The glosses line up in a column after the longest step name.
+    let name_w = rows
+        .iter()
+        .filter(|r| r.gloss.is_some())
+        .map(|r| r.next.chars().count())
+        .max()
+        .unwrap_or(0);
+    let next_w = |gloss: bool, short: bool| -> usize {
+        rows.iter()
+            .map(|r| match r.gloss {
+                Some(g) if gloss => name_w + 2 + g.chars().count(),
+                _ if short => short_wait(&r.next).chars().count(),
+                _ => r.next.chars().count(),
+            })
+            .max()
+            .unwrap_or(0)
+            .max("next step".len())
+    };
+    let cells_w: usize = cell_w.iter().filter(|&&w| w > 0).map(|w| w + 2).sum();
+    let fits = |gloss: bool, short: bool| {
+        mark_w + num_w + 2 + next_w(gloss, short) + cells_w <= width as usize
+    };
+    // The glosses go first, then the engine's long sentence for a wait.
+    let Some((gloss, short)) = [(true, false), (false, false), (false, true)]
+        .into_iter()
+        .find(|&(gloss, short)| fits(gloss, short))
+    else {
+        return (Vec::new(), rows.iter().map(packed_row).collect());
+    };
+    let next_w = next_w(gloss, short);
+
+    let mut header = vec![Span::styled(
+        format!(
+            "{:mark_w$}{:^num_w$}  {:<next_w$}",
+            "", "buyer", "next step"
+        ),
+        dim,
+    )];
+    for (label, &w) in CELL_HEADERS.iter().zip(&cell_w) {
+        if w > 0 {
+            header.push(Span::styled(format!("  {label:<w$}"), dim));
+        }
+    }
+    let lines = rows
+        .iter()
+        .map(|r| {
+            let mut spans = row_start(r, num_w);
+            let next = if short {
+                short_wait(&r.next)
+            } else {
+                r.next.clone()
+            };
+            let mut used = next.chars().count();
+            spans.push(Span::styled(next, r.next_style));
+            if let Some(g) = r.gloss.filter(|_| gloss) {
+                let pad = name_w + 2 - used;
+                spans.push(Span::styled(format!("{:pad$}{g}", ""), dim));
+                used = name_w + 2 + g.chars().count();
+            }
+            spans.push(Span::raw(" ".repeat(next_w.saturating_sub(used))));
+            for ((text, &w), style) in r.cells.iter().zip(&cell_w).zip(cell_styles()) {
+                if w > 0 {
+                    spans.push(Span::raw("  "));
+                    spans.push(Span::styled(format!("{text:<w$}"), style));
+                }
+            }
+            trim_line(Line::from(spans))
+        })
+        .collect();
+    (vec![trim_line(Line::from(header))], lines)
+}
+
+/// The marker and the number, centred in a column `num_w` wide.
+fn row_start(r: &BuyerRow, num_w: usize) -> Vec<Span<'static>> {
+    let bold = Style::new().add_modifier(Modifier::BOLD);
+    let chosen = bold.fg(Color::Cyan);
+    vec![
+        if r.selected {
+            Span::styled(SELECTED, chosen)
+        } else {
+            Span::raw(" ".repeat(SELECTED.chars().count()))
+        },
+        Span::styled(
+            format!("{:^num_w$}", r.number),
+            if r.selected { chosen } else { bold },
+        ),
+        Span::raw("  "),
+    ]
+}
+
+/// A row for a narrow screen: no columns, the cells one after another.
+fn packed_row(r: &BuyerRow) -> Line<'static> {
+    let mut spans = row_start(r, r.number.len());
+    spans.push(Span::styled(short_wait(&r.next), r.next_style));
+    for (text, style) in r.cells.iter().zip(cell_styles()) {
+        if !text.is_empty() {
+            spans.push(Span::raw(SEP));
+            spans.push(Span::styled(text.clone(), style));
+        }
+    }
+    Line::from(spans)
+}
+
+/// "waits for buyer 1's lock" for the engine's longer sentence, which
+/// narrow screens cannot fit beside the other cells.
+fn short_wait(next: &str) -> String {
+    match next.strip_prefix("waits for the lock held by buyer ") {
+        Some(holder) => format!("waits for buyer {holder}'s lock"),
+        None => next.to_string(),
+    }
+}
+
+/// Drops trailing blank spans, so a short row does not carry padding.
+fn trim_line(mut line: Line<'static>) -> Line<'static> {
+    while line
+        .spans
+        .last()
+        .is_some_and(|s| s.content.trim().is_empty())
+    {
+        line.spans.pop();
+    }
+    if let Some(last) = line.spans.last_mut() {
+        last.content = last.content.trim_end().to_string().into();
+    }
+    line
+}
+
+/// The shared state as whole items: the count, the sales, the lock.
+fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
+    let label = Style::new().fg(Color::DarkGray);
+    let count_style = match st.count {
+        Some(n) if n < 0 => alarm(),
+        Some(_) => Style::new().add_modifier(Modifier::BOLD),
+        None => Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+    };
+    let mut items = vec![
+        vec![
+            Span::styled("count ", label),
+            Span::styled(remaining_text(st.count), count_style),
+        ],
+        vec![
+            Span::styled("sold ", label),
+            counter(
+                format!("{} / {}", snap.sold, snap.settings.tickets),
+                snap.oversold > 0,
+            ),
+        ],
+    ];
+    let lock = match st.holder {
+        Some(h) => vec![
+            Span::styled("lock ", label),
+            Span::styled(
+                format!("held by buyer {}", h + 1),
+                state_style(BuyerState::HoldingLock),
+            ),
+        ],
+        // These settings take no mutex at all.
+        None if matches!(snap.settings.lock.as_str(), "none" | "atomic" | "join") => {
+            vec![Span::styled("no lock", label)]
+        }
+        None => vec![
+            Span::styled("lock ", label),
+            Span::styled("free", Style::new().add_modifier(Modifier::BOLD)),
+        ],
+    };
+    items.push(lock);
+    if snap.paused {
+        items.push(vec![Span::styled(
+            "PAUSED",
+            Style::new()
+                .fg(Color::Yellow)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        )]);
+    }
+    if snap.finished {
+        items.push(vec![Span::styled(
+            "sale finished",
+            Style::new().fg(Color::Green),
+        )]);
+    }
+    items
+}
+
+/// The file store's bytes exactly, quoted, so an empty file mid-write (a
+/// torn read waiting to happen) shows as `""`, with a note as long as
+/// `width` allows.
+fn file_line(bytes: &str, width: u16) -> Line<'static> {
+    let label = Span::styled("file  ", Style::new().fg(Color::DarkGray));
+    // The engine's word for a file it could not read is not the file's bytes.
+    if bytes == "(unreadable)" {
+        return Line::from(vec![
+            label,
+            Span::styled("unreadable", Style::new().fg(Color::Yellow)),
+        ]);
+    }
+    let mut line = Line::from(vec![
+        label,
+        Span::styled(
+            format!("\"{}\"", visible_bytes(bytes)),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+    ]);
+    if bytes.is_empty() {
+        let notes = [
+            "  empty mid-write: a read now finds no count",
+            "  empty mid-write",
+        ];
+        if let Some(note) = notes
+            .into_iter()
+            .find(|n| line.width() + n.chars().count() <= width as usize)
+        {
+            line.spans
+                .push(Span::styled(note, Style::new().fg(Color::Yellow)));
+        }
+    }
+    line
+}
+
+/// `bytes` with control characters spelled out (`\n`), so every byte of
+/// the file shows and nothing reaches the terminal raw.
+fn visible_bytes(bytes: &str) -> String {
+    bytes
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// "schedule 1,1,2 (3 steps)"; the newest steps kept when it is too long.
+fn schedule_line(schedule: &str, width: u16) -> Line<'static> {
+    let label = Span::styled("schedule ", Style::new().fg(Color::DarkGray));
+    let schedule = clean(schedule);
+    if schedule.is_empty() {
+        return Line::from(vec![
+            label,
+            Span::styled("no steps yet", Style::new().fg(Color::DarkGray)),
+        ]);
+    }
+    let steps = schedule.split(',').count();
+    let note = format!(" ({})", crate::report::plural(steps as u64, "step"));
+    let room = (width as usize).saturating_sub("schedule ".len());
+    let len = schedule.chars().count();
+    let mut spans = vec![label];
+    if len <= room {
+        spans.push(Span::styled(
+            schedule,
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        if len + note.len() <= room {
+            spans.push(Span::styled(note, Style::new().fg(Color::DarkGray)));
+        }
+    } else {
+        let tail: String = schedule
+            .chars()
+            .skip(len - room.saturating_sub(1))
+            .collect();
+        spans.push(Span::styled(
+            format!("…{tail}"),
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+    }
+    Line::from(spans)
+}
+
+/// Step mode's keys, spelled out when the line is wide enough.
+fn step_keys_line(snap: &Snapshot, width: u16) -> Line<'static> {
+    let key = Style::new().add_modifier(Modifier::BOLD);
+    let pause = if snap.paused { "resume" } else { "pause" };
+    let tiers: [(&[(&'static str, &'static str)], &'static str); 5] = [
+        (
+            &[
+                ("1-9", "step"),
+                ("↑↓/Tab", "select"),
+                ("Enter", "step"),
+                ("a", "run free"),
+                ("u", "undo"),
+                ("r", "restart"),
+                ("s", "save"),
+                ("p", pause),
+                ("q", "quit"),
+            ],
+            SEP,
+        ),
+        (
+            &[
+                ("1-9", "step"),
+                ("↑↓/Tab", "select"),
+                ("Enter", "step"),
+                ("a", "run free"),
+                ("u", "undo"),
+                ("r", "restart"),
+                ("s", "save"),
+                ("q", "quit"),
+            ],
+            SEP,
+        ),
+        (
+            &[
+                ("1-9", "step"),
+                ("↑↓", "select"),
+                ("Enter", "step"),
+                ("a", "run free"),
+                ("u", "undo"),
+                ("r", "restart"),
+                ("s", "save"),
+                ("q", "quit"),
+            ],
+            SEP,
+        ),
+        (
+            &[
+                ("1-9", "step"),
+                ("↑↓", "select"),
+                ("a", "free"),
+                ("u", "undo"),
+                ("r", "restart"),
+                ("s", "save"),
+                ("q", "quit"),
+            ],
+            " ",
+        ),
+        (
+            &[("1-9", "step"), ("a", "free"), ("u", "undo"), ("q", "quit")],
+            " ",
+        ),
+    ];
+    let build = |keys: &[(&'static str, &'static str)], gap: &'static str| {
+        let mut spans = Vec::new();
+        for (i, (k, what)) in keys.iter().enumerate() {
+            if i > 0 {
+                spans.push(Span::raw(gap));
+            }
+            spans.push(Span::styled(*k, key));
+            spans.push(Span::raw(format!(" {what}")));
+        }
+        Line::from(spans)
+    };
+    let mut line = Line::default();
+    for (keys, gap) in tiers {
+        line = build(keys, gap);
+        if line.width() <= width as usize {
+            break;
+        }
+    }
+    line
+}
+
+/// Word-wraps `text` to `width` columns; a word longer than a line is
+/// broken where the line ends.
+fn wrap(text: &str, width: u16) -> Vec<String> {
+    let width = (width as usize).max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        let line_len = line.chars().count();
+        if line_len > 0 && line_len + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        while line.chars().count() + word.len() > width {
+            let room = width - line.chars().count();
+            line.extend(word.drain(..room));
+            lines.push(std::mem::take(&mut line));
+        }
+        line.extend(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 // --------------------------------------------------------------- compact
 
 /// The essentials as whole items, most important first.
@@ -1135,5 +1867,318 @@ q quit  p pause  + slower  - faster  sale finished
         snap.events.push("evil \x1b[2J".to_string());
         let buf = render_to(&snap, 80, 24);
         assert!(buf.content().iter().all(|c| !c.symbol().contains('\x1b')));
+    }
+
+    // ------------------------------------------------------- step mode
+
+    use crate::view::state::{StepCell, Stepper};
+
+    fn cell(next: &str, can_step: bool, seen: Option<i64>) -> StepCell {
+        StepCell {
+            next: next.to_string(),
+            can_step,
+            seen,
+        }
+    }
+
+    /// Two buyers under `--lock buy`: buyer 1 searched and took the lock,
+    /// buyer 2 searched and now waits for it; the person just pressed 2.
+    fn stepping() -> Snapshot {
+        let mut snap = snapshot(2, 1, 0, 1);
+        snap.settings.lock = "buy".to_string();
+        snap.settings.jitter = false;
+        snap.settings.seed = 1;
+        snap.finished = false;
+        snap.holder = Some(0);
+        snap.stepper = Some(Stepper {
+            buyers: vec![
+                cell("read", true, None),
+                cell("waits for the lock held by buyer 1", false, Some(1)),
+            ],
+            selected: 0,
+            count: Some(1),
+            file_bytes: None,
+            holder: Some(0),
+            schedule: "1,1,2".to_string(),
+            challenge:
+                "Challenge: sell more than 1 ticket — make the sale oversell (can you, under this lock?)"
+                    .to_string(),
+            achieved: None,
+            message: Some("buyer 2 waits for the lock held by buyer 1".to_string()),
+        });
+        snap
+    }
+
+    /// Two buyers, no lock, both bought the one ticket: 1,1,2,2,2,1.
+    fn oversold() -> Snapshot {
+        let mut snap = snapshot(2, 1, 2, 0);
+        snap.settings.jitter = false;
+        snap.settings.seed = 1;
+        snap.stepper = Some(Stepper {
+            buyers: vec![
+                cell("finished", false, Some(1)),
+                cell("finished", false, Some(1)),
+            ],
+            selected: 1,
+            count: Some(0),
+            file_bytes: None,
+            holder: None,
+            schedule: "1,1,2,2,2,1".to_string(),
+            challenge: "Challenge: sell more than 1 ticket — make the sale oversell".to_string(),
+            achieved: Some("1,1,2,2,2,1".to_string()),
+            message: None,
+        });
+        snap
+    }
+
+    fn stepper_of(snap: &mut Snapshot) -> &mut Stepper {
+        snap.stepper.as_mut().expect("a step-mode snapshot")
+    }
+
+    const STEPPING_80X24: &str = "\
+Challenge: sell more than 1 ticket — make the sale oversell (can you, under this
+lock?)
+store shm  lock buy  buyers 2  tickets 1  seed 42  read 1ms  write 2ms
+
+  buyer  next step                           its copy
+▶   1    read  copies the count                        holds the lock
+    2    waits for the lock held by buyer 1  saw 1
+
+count 1  sold 0 / 1  lock held by buyer 1
+schedule 1,1,2 (3 steps)
+» buyer 2 waits for the lock held by buyer 1
+
+
+
+
+
+
+
+
+
+
+
+
+1-9 step  ↑↓ select  Enter step  a run free  u undo  r restart  s save  q quit
+";
+
+    #[test]
+    fn step_panel_matches_the_full_screen() {
+        let mut snap = stepping();
+        snap.settings.seed = 42;
+        let buf = render_to(&snap, 80, 24);
+        assert_eq!(text_of(&buf), STEPPING_80X24);
+    }
+
+    /// Every essential of the panel is on a screen this size.
+    fn assert_essentials(text: &str, waits: &str) {
+        for want in [
+            "Challenge: sell more than 1 ticket",
+            "read",
+            waits,
+            "count 1",
+            "lock held by buyer 1",
+        ] {
+            assert!(text.contains(want), "{want:?} missing:\n{text}");
+        }
+    }
+
+    #[test]
+    fn step_panel_at_80x24_shows_every_part() {
+        let buf = render_to(&stepping(), 80, 24);
+        let text = text_of(&buf);
+        assert_essentials(&text, "waits for the lock held by buyer 1");
+        for want in [
+            "▶   1",
+            "saw 1",
+            "holds the lock",
+            "schedule 1,1,2",
+            "» buyer 2 waits for the lock held by buyer 1",
+            "1-9 step",
+            "Enter step",
+            "a run free",
+            "u undo",
+            "r restart",
+            "s save",
+            "q quit",
+        ] {
+            assert!(text.contains(want), "{want:?} missing:\n{text}");
+        }
+        // The keys sit on the last row, as on the normal screen.
+        assert!(
+            text.lines().nth(23).unwrap().starts_with("1-9 step"),
+            "{text}"
+        );
+        // The lock holder and the waiting buyer carry the grid's colours.
+        let (x, y) = find(&buf, "holds the lock").unwrap();
+        assert_eq!(buf[(x, y)].fg, Color::Magenta);
+        let (x, y) = find(&buf, "waits for the lock").unwrap();
+        assert_eq!(buf[(x, y)].fg, Color::Yellow);
+        // Nothing has gone wrong yet: no red.
+        assert!(!has_red(&buf), "{text}");
+    }
+
+    #[test]
+    fn step_panel_at_60x15_keeps_the_table() {
+        let text = text_of(&render_to(&stepping(), 60, 15));
+        assert_essentials(&text, "waits for buyer 1's lock");
+        for want in ["holds the lock", "saw 1", "schedule 1,1,2", "q quit"] {
+            assert!(text.contains(want), "{want:?} missing:\n{text}");
+        }
+    }
+
+    #[test]
+    fn step_panel_at_40x12_keeps_the_essentials() {
+        let text = text_of(&render_to(&stepping(), 40, 12));
+        assert_essentials(&text, "waits for buyer 1's lock");
+        assert!(text.contains("▶ 1  read  holds the lock"), "{text}");
+        assert!(text.contains("q quit"), "{text}");
+        let mut snap = oversold();
+        stepper_of(&mut snap).file_bytes = Some(String::new());
+        let text = text_of(&render_to(&snap, 40, 12));
+        for number in ['1', '2'] {
+            assert!(
+                text.lines().any(|l| l.contains("finished")
+                    && l[..l.find("finished").unwrap()]
+                        .trim_start_matches(['▶', ' '])
+                        .starts_with(number)),
+                "buyer {number} missing:\n{text}"
+            );
+        }
+        for want in [
+            "Oversold! schedule: 1,1,2,2,2,1",
+            "count 0",
+            "no lock",
+            "file  \"\"",
+        ] {
+            assert!(text.contains(want), "{want:?} missing:\n{text}");
+        }
+    }
+
+    #[test]
+    fn oversold_banner_is_red_at_every_size() {
+        for (w, h) in [(80, 24), (60, 15), (40, 12)] {
+            let buf = render_to(&oversold(), w, h);
+            let text = text_of(&buf);
+            let (x, y) = find(&buf, "Oversold! schedule: 1,1,2,2,2,1")
+                .unwrap_or_else(|| panic!("no banner at {w}x{h}:\n{text}"));
+            assert_eq!(buf[(x, y)].fg, Color::Red, "{w}x{h}");
+            assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED));
+            // The bar spans the row.
+            assert_eq!(buf[(w - 1, y)].fg, Color::Red, "{w}x{h}");
+            assert!(text.contains("sold 2 / 1"), "{text}");
+        }
+    }
+
+    #[test]
+    fn buyers_are_numbered_from_one() {
+        let text = text_of(&render_to(&oversold(), 80, 24));
+        let rows: Vec<&str> = text.lines().filter(|l| l.contains("bought 1")).collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        assert!(rows[0].starts_with("    1 "), "{text}");
+        // The selected buyer (index 1) is buyer 2.
+        assert!(rows[1].starts_with("▶   2 "), "{text}");
+        assert!(rows[1].contains("bought 1"), "{text}");
+    }
+
+    #[test]
+    fn file_bytes_show_exactly_and_empty_shows_as_two_quotes() {
+        let mut snap = stepping();
+        stepper_of(&mut snap).file_bytes = Some("{\"count\":1}".to_string());
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(text.contains("file  \"{\"count\":1}\""), "{text}");
+        // Between the truncate and the write: a torn read waiting to happen.
+        let st = stepper_of(&mut snap);
+        st.file_bytes = Some(String::new());
+        st.count = None;
+        let buf = render_to(&snap, 80, 24);
+        let text = text_of(&buf);
+        assert!(
+            text.contains("file  \"\"  empty mid-write: a read now finds no count"),
+            "{text}"
+        );
+        assert!(text.contains("count ?"), "{text}");
+        // A newline or an escape in the file is spelled out, not sent.
+        stepper_of(&mut snap).file_bytes = Some("{\"count\":1}\n\x1b".to_string());
+        let buf = render_to(&snap, 80, 24);
+        assert!(
+            text_of(&buf).contains(r#""{"count":1}\n\u{1b}""#),
+            "{}",
+            text_of(&buf)
+        );
+        assert!(buf.content().iter().all(|c| !c.symbol().contains('\x1b')));
+    }
+
+    #[test]
+    fn many_buyers_scroll_to_the_selected_one() {
+        let mut snap = snapshot(100, 1, 0, 1);
+        snap.stepper = Some(Stepper {
+            buyers: (0..100).map(|_| cell("search", true, None)).collect(),
+            selected: 57,
+            count: Some(1),
+            challenge: "Challenge: sell more than 1 ticket".to_string(),
+            ..Stepper::default()
+        });
+        for (w, h) in [(80, 24), (60, 15), (40, 12)] {
+            let text = text_of(&render_to(&snap, w, h));
+            let selected = text.lines().find(|l| l.starts_with('▶'));
+            assert!(
+                selected.is_some_and(|l| l[SELECTED.len()..].trim_start().starts_with("58 ")),
+                "{w}x{h}:\n{text}"
+            );
+            assert!(text.contains(" of 100 shown"), "{w}x{h}:\n{text}");
+            assert!(text.contains("count 1"), "{w}x{h}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn step_panel_on_tiny_terminals_does_not_panic() {
+        let mut empty = snapshot(0, 0, 0, 0);
+        empty.stepper = Some(Stepper::default());
+        for snap in [stepping(), oversold(), empty] {
+            for (w, h) in [
+                (0, 0),
+                (1, 1),
+                (10, 3),
+                (80, 1),
+                (20, 5),
+                (39, 30),
+                (300, 80),
+            ] {
+                let buf = render_to(&snap, w, h);
+                assert_eq!(buf.area, Rect::new(0, 0, w, h));
+            }
+        }
+    }
+
+    #[test]
+    fn step_panel_final_frame_has_room_for_everything() {
+        let snap = oversold();
+        let height = preferred_height(&snap, 80);
+        let text = text_of(&render_to(&snap, 80, height));
+        assert!(text.contains("Oversold! schedule: 1,1,2,2,2,1"), "{text}");
+        assert!(text.contains("schedule 1,1,2,2,2,1 (6 steps)"), "{text}");
+        assert!(text.contains("store shm"), "{text}");
+        assert!(
+            text.lines().last().unwrap().starts_with("1-9 step"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_long_schedule_keeps_its_newest_steps() {
+        let schedule = vec!["1"; 60].join(",") + ",2";
+        let line = schedule_line(&schedule, 40);
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        assert!(text.starts_with("schedule …"), "{text}");
+        assert!(text.ends_with(",1,2"), "{text}");
+        assert_eq!(line.width(), 40);
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_inside_long_words() {
+        assert_eq!(wrap("a bb ccc", 4), ["a bb", "ccc"]);
+        assert_eq!(wrap("abcdefgh", 3), ["abc", "def", "gh"]);
+        assert_eq!(wrap("", 5), [""]);
     }
 }

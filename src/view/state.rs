@@ -93,6 +93,44 @@ pub struct Snapshot {
     pub events: Vec<String>,
     /// Whether every buyer has finished.
     pub finished: bool,
+    /// Step mode: what the person scheduling the sale needs to see.
+    pub stepper: Option<Stepper>,
+}
+
+/// Step mode's panel: a person is the scheduler.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stepper {
+    /// Per buyer, by index.
+    pub buyers: Vec<StepCell>,
+    /// The buyer the arrows have selected (Enter or space steps it).
+    pub selected: usize,
+    /// The shared count as it is in the store right now.
+    pub count: Option<i64>,
+    /// The file store's bytes, exactly (`{"count":1}`, or empty mid-write).
+    pub file_bytes: Option<String>,
+    /// The buyer holding the mutex.
+    pub holder: Option<usize>,
+    /// The schedule so far, `1,1,2`.
+    pub schedule: String,
+    /// The goal, e.g. "make 2 buyers sell 1 ticket twice".
+    pub challenge: String,
+    /// Once the goal is met: the schedule that met it.
+    pub achieved: Option<String>,
+    /// The answer to the last key, e.g. "buyer 2 waits for the lock held by
+    /// buyer 1".
+    pub message: Option<String>,
+}
+
+/// One buyer in step mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepCell {
+    /// Its next step ("read"), or why it cannot move ("waits for the lock
+    /// held by buyer 1", "finished").
+    pub next: String,
+    /// Whether a key can move it now.
+    pub can_step: bool,
+    /// The count it read last (its private copy), if it read one.
+    pub seen: Option<i64>,
 }
 
 /// What the user asked for from a view.
@@ -106,6 +144,23 @@ pub enum ViewCommand {
     Slower,
     /// Shorter delays (the `-` key).
     Faster,
+    /// Step mode: let buyer N (an index) take its next step (keys 1–9).
+    StepBuyer(usize),
+    /// Step mode: let the selected buyer take its next step (Enter, space).
+    StepSelected,
+    /// Step mode: select the next buyer (Down, Tab, Right).
+    SelectNext,
+    /// Step mode: select the previous buyer (Up, BackTab, Left).
+    SelectPrevious,
+    /// Step mode: run the rest freely (`a`).
+    RunFree,
+    /// Step mode: undo the last step: run the schedule minus one again on
+    /// fresh buyers (`u`).
+    Undo,
+    /// Step mode: start again from nothing (`r`).
+    Restart,
+    /// Step mode: save the schedule so far (`s`).
+    Save,
 }
 
 impl Snapshot {
@@ -182,6 +237,7 @@ pub(crate) mod tests {
             delay_factor: 1.0,
             events: Vec::new(),
             finished: true,
+            stepper: None,
         }
     }
 

@@ -102,6 +102,9 @@ impl Write for Out {
 /// The full-screen live view of a running sale.
 pub struct LiveView {
     terminal: Terminal<CrosstermBackend<Out>>,
+    /// Whether the last frame drawn was step mode's: it changes what some
+    /// keys mean (space steps instead of pausing).
+    step_mode: bool,
 }
 
 impl LiveView {
@@ -132,11 +135,15 @@ impl LiveView {
         // terminal for the cursor position and can wait seconds for an answer.
         execute!(out, EnterAlternateScreen, Hide, Clear(ClearType::All))?;
         let terminal = Terminal::new(CrosstermBackend::new(out))?;
-        Ok(LiveView { terminal })
+        Ok(LiveView {
+            terminal,
+            step_mode: false,
+        })
     }
 
     /// Redraws the screen with `snap`, at the terminal's current size.
     pub fn draw(&mut self, snap: &Snapshot) -> io::Result<()> {
+        self.step_mode = snap.stepper.is_some();
         self.terminal.draw(|frame| render::draw(frame, snap))?;
         Ok(())
     }
@@ -149,7 +156,7 @@ impl LiveView {
                 break;
             }
             match event::read()? {
-                Event::Key(key) => commands.extend(command_for(key)),
+                Event::Key(key) => commands.extend(command_for(key, self.step_mode)),
                 // Clears and resizes the buffers so the next draw repaints
                 // the whole screen at the new size.
                 Event::Resize(..) => self.terminal.autoresize()?,
@@ -217,19 +224,41 @@ fn release() -> io::Result<()> {
 }
 
 /// Maps a key to a command: q, Esc or Ctrl-C quit (raw mode delivers Ctrl-C
-/// as a key), p or space pause, + or = slow down, - or _ speed up.
-fn command_for(key: KeyEvent) -> Option<ViewCommand> {
+/// as a key), + or = slow down, - or _ speed up, p pauses. Space pauses
+/// too, except in step mode, where it steps the selected buyer like Enter;
+/// step mode also reads the digits 1–9 (step that buyer), the arrows, Tab
+/// and BackTab (select), a (run free), u (undo), r (restart), s (save).
+fn command_for(key: KeyEvent, step_mode: bool) -> Option<ViewCommand> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
-    match key.code {
-        KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-            Some(ViewCommand::Quit)
-        }
+    let control = key.modifiers.contains(KeyModifiers::CONTROL);
+    let common = match key.code {
+        KeyCode::Char('c') if control => Some(ViewCommand::Quit),
         KeyCode::Char('q' | 'Q') | KeyCode::Esc => Some(ViewCommand::Quit),
-        KeyCode::Char('p' | 'P' | ' ') => Some(ViewCommand::TogglePause),
+        KeyCode::Char('p' | 'P') => Some(ViewCommand::TogglePause),
         KeyCode::Char('+' | '=') => Some(ViewCommand::Slower),
         KeyCode::Char('-' | '_') => Some(ViewCommand::Faster),
+        _ => None,
+    };
+    if common.is_some() || control {
+        return common;
+    }
+    if !step_mode {
+        return match key.code {
+            KeyCode::Char(' ') => Some(ViewCommand::TogglePause),
+            _ => None,
+        };
+    }
+    match key.code {
+        KeyCode::Char(d @ '1'..='9') => Some(ViewCommand::StepBuyer(d as usize - '1' as usize)),
+        KeyCode::Enter | KeyCode::Char(' ') => Some(ViewCommand::StepSelected),
+        KeyCode::Down | KeyCode::Tab | KeyCode::Right => Some(ViewCommand::SelectNext),
+        KeyCode::Up | KeyCode::BackTab | KeyCode::Left => Some(ViewCommand::SelectPrevious),
+        KeyCode::Char('a' | 'A') => Some(ViewCommand::RunFree),
+        KeyCode::Char('u' | 'U') => Some(ViewCommand::Undo),
+        KeyCode::Char('r' | 'R') => Some(ViewCommand::Restart),
+        KeyCode::Char('s' | 'S') => Some(ViewCommand::Save),
         _ => None,
     }
 }
@@ -319,13 +348,79 @@ mod tests {
                 Some(ViewCommand::Faster),
             ),
             (key(KeyCode::Char('x'), none), None),
+            // Step mode's keys mean nothing in a free run.
+            (key(KeyCode::Char('1'), none), None),
+            (key(KeyCode::Enter, none), None),
+            (key(KeyCode::Down, none), None),
+            (key(KeyCode::Char('a'), none), None),
+            (key(KeyCode::Char('r'), none), None),
         ];
         for (event, want) in cases {
-            assert_eq!(command_for(event), want, "{event:?}");
+            assert_eq!(command_for(event, false), want, "{event:?}");
         }
         let mut release = key(KeyCode::Char('q'), none);
         release.kind = KeyEventKind::Release;
-        assert_eq!(command_for(release), None);
+        assert_eq!(command_for(release, false), None);
+        assert_eq!(command_for(release, true), None);
+    }
+
+    #[test]
+    fn step_mode_keys_map_to_commands() {
+        let none = KeyModifiers::NONE;
+        let shift = KeyModifiers::SHIFT;
+        let cases = [
+            (
+                key(KeyCode::Char('1'), none),
+                Some(ViewCommand::StepBuyer(0)),
+            ),
+            (
+                key(KeyCode::Char('2'), none),
+                Some(ViewCommand::StepBuyer(1)),
+            ),
+            (
+                key(KeyCode::Char('9'), none),
+                Some(ViewCommand::StepBuyer(8)),
+            ),
+            (key(KeyCode::Char('0'), none), None),
+            (key(KeyCode::Enter, none), Some(ViewCommand::StepSelected)),
+            // Space steps in step mode; p still pauses.
+            (
+                key(KeyCode::Char(' '), none),
+                Some(ViewCommand::StepSelected),
+            ),
+            (
+                key(KeyCode::Char('p'), none),
+                Some(ViewCommand::TogglePause),
+            ),
+            (key(KeyCode::Down, none), Some(ViewCommand::SelectNext)),
+            (key(KeyCode::Tab, none), Some(ViewCommand::SelectNext)),
+            (key(KeyCode::Right, none), Some(ViewCommand::SelectNext)),
+            (key(KeyCode::Up, none), Some(ViewCommand::SelectPrevious)),
+            (
+                key(KeyCode::BackTab, shift),
+                Some(ViewCommand::SelectPrevious),
+            ),
+            (key(KeyCode::Left, none), Some(ViewCommand::SelectPrevious)),
+            (key(KeyCode::Char('a'), none), Some(ViewCommand::RunFree)),
+            (key(KeyCode::Char('u'), none), Some(ViewCommand::Undo)),
+            (key(KeyCode::Char('r'), none), Some(ViewCommand::Restart)),
+            (key(KeyCode::Char('s'), none), Some(ViewCommand::Save)),
+            // Quitting and the delay keys are the same in both modes.
+            (key(KeyCode::Char('q'), none), Some(ViewCommand::Quit)),
+            (key(KeyCode::Esc, none), Some(ViewCommand::Quit)),
+            (
+                key(KeyCode::Char('c'), KeyModifiers::CONTROL),
+                Some(ViewCommand::Quit),
+            ),
+            (key(KeyCode::Char('+'), shift), Some(ViewCommand::Slower)),
+            (key(KeyCode::Char('-'), none), Some(ViewCommand::Faster)),
+            // Ctrl with a step key is not that key.
+            (key(KeyCode::Char('s'), KeyModifiers::CONTROL), None),
+            (key(KeyCode::Char('x'), none), None),
+        ];
+        for (event, want) in cases {
+            assert_eq!(command_for(event, true), want, "{event:?}");
+        }
     }
 
     #[test]
