@@ -321,12 +321,26 @@ fn sell_command(args: SellArgs) -> anyhow::Result<Exit> {
         json: args.output.json,
         trace: args.output.trace,
     };
-    let cfg = match args.sale.into_config(output.trace) {
+    // Saving the schedule needs the steps recorded.
+    let record = output.trace || args.output.save_schedule.is_some();
+    let cfg = match args.sale.into_config(record) {
         Ok(cfg) => cfg,
         Err(e) => return Ok(usage(e)),
     };
-    let report = sell(&cfg, output)?;
+    let report = match sell(&cfg, output) {
+        Ok(report) => report,
+        Err(e) => {
+            // A schedule that asks for the impossible is a usage error.
+            if let Some(supervisor::SaleError::Refused(why)) = e.downcast_ref() {
+                return Ok(usage(why));
+            }
+            return Err(e);
+        }
+    };
     print_report(&report, output)?;
+    if let Some(path) = &args.output.save_schedule {
+        save_schedule(&report, path)?;
+    }
     Ok(exit_of(&report))
 }
 
@@ -358,6 +372,29 @@ pub fn print_report(report: &SaleReport, output: Output) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Writes the run's interleaving where `--save-schedule` says, with the
+/// command that replays it on its first line.
+pub fn save_schedule(report: &SaleReport, path: &std::path::Path) -> anyhow::Result<()> {
+    let Some(schedule) = &report.schedule else {
+        anyhow::bail!(
+            "--save-schedule {}: this run recorded no whole schedule (a trace overflowed, or none was kept)",
+            path.display()
+        );
+    };
+    let text = format!(
+        "# ticketlab sell -w {} -t {} --store {} --lock {} --wants {} --seed {} --schedule-file {}\n{}\n",
+        report.workers,
+        report.tickets,
+        report.store,
+        report.lock,
+        report.wants,
+        report.seed,
+        path.display(),
+        schedule.replace(',', "\n")
+    );
+    std::fs::write(path, text).with_context(|| format!("--save-schedule {}", path.display()))
 }
 
 /// The exit a sale's report calls for. An oversold sale or a wrong count

@@ -170,6 +170,17 @@ pub struct Buyer<'a> {
     epoch: Instant,
 }
 
+/// How a person reads buyer `index`: numbered from 1, on every screen, in
+/// every sentence and in every schedule. Indexes stay 0-based inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuyerNo(pub usize);
+
+impl std::fmt::Display for BuyerNo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&(self.0 + 1), f)
+    }
+}
+
 /// The seed of buyer `id`'s RNG: distinct per buyer, fixed per run seed.
 pub fn buyer_seed(seed: u64, id: usize) -> u64 {
     // SplitMix64's increment spreads neighbouring ids across the seed space.
@@ -220,7 +231,7 @@ impl<'a> Buyer<'a> {
             Ok(()) => 0,
             Err(BuyerError::Store(StoreError::Corrupt(_))) => GAVE_UP_EXIT,
             Err(e) => {
-                let line = format!("ticketlab: buyer {}: {e}\n", self.id);
+                let line = format!("ticketlab: buyer {}: {e}\n", BuyerNo(self.id));
                 let _ = process::write_fd(2, line.as_bytes());
                 ERROR_EXIT
             }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::buyer::Op;
+use crate::buyer::{BuyerNo, Op};
 use crate::config::{SaleConfig, format_duration};
 use crate::postmortem::{self, Event, Replay};
 use crate::segment::{Segment, TraceEntry};
@@ -175,7 +175,10 @@ impl Monitor {
                 .map(|(_, rest)| format!("buyer{}", squeeze(rest)))
                 .unwrap_or_default();
             if !lost.is_empty() {
-                let names: Vec<String> = lost.iter().map(|l| l.lost_buyer.to_string()).collect();
+                let names: Vec<String> = lost
+                    .iter()
+                    .map(|l| BuyerNo(l.lost_buyer).to_string())
+                    .collect();
                 line.push_str(&format!(" — overwrote buyer {}'s sale", names.join(", ")));
             }
             self.log(line);
@@ -196,9 +199,9 @@ impl Monitor {
             let op = Op::from_u8(now.0 as u8);
             if matches!(op, Op::Read | Op::Bought | Op::SoldOut | Op::Crashed) {
                 let line = if op.has_value() {
-                    format!("buyer {id} {} {}", op.verb(), now.1)
+                    format!("buyer {} {} {}", BuyerNo(id), op.verb(), now.1)
                 } else {
-                    format!("buyer {id} {}", op.verb())
+                    format!("buyer {} {}", BuyerNo(id), op.verb())
                 };
                 self.log(line);
             }

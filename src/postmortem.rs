@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::buyer::Op;
+use crate::buyer::{BuyerNo, Op};
 
 /// One recorded operation of one buyer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,27 +110,27 @@ pub fn describe(event: &Event) -> String {
     if event.op.has_value() {
         format!(
             "{ms:>10.3} ms  buyer {:<4} {} {}",
-            event.buyer,
+            BuyerNo(event.buyer),
             event.op.verb(),
             event.value
         )
     } else {
         format!(
             "{ms:>10.3} ms  buyer {:<4} {}",
-            event.buyer,
+            BuyerNo(event.buyer),
             event.op.verb()
         )
     }
 }
 
 impl LostUpdate {
-    /// "buyer 40 wrote 0 — overwrote buyer 12's sale (it had read 1)".
+    /// "buyer 41 wrote 0 — overwrote buyer 13's sale (it had read 1)".
     pub fn sentence(&self) -> String {
         format!(
             "buyer {} wrote {} — overwrote buyer {}'s sale (it had read {})",
-            self.overwritten_by,
+            BuyerNo(self.overwritten_by),
             self.count_read.saturating_sub(1),
-            self.lost_buyer,
+            BuyerNo(self.lost_buyer),
             self.count_read
         )
     }
@@ -208,7 +208,7 @@ mod tests {
         assert_eq!(
             lost[1].sentence(),
             format!(
-                "buyer 2 wrote {} — overwrote buyer 1's sale (it had read {})",
+                "buyer 3 wrote {} — overwrote buyer 2's sale (it had read {})",
                 i64::MAX - 1,
                 i64::MAX
             )
@@ -224,7 +224,7 @@ mod tests {
         };
         assert_eq!(
             l.sentence(),
-            "buyer 40 wrote 0 — overwrote buyer 12's sale (it had read 1)"
+            "buyer 41 wrote 0 — overwrote buyer 13's sale (it had read 1)"
         );
     }
 }

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::buyer::BuyerNo;
 use crate::config::{LockMode, SaleConfig, StoreKind, Wants, format_duration};
 use crate::postmortem::{self, Event, LostUpdate};
 
@@ -255,6 +256,14 @@ pub struct SaleReport {
     /// The recorded operations, in time order (only printed with `--trace`).
     #[serde(skip)]
     pub events: Vec<Event>,
+    /// The run's interleaving as an annotated schedule with the values each
+    /// step read or wrote (`1S=1,1R=1,2S=1`), when it was recorded whole.
+    pub schedule: Option<String>,
+    /// The same in the short form a person pastes (`1x2,2x3,1`).
+    #[serde(skip)]
+    pub schedule_compact: Option<String>,
+    /// Where a replay of a recorded schedule first differed from it.
+    pub replay_diverged: Option<String>,
 }
 
 impl SaleReport {
@@ -288,6 +297,9 @@ impl SaleReport {
             lost: Vec::new(),
             per_worker: Vec::new(),
             events: Vec::new(),
+            schedule: None,
+            schedule_compact: None,
+            replay_diverged: None,
         }
     }
 
@@ -403,7 +415,7 @@ impl SaleReport {
             .iter()
             .enumerate()
             .filter(|(_, w)| w.end == WorkerEnd::Crashed)
-            .map(|(i, _)| format!("buyer {i}"))
+            .map(|(i, _)| format!("buyer {}", BuyerNo(i)))
             .collect();
         if dead.is_empty() {
             writeln!(out, "  buyers died   0")?;
@@ -415,8 +427,10 @@ impl SaleReport {
             .iter()
             .enumerate()
             .filter_map(|(i, w)| match w.end {
-                WorkerEnd::GaveUp => Some(format!("buyer {i} gave up on a corrupt store")),
-                WorkerEnd::Error => Some(format!("buyer {i} met an error")),
+                WorkerEnd::GaveUp => {
+                    Some(format!("buyer {} gave up on a corrupt store", BuyerNo(i)))
+                }
+                WorkerEnd::Error => Some(format!("buyer {} met an error", BuyerNo(i))),
                 _ => None,
             })
             .collect();
@@ -457,20 +471,44 @@ impl SaleReport {
             Ending::Interrupted(_) => writeln!(out, "  interrupted: the sale was stopped early")?,
             Ending::HolderDied { buyer, pid } => writeln!(
                 out,
-                "  stopped: buyer {buyer} (pid {pid}) died holding the lock; the others were ended"
+                "  stopped: buyer {} (pid {pid}) died holding the lock; the others were ended",
+                BuyerNo(*buyer)
             )?,
             Ending::SellerDied => writeln!(out, "  stopped: the seller process died")?,
         }
-        writeln!(
-            out,
-            "  seed          {} (repeat with --seed {})",
-            self.seed, self.seed
-        )
+        if let Some(diverged) = &self.replay_diverged {
+            writeln!(out, "  replay diverged: {diverged}")?;
+        }
+        match self
+            .schedule_compact
+            .as_deref()
+            .filter(|s| s.len() <= crate::schedule::PRINTABLE)
+        {
+            // The interleaving itself, not just the seed: the same steps in
+            // the same order give the same values, whatever the timing.
+            Some(schedule) => writeln!(
+                out,
+                "  seed          {} (repeat the interleaving with --seed {} --schedule {schedule})",
+                self.seed, self.seed
+            ),
+            None => writeln!(
+                out,
+                "  seed          {} (repeat with --seed {})",
+                self.seed, self.seed
+            ),
+        }
     }
 
     /// The post-mortem: every recorded operation in time order, then every
     /// lost update named.
     pub fn write_trace(&self, out: &mut dyn Write) -> io::Result<()> {
+        match &self.schedule {
+            Some(schedule) => writeln!(out, "schedule: {schedule}")?,
+            None if self.trace_overflow > 0 => {
+                writeln!(out, "schedule: not recorded whole (the trace overflowed)")?
+            }
+            None => {}
+        }
         writeln!(out, "interleaving ({} operations):", self.events.len())?;
         for event in &self.events {
             writeln!(out, "{}", postmortem::describe(event))?;
@@ -745,7 +783,7 @@ mod tests {
         assert_eq!(r.verdict, Verdict::CountWrong);
         let text = summary(&r);
         assert!(
-            text.contains("buyer 1 gave up on a corrupt store"),
+            text.contains("buyer 2 gave up on a corrupt store"),
             "{text}"
         );
         let mut r = SaleReport::new(&c);

@@ -422,7 +422,8 @@ impl Run<'_> {
         }
         self.end_everyone();
         let completed = ending == Ending::Completed;
-        let report = self.report(ending);
+        let mut report = self.report(ending);
+        self.add_schedule(&mut report);
         let mut snap = monitor.snapshot(&self.seg, self.elapsed(), completed);
         if let Some(person) = chooser.and_then(|c| c.person()) {
             snap.stepper = Some(self.stepper(person, &snap));
@@ -714,6 +715,42 @@ impl Run<'_> {
             achieved: person.achieved.clone(),
             message: person.message.clone(),
         }
+    }
+
+    /// The interleaving the run took, read back from the step entries of the
+    /// trace, with the value each step read or wrote; and, replaying a
+    /// recording, where the two first differ.
+    fn add_schedule(&self, report: &mut SaleReport) {
+        // Step entries are not operations: they leave the event list.
+        report.events.retain(|e| e.op != Op::NotStarted);
+        let cap = self.seg.layout().trace_per_worker;
+        if cap == 0 || report.trace_overflow > 0 {
+            return;
+        }
+        let mut steps = Vec::new();
+        for id in 0..self.buyers.len() {
+            let written = (self.seg.slot(id).trace_len.load(Ordering::Acquire) as usize).min(cap);
+            for entry in &self.seg.trace(id)[..written] {
+                let (op, _) = TraceEntry::unpack(entry.word.load(Ordering::Relaxed));
+                let Some(step) = op
+                    .checked_sub(buyer::STEP_TRACE_BASE)
+                    .and_then(|n| Step::from_u32(u32::from(n)))
+                else {
+                    continue;
+                };
+                steps.push((entry.t_ns.load(Ordering::Relaxed), id, step));
+            }
+        }
+        steps.sort_by_key(|&(t, id, _)| (t, id));
+        let steps: Vec<(usize, Step)> = steps.into_iter().map(|(_, id, s)| (id, s)).collect();
+        let schedule = crate::schedule::with_values(&steps, &report.events);
+        if let Some((recorded, _)) = &self.cfg.schedule {
+            if recorded.entries.iter().any(|e| e.value.is_some()) {
+                report.replay_diverged = crate::schedule::Schedule::divergence(recorded, &schedule);
+            }
+        }
+        report.schedule_compact = Some(schedule.compact());
+        report.schedule = Some(schedule.annotated());
     }
 
     /// The count buyer `id` last read (its private copy) from its trace,

@@ -236,7 +236,10 @@ fn lab02_prints_the_command_first_on_stdout() {
         "an overridden preset flag is not shown: {first}"
     );
     assert!(stdout.contains("OVERSOLD by 2"), "{stdout}");
-    assert!(stdout.contains("(repeat with --seed "), "{stdout}");
+    assert!(
+        stdout.contains("(repeat the interleaving with --seed "),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -112,7 +112,7 @@ fn lab02_trace_names_nine_lost_updates() {
     );
     // Every buyer read the one ticket and wrote 0 over it, and the
     // interleaving lists them in time order.
-    let everyone: Vec<usize> = (0..10).collect();
+    let everyone: Vec<usize> = (1..=10).collect();
     assert_eq!(buyers_doing(&trace.steps, "read 1"), everyone, "{stdout}");
     assert_eq!(buyers_doing(&trace.steps, "wrote 0"), everyone, "{stdout}");
     assert_in_time_order(&trace.steps);

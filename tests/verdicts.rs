@@ -170,7 +170,7 @@ fn verdicts_a_buyer_that_meets_an_io_error_fails_the_run() {
     assert_eq!(ended.code, Some(1), "{v}\n{}", ended.stderr);
     assert_eq!(end_of_buyer(v, 0), "error", "{v}");
     assert!(
-        ended.stderr.contains("buyer 0: store file"),
+        ended.stderr.contains("buyer 1: store file"),
         "{}",
         ended.stderr
     );

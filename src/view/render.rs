@@ -1711,7 +1711,7 @@ q quit  p pause  + slower  - faster  sale finished
         let text = text_of(&buf);
         assert!(text.contains("oversold 0"), "{text}");
         assert!(text.contains("lost updates 0"), "{text}");
-        assert!(text.contains("lock: buyer 12"), "{text}");
+        assert!(text.contains("lock: buyer 13"), "{text}");
         assert!(!has_red(&buf), "{text}");
     }
 

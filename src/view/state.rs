@@ -177,7 +177,7 @@ impl Snapshot {
             self.oversold,
             self.waiting,
             match (self.holder, self.holder_pid) {
-                (Some(b), Some(pid)) => format!("buyer {b} (pid {pid})"),
+                (Some(b), Some(pid)) => format!("buyer {} (pid {pid})", crate::buyer::BuyerNo(b)),
                 (holder, _) => holder_text(holder),
             },
         )
@@ -187,7 +187,7 @@ impl Snapshot {
 /// "buyer N" or "free", shared by the plain line and the screen.
 pub(crate) fn holder_text(holder: Option<usize>) -> String {
     match holder {
-        Some(b) => format!("buyer {b}"),
+        Some(b) => format!("buyer {}", crate::buyer::BuyerNo(b)),
         None => "free".to_string(),
     }
 }
@@ -248,7 +248,7 @@ pub(crate) mod tests {
         snap.holder = Some(7);
         assert_eq!(
             snap.plain_line(),
-            "[  1.25s] remaining 3  sold 2  oversold 0  waiting 4  lock buyer 7"
+            "[  1.25s] remaining 3  sold 2  oversold 0  waiting 4  lock buyer 8"
         );
     }
 
