@@ -917,7 +917,9 @@ impl Run<'_> {
             last_finish.saturating_sub(start)
         } else {
             self.now_ns().saturating_sub(start)
-        };
+        }
+        // Paused time is not selling time.
+        .saturating_sub(self.paused_total.as_nanos() as u64);
         report.ending = ending;
         if let (Some(first), Some(last)) = (self.first_fork, self.last_reap) {
             report.processes_ms = last.saturating_duration_since(first).as_secs_f64() * 1e3;

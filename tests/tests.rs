@@ -9,6 +9,7 @@ mod lab01_print;
 mod lab05_daemon;
 mod labs;
 mod live;
+mod scheduler;
 mod sell;
 mod step;
 mod stress;
