@@ -82,16 +82,21 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
             labs::allowed()
         )));
     };
+    // A comparison runs once per value, unless the student gave the flag
+    // that varies: then just that one run.
+    let each = |flag: &'static str, values| {
+        let axis_given = flags
+            .iter()
+            .any(|f| f == flag || f.starts_with(&format!("{flag}=")));
+        (!axis_given).then_some((flag, values))
+    };
     let (sub, preset, compare) = match lab.experiment {
         Experiment::Print(p) => ("print", p, None),
         Experiment::Daemon(p) => ("daemon", p, None),
         Experiment::Sale(p) => ("sell", p, None),
-        Experiment::Compare { base, flag, values } => {
-            let axis_given = flags
-                .iter()
-                .any(|f| f == flag || f.starts_with(&format!("{flag}=")));
-            ("sell", base, (!axis_given).then_some((flag, values)))
-        }
+        Experiment::Step(p) => ("step", p, None),
+        Experiment::Compare { base, flag, values } => ("sell", base, each(flag, values)),
+        Experiment::Explore { base, flag, values } => ("explore", base, each(flag, values)),
     };
     let mut argv: Vec<String> = vec!["ticketlab".into(), sub.into()];
     argv.extend(without_overridden(preset, &flags));
@@ -104,9 +109,10 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
-    let json = matches!(&command, Command::Sell(a) if a.output.json)
+    let json = matches!(&command, Command::Sell(a) | Command::Step(a) if a.output.json)
         || matches!(&command, Command::Print(a) if a.json)
-        || matches!(&command, Command::Daemon(a) if a.json);
+        || matches!(&command, Command::Daemon(a) if a.json)
+        || matches!(&command, Command::Explore(a) if a.json);
     let shown = match compare {
         Some((flag, values)) => format!("{} {flag} {{{}}}", argv.join(" "), values.join("|")),
         None => argv.join(" "),
@@ -122,8 +128,122 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
         (Command::Sell(args), Some((flag, values))) => {
             compare_sales(lab.number, args, flag, values)
         }
+        (Command::Explore(args), Some((flag, values))) => {
+            explore_each(lab.number, args, flag, values)
+        }
         (command, _) => run(command),
     }
+}
+
+/// Explores once per value of `flag`, printing each summary in turn and
+/// then one table (`--json`: one object with an `explorations` array).
+/// Every value's settings are checked before anything runs, so a refused
+/// combination costs no half-finished comparison.
+fn explore_each(
+    lab: u8,
+    args: crate::cli::ExploreArgs,
+    flag: &str,
+    values: &[&str],
+) -> anyhow::Result<Exit> {
+    use crate::explore::{self, ExploreError};
+    let json = args.json;
+    let mut configs = Vec::new();
+    for value in values {
+        let mut one = args.clone();
+        match flag {
+            "--lock" => one.lock = value.parse().map_err(anyhow::Error::msg)?,
+            "--store" => one.store = value.parse().map_err(anyhow::Error::msg)?,
+            _ => anyhow::bail!("lab {lab} varies an unknown flag {flag}"),
+        }
+        match one.into_config() {
+            Ok(cfg) => configs.push((value.to_string(), cfg)),
+            Err(e) => return Ok(usage(format!("{flag} {value}: {e}"))),
+        }
+    }
+    let mut found = Vec::new();
+    for (value, cfg) in configs {
+        let exploration = match explore::explore(&cfg, |runs| {
+            if !json {
+                explore::progress_line(runs);
+            }
+        }) {
+            Ok(exploration) => exploration,
+            Err(ExploreError::Stopped(sig)) => return Ok(Exit::Signal(sig)),
+            Err(e) => return Err(e).context("exploring failed"),
+        };
+        if io::stderr().is_terminal() && !json {
+            eprint!("\r\x1b[K");
+        }
+        if !json {
+            let mut out = io::stdout().lock();
+            writeln!(out, "{flag} {value}:")?;
+            exploration.write_summary(&mut out)?;
+            writeln!(out)?;
+        }
+        found.push((value, exploration));
+    }
+    let mut out = io::stdout().lock();
+    if json {
+        let explorations: Vec<&explore::Exploration> = found.iter().map(|(_, x)| x).collect();
+        serde_json::to_writer(
+            &mut out,
+            &serde_json::json!({ "lab": lab, "varies": flag, "explorations": explorations }),
+        )?;
+        writeln!(out)?;
+    } else {
+        write_exploration_table(&mut out, flag, &found)?;
+    }
+    Ok(Exit::Success)
+}
+
+/// The explorations side by side, one per row: how many schedules, how many
+/// oversold, and the shortest way to fail. Fits 78 columns up to 3 buyers.
+fn write_exploration_table(
+    out: &mut dyn Write,
+    flag: &str,
+    found: &[(String, crate::explore::Exploration)],
+) -> io::Result<()> {
+    use crate::explore::Outcome;
+    let name = flag.trim_start_matches('-');
+    writeln!(
+        out,
+        "{name:<6} {:>9} {:>6} {:>6} {:>8} {:>6}  shortest failing schedule",
+        "schedules", "traces", "exact", "oversold", "share"
+    )?;
+    let mut cut_short = false;
+    for (value, x) in found {
+        let count = |keep: fn(&Outcome) -> bool| -> u64 {
+            x.distribution
+                .iter()
+                .filter(|s| keep(&s.outcome))
+                .map(|s| s.schedules)
+                .sum()
+        };
+        let exact = count(|o| *o == Outcome::Exact);
+        let oversold = count(|o| matches!(o, Outcome::Oversold { .. }));
+        let share = if x.schedules == 0 {
+            0.0
+        } else {
+            oversold as f64 * 100.0 / x.schedules as f64
+        };
+        let shortest = x
+            .shortest_failing
+            .as_ref()
+            .map_or("none", |f| f.schedule.as_str());
+        cut_short |= !x.complete;
+        writeln!(
+            out,
+            "{value:<6} {:>9} {:>6} {exact:>6} {oversold:>8} {share:>5.1}%  {shortest}",
+            x.schedules, x.traces
+        )?;
+    }
+    if cut_short {
+        writeln!(
+            out,
+            "(a search was cut short: its counts are only what it ran)"
+        )?;
+    }
+    Ok(())
 }
 
 /// The preset's flags minus those the command line gives again, so the

@@ -92,11 +92,15 @@ impl SaleConfig {
     /// be lost (so the summary can name them), otherwise only on request.
     /// The seller serialises every sale, so nothing is lost there.
     pub fn records_trace(&self) -> bool {
-        self.trace
-            || self.schedule.is_some()
-            || (self.store != StoreKind::Server
-                && matches!(self.lock, LockMode::None | LockMode::Write))
+        self.trace || self.schedule.is_some() || self.racy()
     }
+}
+
+/// Whether a store and lock setting can lose updates: the one place that
+/// says which settings race. The seller serialises every sale, so the
+/// server store never does.
+pub fn racy(store: StoreKind, lock: LockMode) -> bool {
+    store != StoreKind::Server && matches!(lock, LockMode::None | LockMode::Write)
 }
 
 /// How a run shows itself while it goes.
@@ -182,7 +186,7 @@ impl SaleConfig {
     /// which settings race. The seller serialises every sale, so the server
     /// store never does.
     pub fn racy(&self) -> bool {
-        self.store != StoreKind::Server && matches!(self.lock, LockMode::None | LockMode::Write)
+        racy(self.store, self.lock)
     }
 
     /// Rejects combinations that make no sense, with the reason.

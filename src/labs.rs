@@ -20,6 +20,20 @@ pub enum Experiment {
         /// Its values, one sale each.
         values: &'static [&'static str],
     },
+    /// `ticketlab step` with these flags: the student at the keys is the
+    /// scheduler.
+    Step(&'static [&'static str]),
+    /// `ticketlab explore` once per value of one flag, each summary in turn
+    /// and then one table; giving that flag on the command line runs just
+    /// the one exploration.
+    Explore {
+        /// Flags every exploration shares.
+        base: &'static [&'static str],
+        /// The flag that varies, e.g. `--lock`.
+        flag: &'static str,
+        /// Its values, one exploration each.
+        values: &'static [&'static str],
+    },
 }
 
 /// One lab.
@@ -215,6 +229,26 @@ pub const LABS: &[Lab] = &[
             "--jitter",
         ]),
     ),
+    lab(
+        9,
+        "scheduler",
+        "You are the scheduler",
+        "Step two buyers by hand until one ticket sells twice; then try it locked",
+        sheet!("09-scheduler.md"),
+        Experiment::Step(&["--workers", "2", "--tickets", "1", "--lock", "none"]),
+    ),
+    lab(
+        10,
+        "interleavings",
+        "Every interleaving",
+        "Count the schedules that oversell under none, write and buy",
+        sheet!("10-interleavings.md"),
+        Experiment::Explore {
+            base: &["--workers", "2", "--tickets", "1"],
+            flag: "--lock",
+            values: &["none", "write", "buy"],
+        },
+    ),
 ];
 
 /// The headings every sheet has, in this order.
@@ -252,6 +286,10 @@ impl Lab {
             Experiment::Sale(f) => ("sell", f, String::new()),
             Experiment::Compare { base, flag, values } => {
                 ("sell", base, format!(" {flag} {{{}}}", values.join("|")))
+            }
+            Experiment::Step(f) => ("step", f, String::new()),
+            Experiment::Explore { base, flag, values } => {
+                ("explore", base, format!(" {flag} {{{}}}", values.join("|")))
             }
         };
         let flags: String = flags.iter().map(|f| format!(" {f}")).collect();
@@ -365,7 +403,8 @@ mod tests {
         assert_eq!(find("3").unwrap().number, 3);
         assert_eq!(find("03").unwrap().number, 3);
         assert_eq!(find("lock-free").unwrap().number, 8);
-        assert!(find("9").is_none());
+        assert_eq!(find("interleavings").unwrap().number, 10);
+        assert!(find("11").is_none());
         assert!(find("nope").is_none());
     }
 
@@ -378,6 +417,8 @@ mod tests {
             Experiment::Daemon(p) => ("daemon", p),
             Experiment::Sale(p) => ("sell", p),
             Experiment::Compare { base, .. } => ("sell", base),
+            Experiment::Step(p) => ("step", p),
+            Experiment::Explore { base, .. } => ("explore", base),
         };
         ["ticketlab", sub]
             .iter()

@@ -98,13 +98,14 @@ impl Monitor {
         let area = seg.lock_area();
         let holder = usize::try_from(area.holder_worker.load(Ordering::Relaxed)).ok();
         let holder_pid = Some(area.holder_pid.load(Ordering::Relaxed)).filter(|&p| p > 0);
+        let tally = crate::report::Tally::new(self.tickets, sold, remaining);
         Snapshot {
             settings: self.settings.clone(),
             elapsed,
             remaining,
             sold,
-            oversold: sold.saturating_sub(self.tickets),
-            lost_updates: remaining.map(|r| (sold as i64 - (self.tickets as i64 - r)).max(0)),
+            oversold: tally.oversold,
+            lost_updates: tally.lost_updates,
             buyers,
             holder,
             holder_pid: holder.and(holder_pid),

@@ -342,8 +342,7 @@ impl SaleReport {
         // Only the racy settings can lose an update. Elsewhere the trace's
         // timestamps (taken just after each write) could still misorder two
         // writes a moment apart and name losses that never happened.
-        let racy = self.store != StoreKind::Server
-            && matches!(self.lock, LockMode::None | LockMode::Write);
+        let racy = crate::config::racy(self.store, self.lock);
         let lost = usize::try_from(self.lost_updates.unwrap_or(0)).unwrap_or(usize::MAX);
         if racy && lost > 0 {
             let tickets = i64::try_from(self.tickets).unwrap_or(i64::MAX);

@@ -2,7 +2,7 @@
 //! buyer processes, whatever the machine is doing; a recorded run replays;
 //! impossible schedules are refused in one line; pause holds every write.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::common::term::TermRun;

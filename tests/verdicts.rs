@@ -142,7 +142,6 @@ fn verdicts_tickets_that_vanish_from_a_shared_db_are_a_wrong_count() {
 /// 9223372036854774847": `tickets - remaining` wrapped. The figure that
 /// vanished is past `i64` and saturates; nothing wraps, nothing panics.
 #[test]
-#[ignore = "monitor.rs works out lost updates itself with unchecked i64 arithmetic and panics in a debug build; passes once it uses report::Tally"]
 fn verdicts_the_most_negative_count_neither_wraps_nor_panics() {
     let ended = sale_with_planted_count("-9223372036854775808");
     let v = &ended.json;
