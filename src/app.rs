@@ -524,7 +524,7 @@ pub fn exit_of(report: &SaleReport) -> Exit {
     let failed = report.store_corrupt || report.per_worker.iter().any(|w| w.end.is_failure());
     match report.ending {
         Ending::Interrupted(sig) => Exit::Signal(sig),
-        Ending::HolderDied { .. } | Ending::SellerDied => Exit::Failure,
+        Ending::HolderDied { .. } | Ending::SellerDied | Ending::StoreCorrupt => Exit::Failure,
         Ending::Completed if failed => Exit::Failure,
         Ending::Completed => Exit::Success,
     }

@@ -159,7 +159,7 @@ struct Row {
 }
 
 /// Runs the benchmark and prints a table (or JSON lines).
-pub fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
     let anchors = args.anchors.as_deref();
     let cbench = anchors.map(build_anchors).transpose()?;
     let wanted = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));

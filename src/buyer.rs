@@ -105,9 +105,9 @@ impl Op {
 }
 
 /// Exit code of a buyer that gave up on a file that stays corrupt.
-pub const GAVE_UP_EXIT: i32 = 3;
+pub(crate) const GAVE_UP_EXIT: i32 = 3;
 /// Exit code of a buyer that met an I/O error.
-pub const ERROR_EXIT: i32 = 1;
+pub(crate) const ERROR_EXIT: i32 = 1;
 
 /// Attempts to take a busy mutex before sleeping on it.
 const SPINS_BEFORE_SLEEP: u32 = 100;
@@ -118,11 +118,11 @@ const WOKEN_WAITER_PATIENCE: u32 = 2000;
 
 /// How long a buyer keeps reading garbage before it decides the file will
 /// not heal (two writers can leave `{"count": 9}}` behind for good).
-const CORRUPT_AFTER: Duration = Duration::from_secs(2);
+pub(crate) const CORRUPT_AFTER: Duration = Duration::from_secs(2);
 
 /// Why a buyer stopped early.
 #[derive(Debug, thiserror::Error)]
-pub enum BuyerError {
+pub(crate) enum BuyerError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -145,10 +145,10 @@ enum Ask {
 /// Trace entries with an op code from here up record a step as the buyer
 /// passes its gate (the code minus this base is the [`Step`]): the order a
 /// free run took, read back as a schedule.
-pub const STEP_TRACE_BASE: u8 = 64;
+pub(crate) const STEP_TRACE_BASE: u8 = 64;
 
 /// One buyer, living in its own forked process.
-pub struct Buyer<'a> {
+pub(crate) struct Buyer<'a> {
     id: usize,
     pid: i32,
     cfg: &'a SaleConfig,
@@ -173,7 +173,7 @@ pub struct Buyer<'a> {
 /// How a person reads buyer `index`: numbered from 1, on every screen, in
 /// every sentence and in every schedule. Indexes stay 0-based inside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BuyerNo(pub usize);
+pub(crate) struct BuyerNo(pub usize);
 
 impl std::fmt::Display for BuyerNo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -182,7 +182,7 @@ impl std::fmt::Display for BuyerNo {
 }
 
 /// The seed of buyer `id`'s RNG: distinct per buyer, fixed per run seed.
-pub fn buyer_seed(seed: u64, id: usize) -> u64 {
+pub(crate) fn buyer_seed(seed: u64, id: usize) -> u64 {
     // SplitMix64's increment spreads neighbouring ids across the seed space.
     seed ^ (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
@@ -190,7 +190,7 @@ pub fn buyer_seed(seed: u64, id: usize) -> u64 {
 impl<'a> Buyer<'a> {
     /// A buyer for slot `id`; `epoch` is the parent's clock origin, shared
     /// through fork, so every trace timestamp is comparable.
-    pub fn new(
+    pub(crate) fn new(
         id: usize,
         cfg: &'a SaleConfig,
         seg: &'a Segment,
@@ -224,7 +224,7 @@ impl<'a> Buyer<'a> {
     }
 
     /// Runs the buyer to the end and returns its exit code.
-    pub fn run(mut self) -> i32 {
+    pub(crate) fn run(mut self) -> i32 {
         self.slot.pid.store(self.pid, Ordering::Relaxed);
         self.wait_for_start();
         let code = match self.shop() {

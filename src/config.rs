@@ -99,7 +99,7 @@ impl SaleConfig {
 /// Whether a store and lock setting can lose updates: the one place that
 /// says which settings race. The seller serialises every sale, so the
 /// server store never does.
-pub fn racy(store: StoreKind, lock: LockMode) -> bool {
+pub(crate) fn racy(store: StoreKind, lock: LockMode) -> bool {
     store != StoreKind::Server && matches!(lock, LockMode::None | LockMode::Write)
 }
 
@@ -138,11 +138,11 @@ pub struct Output {
 }
 
 /// Largest number of buyers a sale accepts.
-pub const MAX_WORKERS: usize = 1000;
+pub(crate) const MAX_WORKERS: usize = 1000;
 /// Largest number of tickets a sale accepts.
-pub const MAX_TICKETS: u64 = 1_000_000_000_000;
+pub(crate) const MAX_TICKETS: u64 = 1_000_000_000_000;
 /// Longest delay a flag accepts.
-pub const MAX_DELAY: Duration = Duration::from_secs(60);
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(60);
 
 /// A bad combination of otherwise valid flags.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -300,7 +300,7 @@ impl Serialize for Wants {
 }
 
 /// Parses `50us`, `100ms`, `0.2s`, `1s` or `0`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("'{s}' is not a duration (allowed: 0 to 60s, e.g. 50us, 100ms, 0.2s, 1s)");
     let t = s.trim();
     if t == "0" {
@@ -329,7 +329,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Formats a delay the way the flags accept it.
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let us = d.as_micros();
     if us == 0 {
         "0".to_string()

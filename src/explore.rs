@@ -50,7 +50,7 @@ pub enum Find {
 /// How one schedule ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Sold exactly what there was.
     Exact,
     /// Sold this many more than there were.
@@ -109,7 +109,7 @@ impl Outcome {
 
 /// One explored trace.
 #[derive(Debug, Clone, Serialize)]
-pub struct Trace {
+pub(crate) struct Trace {
     /// Its least schedule, annotated (`1S,1R,2S`).
     pub schedule: String,
     /// How it ended.
@@ -122,7 +122,7 @@ pub struct Trace {
 
 /// Everything `explore` found.
 #[derive(Debug, Clone, Serialize)]
-pub struct Exploration {
+pub(crate) struct Exploration {
     /// Buyers.
     pub workers: usize,
     /// Tickets.
@@ -150,7 +150,7 @@ pub struct Exploration {
 
 /// One outcome's share.
 #[derive(Debug, Clone, Serialize)]
-pub struct OutcomeShare {
+pub(crate) struct OutcomeShare {
     /// The outcome.
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -164,7 +164,7 @@ pub struct OutcomeShare {
 
 /// The simplest way to fail.
 #[derive(Debug, Clone, Serialize)]
-pub struct Failing {
+pub(crate) struct Failing {
     /// `1,1,2,2,2,1`.
     pub schedule: String,
     /// `1S,1R,2S,2R,2W,1W`.
@@ -181,7 +181,7 @@ pub struct Failing {
 
 /// Why exploring stopped early.
 #[derive(Debug, thiserror::Error)]
-pub enum ExploreError {
+pub(crate) enum ExploreError {
     /// A run failed for a reason of its own.
     #[error(transparent)]
     Sale(#[from] SaleError),
@@ -250,7 +250,7 @@ impl Chooser for Follower<'_> {
 /// Whether `taken` followed by `next` is still the least schedule of its
 /// trace, given `taken` is: `next` must not be able to slide left, past
 /// steps it commutes with, ahead of a higher-numbered buyer's step.
-pub fn least_with(taken: &[(usize, Step)], next: (usize, Step)) -> bool {
+pub(crate) fn least_with(taken: &[(usize, Step)], next: (usize, Step)) -> bool {
     for &(buyer, step) in taken.iter().rev() {
         if buyer == next.0 || !step.commutes_with(next.1) {
             return true;
@@ -271,7 +271,7 @@ const COUNTABLE: usize = 22;
 
 /// How many schedules a trace stands for: the orders of its steps that
 /// keep every dependent pair as it is.
-pub fn schedules_in_trace(steps: &[(usize, Step)]) -> Option<u64> {
+pub(crate) fn schedules_in_trace(steps: &[(usize, Step)]) -> Option<u64> {
     let n = steps.len();
     if n > COUNTABLE {
         return None;
@@ -302,7 +302,7 @@ pub fn schedules_in_trace(steps: &[(usize, Step)]) -> Option<u64> {
 /// How many of a trace's schedules have at most `bound` preemptions: a
 /// switch away from a buyer that could have gone on (it has steps left and
 /// is not waiting for the lock).
-pub fn schedules_within(steps: &[(usize, Step)], bound: usize) -> Option<u64> {
+pub(crate) fn schedules_within(steps: &[(usize, Step)], bound: usize) -> Option<u64> {
     let n = steps.len();
     if n > COUNTABLE {
         return None;
@@ -455,7 +455,7 @@ fn critical_pair(steps: &[(usize, Step)], report: &SaleReport) -> Option<String>
 }
 
 /// Runs the exploration; `progress` is called after every run.
-pub fn explore(
+pub(crate) fn explore(
     cfg: &ExploreConfig,
     mut progress: impl FnMut(usize),
 ) -> Result<Exploration, ExploreError> {
@@ -632,7 +632,7 @@ fn annotate(steps: &[(usize, Step)]) -> String {
 
 impl Exploration {
     /// The summary a person reads.
-    pub fn write_summary(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    pub(crate) fn write_summary(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
             "explored: {}, {}, store {}, lock {}",
@@ -695,7 +695,7 @@ impl Exploration {
 }
 
 /// A progress line on stderr, when stderr is a terminal.
-pub fn progress_line(runs: usize) {
+pub(crate) fn progress_line(runs: usize) {
     let stderr = std::io::stderr();
     if stderr.is_terminal() && runs % 16 == 0 {
         let _ = write!(stderr.lock(), "\rexploring: {runs} schedules run…");

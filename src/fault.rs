@@ -11,11 +11,11 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The environment variable that arms the hook.
-pub const ENV: &str = "TICKETLAB_FAULT";
+pub(crate) const ENV: &str = "TICKETLAB_FAULT";
 
 /// Where the armed buyer dies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultPoint {
+pub(crate) enum FaultPoint {
     /// Right after `pthread_mutex_trylock` took the mutex, before the holder
     /// is recorded.
     AfterTrylock,
@@ -59,7 +59,7 @@ impl fmt::Display for FaultPoint {
 
 /// One armed fault: which buyer (an index from 0) dies where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fault {
+pub(crate) struct Fault {
     /// The buyer's index (its number minus one).
     pub buyer: usize,
     /// Where it dies.
@@ -96,7 +96,7 @@ impl FromStr for Fault {
 }
 
 /// The fault armed in this process's environment, if any.
-pub fn from_env() -> Result<Option<Fault>, String> {
+pub(crate) fn from_env() -> Result<Option<Fault>, String> {
     match std::env::var(ENV) {
         Ok(s) if !s.is_empty() => s.parse().map(Some),
         _ => Ok(None),

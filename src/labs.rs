@@ -3,7 +3,7 @@
 
 /// What `ticketlab run N` does for a lab.
 #[derive(Debug, Clone, Copy)]
-pub enum Experiment {
+pub(crate) enum Experiment {
     /// `ticketlab print` with these flags.
     Print(&'static [&'static str]),
     /// `ticketlab daemon` with these flags.
@@ -38,7 +38,7 @@ pub enum Experiment {
 
 /// One lab.
 #[derive(Debug, Clone, Copy)]
-pub struct Lab {
+pub(crate) struct Lab {
     /// Its number, 1-based.
     pub number: u8,
     /// A short name usable instead of the number.
@@ -81,7 +81,7 @@ const fn lab(
 }
 
 /// Every lab, in order.
-pub const LABS: &[Lab] = &[
+pub(crate) const LABS: &[Lab] = &[
     lab(
         1,
         "terminal",
@@ -252,7 +252,7 @@ pub const LABS: &[Lab] = &[
 ];
 
 /// The headings every sheet has, in this order.
-pub const SECTIONS: &[&str] = &[
+pub(crate) const SECTIONS: &[&str] = &[
     "Goal",
     "Background",
     "Predict",
@@ -264,7 +264,7 @@ pub const SECTIONS: &[&str] = &[
 ];
 
 /// Finds a lab by number (`3`, `03`) or short name (`lock`).
-pub fn find(key: &str) -> Option<&'static Lab> {
+pub(crate) fn find(key: &str) -> Option<&'static Lab> {
     match key.parse::<u8>() {
         Ok(n) => LABS.iter().find(|l| l.number == n),
         Err(_) => LABS.iter().find(|l| l.short.eq_ignore_ascii_case(key)),
@@ -272,14 +272,14 @@ pub fn find(key: &str) -> Option<&'static Lab> {
 }
 
 /// What `lab N` accepts, for error messages.
-pub fn allowed() -> String {
+pub(crate) fn allowed() -> String {
     let names: Vec<&str> = LABS.iter().map(|l| l.short).collect();
     format!("1 to {}, or one of: {}", LABS.len(), names.join(", "))
 }
 
 impl Lab {
     /// The subcommand and preset flags, as a person would type them.
-    pub fn command_line(&self) -> String {
+    pub(crate) fn command_line(&self) -> String {
         let (sub, flags, tail) = match self.experiment {
             Experiment::Print(f) => ("print", f, String::new()),
             Experiment::Daemon(f) => ("daemon", f, String::new()),
@@ -297,7 +297,7 @@ impl Lab {
     }
 
     /// The sheet without its answers section.
-    pub fn sheet_without_answers(&self) -> &'static str {
+    pub(crate) fn sheet_without_answers(&self) -> &'static str {
         match self.sheet.find("\n## Answers") {
             Some(i) => &self.sheet[..i + 1],
             None => self.sheet,
@@ -306,7 +306,7 @@ impl Lab {
 }
 
 /// The level-2 headings of a sheet, in order.
-pub fn headings(sheet: &str) -> Vec<&str> {
+pub(crate) fn headings(sheet: &str) -> Vec<&str> {
     sheet
         .lines()
         .filter_map(|l| l.strip_prefix("## "))
@@ -316,7 +316,7 @@ pub fn headings(sheet: &str) -> Vec<&str> {
 
 /// The commands in a sheet's ```sh blocks that start with `ticketlab`, with
 /// lines continued by a trailing `\\` joined as the shell would.
-pub fn commands(sheet: &str) -> Vec<String> {
+pub(crate) fn commands(sheet: &str) -> Vec<String> {
     let mut in_sh = false;
     let mut found: Vec<String> = Vec::new();
     let mut continued = false;

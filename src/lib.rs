@@ -2,30 +2,33 @@
 //!
 //! A parent maps a shared-memory segment, forks buyer processes and lets
 //! them race for tickets; the lock settings show the race and its fixes.
-//! `docs/architecture.md` walks through the modules.
+//! `docs/architecture.md` walks through the modules. Only what the binary
+//! needs is public: the command line, the commands and the exit codes.
+
+#![warn(unreachable_pub)]
 
 pub mod app;
-pub mod bench;
-pub mod buyer;
+mod bench;
+mod buyer;
 pub mod cli;
-pub mod config;
-pub mod demo;
+mod config;
+mod demo;
 pub mod exit;
-pub mod explore;
-pub mod fault;
+mod explore;
+mod fault;
 mod files;
-pub mod labs;
-pub mod monitor;
+mod labs;
+mod monitor;
 mod mutex;
-pub mod observe;
-pub mod postmortem;
-pub mod process;
-pub mod report;
-pub mod schedule;
-pub mod scheduler;
-pub mod segment;
-pub mod sheet;
-pub mod step;
-pub mod store;
-pub mod supervisor;
-pub mod view;
+mod observe;
+mod postmortem;
+mod process;
+mod report;
+mod schedule;
+mod scheduler;
+mod segment;
+mod sheet;
+mod step;
+mod store;
+mod supervisor;
+mod view;

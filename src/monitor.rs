@@ -21,7 +21,7 @@ const EVENT_LOG: usize = 64;
 const EVENTS_PER_TICK: usize = 20_000;
 
 /// Follows one sale from tick to tick.
-pub struct Monitor {
+pub(crate) struct Monitor {
     settings: Settings,
     tickets: u64,
     events: VecDeque<String>,
@@ -38,7 +38,7 @@ pub struct Monitor {
 
 impl Monitor {
     /// A monitor for a sale with these settings.
-    pub fn new(cfg: &SaleConfig, db: Option<PathBuf>, events: bool) -> Monitor {
+    pub(crate) fn new(cfg: &SaleConfig, db: Option<PathBuf>, events: bool) -> Monitor {
         Monitor {
             settings: Settings {
                 store: cfg.store.to_string(),
@@ -62,7 +62,12 @@ impl Monitor {
     }
 
     /// The sale as it is now.
-    pub fn snapshot(&mut self, seg: &Segment, elapsed: Duration, finished: bool) -> Snapshot {
+    pub(crate) fn snapshot(
+        &mut self,
+        seg: &Segment,
+        elapsed: Duration,
+        finished: bool,
+    ) -> Snapshot {
         let n = self.cursors.len();
         let mut buyers = Vec::with_capacity(n);
         let mut sold = 0;
@@ -224,7 +229,7 @@ fn squeeze(s: &str) -> String {
 }
 
 /// What a cell on the screen shows for a buyer's last step.
-pub fn state_of(op: Op) -> BuyerState {
+pub(crate) fn state_of(op: Op) -> BuyerState {
     match op {
         Op::NotStarted => BuyerState::NotStarted,
         Op::Search | Op::Unlocked => BuyerState::Searching,

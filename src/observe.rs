@@ -14,13 +14,13 @@ const LIVE_INTERVAL: Duration = Duration::from_millis(50);
 const PLAIN_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The live screen.
-pub struct LiveObserver {
+pub(crate) struct LiveObserver {
     view: Option<LiveView>,
 }
 
 impl LiveObserver {
     /// Takes over the terminal on `target`.
-    pub fn start(target: Target) -> io::Result<LiveObserver> {
+    pub(crate) fn start(target: Target) -> io::Result<LiveObserver> {
         crate::view::install_panic_hook();
         Ok(LiveObserver {
             view: Some(LiveView::start(target)?),
@@ -41,6 +41,14 @@ impl Observer for LiveObserver {
         view.poll_commands()
     }
 
+    fn suspend(&mut self) -> io::Result<()> {
+        self.view.as_mut().map_or(Ok(()), LiveView::suspend)
+    }
+
+    fn resume(&mut self) -> io::Result<()> {
+        self.view.as_mut().map_or(Ok(()), LiveView::resume)
+    }
+
     fn finish(&mut self, snap: &Snapshot) -> io::Result<()> {
         match self.view.take() {
             Some(view) => view.finish(snap),
@@ -50,14 +58,14 @@ impl Observer for LiveObserver {
 }
 
 /// Plain progress lines, safe for pipes and logs.
-pub struct PlainObserver {
+pub(crate) struct PlainObserver {
     view: PlainView<Box<dyn Write>>,
 }
 
 impl PlainObserver {
     /// Announces the sale (with its seed, so even a stopped run can be
     /// repeated) and prints progress lines to `target`.
-    pub fn new(cfg: &SaleConfig, target: Target) -> PlainObserver {
+    pub(crate) fn new(cfg: &SaleConfig, target: Target) -> PlainObserver {
         let mut out: Box<dyn Write> = match target {
             Target::Stdout => Box::new(io::stdout()),
             Target::Stderr => Box::new(io::stderr()),

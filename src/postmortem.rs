@@ -36,14 +36,14 @@ pub struct LostUpdate {
 
 /// Replays writes one at a time; usable incrementally by the live view.
 #[derive(Debug, Clone)]
-pub struct Replay {
+pub(crate) struct Replay {
     stored: i64,
     standing: Vec<usize>,
 }
 
 impl Replay {
     /// Starts from the count on sale.
-    pub fn new(tickets: i64) -> Replay {
+    pub(crate) fn new(tickets: i64) -> Replay {
         Replay {
             stored: tickets,
             standing: Vec::new(),
@@ -51,7 +51,7 @@ impl Replay {
     }
 
     /// Feeds one event; a write returns the sales it erased.
-    pub fn push(&mut self, event: &Event) -> Vec<LostUpdate> {
+    pub(crate) fn push(&mut self, event: &Event) -> Vec<LostUpdate> {
         if event.op != Op::Wrote {
             return Vec::new();
         }
@@ -75,7 +75,7 @@ impl Replay {
     /// Feeds one event without naming what it erased: the live view names
     /// only the few it shows, and a busy racy sale erases thousands of
     /// sales with every write.
-    pub fn skip(&mut self, event: &Event) {
+    pub(crate) fn skip(&mut self, event: &Event) {
         if event.op == Op::Wrote {
             let keep = self.kept_by(event);
             self.standing.truncate(keep);
@@ -98,14 +98,14 @@ impl Replay {
 }
 
 /// Every lost update of a run, given its events in any order.
-pub fn lost_updates(tickets: i64, events: &mut [Event]) -> Vec<LostUpdate> {
+pub(crate) fn lost_updates(tickets: i64, events: &mut [Event]) -> Vec<LostUpdate> {
     events.sort_by_key(|e| (e.t_ns, e.buyer));
     let mut replay = Replay::new(tickets);
     events.iter().flat_map(|e| replay.push(e)).collect()
 }
 
 /// One line of the post-mortem: "  12.345 ms  buyer 3  read 1".
-pub fn describe(event: &Event) -> String {
+pub(crate) fn describe(event: &Event) -> String {
     let ms = event.t_ns as f64 / 1e6;
     if event.op.has_value() {
         format!(

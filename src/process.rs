@@ -17,7 +17,7 @@ use raw_sync::locks::{LockImpl, LockInit, Mutex};
 
 /// How a reaped child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// It called `_exit(code)`.
     Code(i32),
     /// A signal killed it.
@@ -26,12 +26,12 @@ pub enum Exit {
 
 impl Exit {
     /// Whether the child exited with code 0.
-    pub fn success(self) -> bool {
+    pub(crate) fn success(self) -> bool {
         self == Exit::Code(0)
     }
 
     /// Words for a report, e.g. `exited with code 1`.
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             Exit::Code(code) => format!("exited with code {code}"),
             Exit::Signal(sig) => format!("was killed by {}", signal_name(sig)),
@@ -40,7 +40,7 @@ impl Exit {
 }
 
 /// A signal's usual name, for the signals ticketlab sends or meets.
-pub fn signal_name(sig: i32) -> String {
+pub(crate) fn signal_name(sig: i32) -> String {
     match sig {
         libc::SIGTERM => "SIGTERM".into(),
         libc::SIGKILL => "SIGKILL".into(),
@@ -55,7 +55,7 @@ pub fn signal_name(sig: i32) -> String {
 }
 
 /// Exit code of a child whose work panicked.
-pub const PANIC_EXIT: i32 = 101;
+pub(crate) const PANIC_EXIT: i32 = 101;
 
 /// Forking now would copy a process with other threads into a child that has
 /// only one, possibly with a lock some vanished thread still holds.
@@ -75,20 +75,29 @@ impl From<ThreadedError> for io::Error {
 ///
 /// After `fork` only the calling thread exists in the child; a lock another
 /// thread held at that instant (the allocator's, stdout's) stays locked for
-/// ever. Call it once before a batch of forks: it lists `/proc/self/task`,
-/// about 10 µs, which is cheap once but not next to every fork.
-pub fn ensure_single_threaded() -> Result<(), ThreadedError> {
-    // Without /proc we cannot tell; Linux always has it where ticketlab runs.
-    let threads = std::fs::read_dir("/proc/self/task").map_or(1, |dir| dir.count());
-    if threads > 1 {
-        return Err(ThreadedError(threads));
+/// ever. [`fork_with`] checks this itself before every fork, so a fork can
+/// never be made unsoundly; calling it first gives a clear error before any
+/// work is done. The count is exact: with one thread, nobody else can start
+/// another between this look and the fork.
+pub(crate) fn ensure_single_threaded() -> Result<(), ThreadedError> {
+    match thread_count() {
+        Some(threads) if threads > 1 => Err(ThreadedError(threads)),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// This process's thread count, from field 20 of `/proc/self/stat` (one
+/// small read, a few microseconds); `None` without `/proc`.
+fn thread_count() -> Option<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name, field 2, is in parentheses and may hold spaces.
+    let (_, rest) = stat.rsplit_once(") ")?;
+    rest.split_whitespace().nth(17)?.parse().ok()
 }
 
 /// What a forked child sets up before it runs its work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ForkOptions {
+pub(crate) struct ForkOptions {
     /// The kernel kills the child (SIGKILL) when the parent dies, so no child
     /// outlives a killed parent. Off only for a child meant to be orphaned.
     pub die_with_parent: bool,
@@ -104,7 +113,7 @@ pub struct ForkOptions {
 impl ForkOptions {
     /// What [`fork`] uses: a sale's buyer or seller, which dies with its
     /// parent and leaves Ctrl-C to it.
-    pub const WORKER: ForkOptions = ForkOptions {
+    pub(crate) const WORKER: ForkOptions = ForkOptions {
         die_with_parent: true,
         ignore_sigint: true,
         nicer_by: WORKER_NICENESS,
@@ -115,11 +124,11 @@ impl ForkOptions {
 /// themselves they stay equal, so the race is the same; against the parent
 /// they lose, so the parent answers within milliseconds even when 1000 of
 /// them spin on two cores (at equal priority it took most of a second).
-pub const WORKER_NICENESS: i32 = 10;
+pub(crate) const WORKER_NICENESS: i32 = 10;
 
 /// Forks a child with [`ForkOptions::WORKER`] that runs `work` and then
 /// `_exit`s with its return value; returns the child's pid.
-pub fn fork(work: impl FnOnce() -> i32) -> io::Result<i32> {
+pub(crate) fn fork(work: impl FnOnce() -> i32) -> io::Result<i32> {
     fork_with(ForkOptions::WORKER, work)
 }
 
@@ -130,14 +139,16 @@ pub fn fork(work: impl FnOnce() -> i32) -> io::Result<i32> {
 /// owns (the segment, a temporary file) is dropped twice, and `_exit` flushes
 /// nothing the parent had buffered. A panic in `work` is caught and turned
 /// into [`PANIC_EXIT`]. The child gets SIGTERM's default action back and the
-/// supervisor's signals unblocked, then does what `options` asks. Call only
-/// while the process has one thread ([`ensure_single_threaded`]).
-pub fn fork_with(options: ForkOptions, work: impl FnOnce() -> i32) -> io::Result<i32> {
+/// supervisor's signals unblocked, then does what `options` asks. A process
+/// with more than one thread is refused ([`ThreadedError`]), so this is
+/// sound to call from anywhere.
+pub(crate) fn fork_with(options: ForkOptions, work: impl FnOnce() -> i32) -> io::Result<i32> {
+    ensure_single_threaded()?;
     let parent = getpid();
-    // SAFETY: the caller guarantees the process has a single thread (the
-    // parent forks before anything could start one), so the child inherits
+    // SAFETY: the process has a single thread (checked just above, and with
+    // one thread nobody can start another meanwhile), so the child inherits
     // no lock held by another thread; the child below only runs `work` and
-    // then `_exit`s.
+    // then `_exit`s, never returning into the caller's stack.
     let pid = unsafe { libc::fork() };
     match pid {
         -1 => Err(io::Error::last_os_error()),
@@ -194,7 +205,7 @@ fn child_setup(parent: i32, options: ForkOptions) {
 /// the default slice it waits behind every one of 1000 spinning buyers
 /// before it even sees a Ctrl-C, with a short one it runs at once.
 /// `slice = None` returns to the default (what a forked buyer does).
-pub fn request_short_slices(slice: Option<Duration>) {
+pub(crate) fn request_short_slices(slice: Option<Duration>) {
     let attr = libc::sched_attr {
         size: std::mem::size_of::<libc::sched_attr>() as u32,
         sched_policy: libc::SCHED_OTHER as u32,
@@ -220,9 +231,18 @@ pub fn request_short_slices(slice: Option<Duration>) {
     }
 }
 
+/// Stops this whole process group (SIGSTOP, which nothing can block), as
+/// the shell's Ctrl-Z would; returns once the group is continued (`fg`).
+pub(crate) fn stop_process_group() {
+    // SAFETY: kill takes no pointers; pid 0 is this process's group.
+    unsafe {
+        libc::kill(0, libc::SIGSTOP);
+    }
+}
+
 /// Kills this process with SIGKILL at once: the fault hook's way to die
 /// exactly where it stands, as a `kill -9` from outside would.
-pub fn die_now() -> ! {
+pub(crate) fn die_now() -> ! {
     // SAFETY: raise takes no pointers; SIGKILL cannot be caught or blocked.
     unsafe {
         libc::raise(libc::SIGKILL);
@@ -231,7 +251,7 @@ pub fn die_now() -> ! {
 }
 
 /// Ends this process at once, running no destructor and no atexit handler.
-pub fn exit_now(code: i32) -> ! {
+pub(crate) fn exit_now(code: i32) -> ! {
     // No flush: text the parent had buffered at fork time is the parent's,
     // and flushing it here would print it twice.
     // SAFETY: _exit never returns and touches no Rust state.
@@ -246,20 +266,21 @@ fn set_disposition(sig: libc::c_int, handler: libc::sighandler_t) {
 }
 
 /// This process's id as an `i32`, the type every libc call takes.
-pub fn getpid() -> i32 {
+pub(crate) fn getpid() -> i32 {
     // SAFETY: getpid takes no arguments and cannot fail.
     unsafe { libc::getpid() }
 }
 
 /// This thread's id: what glibc records as a mutex's owner. In a buyer,
-/// which has one thread, it equals the pid.
-pub fn gettid() -> i32 {
+/// which has one thread, it equals the pid (so only the tests need it).
+#[cfg(test)]
+pub(crate) fn gettid() -> i32 {
     // SAFETY: gettid takes no arguments and cannot fail.
     unsafe { libc::gettid() }
 }
 
 /// The parent's process id; it changes when the parent dies.
-pub fn getppid() -> i32 {
+pub(crate) fn getppid() -> i32 {
     // SAFETY: getppid takes no arguments and cannot fail.
     unsafe { libc::getppid() }
 }
@@ -296,18 +317,18 @@ fn decode(status: i32) -> Exit {
 }
 
 /// Reaps one exited child without blocking, if any has exited.
-pub fn try_reap() -> Option<(i32, Exit)> {
+pub(crate) fn try_reap() -> Option<(i32, Exit)> {
     wait_pid(-1, libc::WNOHANG).ok().flatten()
 }
 
 /// Waits for a given child to exit.
-pub fn reap(pid: i32) -> io::Result<Exit> {
+pub(crate) fn reap(pid: i32) -> io::Result<Exit> {
     let (_, exit) = wait_pid(pid, 0)?.expect("waitpid without WNOHANG waits");
     Ok(exit)
 }
 
 /// Sends `sig` to `pid`, ignoring a process that is already gone.
-pub fn kill(pid: i32, sig: i32) {
+pub(crate) fn kill(pid: i32, sig: i32) {
     // SAFETY: kill takes no pointers; a stale pid is only ever one of our
     // own unreaped children, which cannot be recycled before we reap it.
     unsafe {
@@ -316,7 +337,7 @@ pub fn kill(pid: i32, sig: i32) {
 }
 
 /// Whether a process with this pid exists.
-pub fn is_alive(pid: i32) -> bool {
+pub(crate) fn is_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence and permission.
     let r = unsafe { libc::kill(pid, 0) };
     r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
@@ -328,18 +349,18 @@ pub fn is_alive(pid: i32) -> bool {
 /// anywhere in the parent can then return with `?` and still leave no worker
 /// behind and no zombie.
 #[derive(Debug, Default)]
-pub struct Children {
+pub(crate) struct Children {
     pids: Vec<i32>,
 }
 
 impl Children {
     /// Adds a freshly forked child.
-    pub fn push(&mut self, pid: i32) {
+    pub(crate) fn push(&mut self, pid: i32) {
         self.pids.push(pid);
     }
 
     /// Waits for every child, in fork order, and returns how each ended.
-    pub fn reap_all(&mut self) -> io::Result<Vec<(i32, Exit)>> {
+    pub(crate) fn reap_all(&mut self) -> io::Result<Vec<(i32, Exit)>> {
         let mut ended = Vec::with_capacity(self.pids.len());
         while let Some(&pid) = self.pids.first() {
             let exit = reap(pid)?;
@@ -351,7 +372,7 @@ impl Children {
 
     /// Reaps `pid` if it has ended, without waiting; a reaped child is no
     /// longer listed.
-    pub fn try_reap(&mut self, pid: i32) -> io::Result<Option<Exit>> {
+    pub(crate) fn try_reap(&mut self, pid: i32) -> io::Result<Option<Exit>> {
         let exit = wait_pid(pid, libc::WNOHANG)?.map(|(_, exit)| exit);
         if exit.is_some() {
             self.forget(pid);
@@ -361,7 +382,7 @@ impl Children {
 
     /// Ends `pid` politely: SIGTERM, then SIGKILL if it is still there after
     /// `grace`; reaps it either way.
-    pub fn terminate(&mut self, pid: i32, grace: Duration) -> io::Result<Exit> {
+    pub(crate) fn terminate(&mut self, pid: i32, grace: Duration) -> io::Result<Exit> {
         kill(pid, libc::SIGTERM);
         let deadline = Instant::now() + grace;
         let exit = loop {
@@ -379,7 +400,7 @@ impl Children {
     }
 
     /// Stops looking after `pid`: it is reaped, or left to live on on purpose.
-    pub fn forget(&mut self, pid: i32) {
+    pub(crate) fn forget(&mut self, pid: i32) {
         self.pids.retain(|&p| p != pid);
     }
 }
@@ -406,6 +427,7 @@ fn supervisor_set() -> libc::sigset_t {
             libc::SIGTERM,
             libc::SIGHUP,
             libc::SIGQUIT,
+            libc::SIGTSTP,
         ] {
             libc::sigaddset(&mut set, sig);
         }
@@ -415,7 +437,7 @@ fn supervisor_set() -> libc::sigset_t {
 
 /// Blocks SIGCHLD, SIGINT, SIGTERM, SIGHUP and SIGQUIT so the supervisor can take
 /// them one at a time with [`wait_signal`] instead of in a handler.
-pub fn block_supervisor_signals() {
+pub(crate) fn block_supervisor_signals() {
     let set = supervisor_set();
     // SAFETY: set is initialised; the old mask is not needed.
     unsafe {
@@ -425,7 +447,7 @@ pub fn block_supervisor_signals() {
 
 /// Undoes [`block_supervisor_signals`]; a signal that arrived meanwhile is
 /// delivered now.
-pub fn unblock_supervisor_signals() {
+pub(crate) fn unblock_supervisor_signals() {
     let set = supervisor_set();
     // SAFETY: as above.
     unsafe {
@@ -442,7 +464,7 @@ fn timespec(d: Duration) -> libc::timespec {
 
 /// Waits up to `timeout` for one of the blocked supervisor signals and
 /// returns it, or `None` on timeout.
-pub fn wait_signal(timeout: Duration) -> Option<i32> {
+pub(crate) fn wait_signal(timeout: Duration) -> Option<i32> {
     let set = supervisor_set();
     let ts = timespec(timeout);
     // SAFETY: set and ts are valid for the call; the info pointer may be null.
@@ -453,7 +475,7 @@ pub fn wait_signal(timeout: Duration) -> Option<i32> {
 /// Sleeps on a futex word in shared memory while it is `expected`: until a
 /// wake, `timeout` (`None`: no limit) or a signal. The caller re-checks the
 /// word in a loop either way.
-pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     let ts = timeout.map(timespec);
     let ts_ptr = ts
         .as_ref()
@@ -473,26 +495,11 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
 }
 
 /// Wakes every process sleeping on `word`.
-pub fn futex_wake_all(word: &AtomicU32) {
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
     // SAFETY: as in futex_wait; FUTEX_WAKE only reads the address.
     unsafe {
         libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
     }
-}
-
-/// Tries to take a pthread mutex without blocking; `true` if it was taken.
-#[inline]
-pub fn mutex_try_lock(raw: *mut std::ffi::c_void) -> bool {
-    // SAFETY: raw is a pthread_mutex_t initialised by raw_sync in the segment.
-    unsafe { libc::pthread_mutex_trylock(raw.cast()) == 0 }
-}
-
-/// Releases a mutex this process holds; returns 0 or the error number.
-#[inline]
-pub fn mutex_unlock(raw: *mut std::ffi::c_void) -> i32 {
-    // SAFETY: raw is a pthread_mutex_t initialised by raw_sync, and only the
-    // process that took it releases it.
-    unsafe { libc::pthread_mutex_unlock(raw.cast()) }
 }
 
 /// Room for the `pthread_mutex_t` that raw_sync initialises in place.
@@ -555,7 +562,7 @@ impl<const N: usize> Drop for Mapping<N> {
 /// An anonymous `MAP_SHARED` page made before a fork, so that the parent and
 /// every child see the very same memory: `N` futex words, all 0 at first, and
 /// one process-shared mutex.
-pub struct SharedPage<const N: usize> {
+pub(crate) struct SharedPage<const N: usize> {
     // Field order matters: the lock handle goes before the memory it uses.
     mutex: Box<dyn LockImpl>,
     map: Mapping<N>,
@@ -563,7 +570,7 @@ pub struct SharedPage<const N: usize> {
 
 impl<const N: usize> SharedPage<N> {
     /// Maps the page and initialises its mutex.
-    pub fn new() -> io::Result<SharedPage<N>> {
+    pub(crate) fn new() -> io::Result<SharedPage<N>> {
         let map = Mapping::<N>::new()?;
         let room = map.get().mutex.get().cast::<u8>();
         // SAFETY: the room lies inside the live mapping, is 8-byte aligned,
@@ -575,12 +582,12 @@ impl<const N: usize> SharedPage<N> {
     }
 
     /// The futex words, shared with every child forked after [`SharedPage::new`].
-    pub fn words(&self) -> &[AtomicU32; N] {
+    pub(crate) fn words(&self) -> &[AtomicU32; N] {
         &self.map.get().words
     }
 
     /// The process-shared mutex.
-    pub fn mutex(&self) -> &dyn LockImpl {
+    pub(crate) fn mutex(&self) -> &dyn LockImpl {
         &*self.mutex
     }
 }
@@ -593,7 +600,7 @@ fn write_some(fd: i32, buf: &[u8]) -> io::Result<usize> {
 
 /// Writes all of `buf` to a raw fd (used by children, which avoid std's
 /// buffered stdout).
-pub fn write_fd(fd: i32, mut buf: &[u8]) -> io::Result<()> {
+pub(crate) fn write_fd(fd: i32, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
         let n = write_some(fd, buf)?;
         buf = &buf[n..];
@@ -605,7 +612,7 @@ pub fn write_fd(fd: i32, mut buf: &[u8]) -> io::Result<()> {
 ///
 /// On a pipe a write of at most `PIPE_BUF` bytes is atomic: lines from
 /// several processes may interleave, but never tear.
-pub fn write_line(fd: BorrowedFd<'_>, line: &[u8]) -> io::Result<()> {
+pub(crate) fn write_line(fd: BorrowedFd<'_>, line: &[u8]) -> io::Result<()> {
     debug_assert!(line.len() <= libc::PIPE_BUF);
     if write_some(fd.as_raw_fd(), line)? == line.len() {
         Ok(())
@@ -619,7 +626,7 @@ pub fn write_line(fd: BorrowedFd<'_>, line: &[u8]) -> io::Result<()> {
 }
 
 /// Reads exactly `buf.len()` bytes from a raw fd; `Ok(false)` on end of file.
-pub fn read_exact_fd(fd: i32, buf: &mut [u8]) -> io::Result<bool> {
+pub(crate) fn read_exact_fd(fd: i32, buf: &mut [u8]) -> io::Result<bool> {
     let mut got = 0;
     while got < buf.len() {
         match read_fd(fd, &mut buf[got..])? {
@@ -631,14 +638,14 @@ pub fn read_exact_fd(fd: i32, buf: &mut [u8]) -> io::Result<bool> {
 }
 
 /// Reads what is there (at least one byte, or 0 at end of file).
-pub fn read_fd(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_fd(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: buf is a valid mutable slice for its length.
     retry_eintr(|| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
 }
 
 /// Waits up to `timeout` for `fd` to have data or end of file; `false` on
 /// timeout or when a signal cut the wait short.
-pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
     let mut pfd = libc::pollfd {
         fd: fd.as_raw_fd(),
         events: libc::POLLIN,
@@ -660,7 +667,7 @@ pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> 
 }
 
 /// A pipe's two ends, closed on drop.
-pub struct Pipe {
+pub(crate) struct Pipe {
     /// The read end.
     pub read: i32,
     /// The write end.
@@ -669,7 +676,7 @@ pub struct Pipe {
 
 impl Pipe {
     /// Opens a pipe whose ends close on exec.
-    pub fn new() -> io::Result<Pipe> {
+    pub(crate) fn new() -> io::Result<Pipe> {
         let mut fds = [0; 2];
         // SAFETY: fds has room for the two descriptors.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -683,7 +690,7 @@ impl Pipe {
 
     /// Hands both ends over as owned descriptors: (read end, write end).
     /// Both must still be open.
-    pub fn into_owned(mut self) -> (OwnedFd, OwnedFd) {
+    pub(crate) fn into_owned(mut self) -> (OwnedFd, OwnedFd) {
         let (read, write) = (self.read, self.write);
         assert!(read >= 0 && write >= 0, "both ends must still be open");
         // This Pipe no longer owns them, so its Drop closes nothing.
@@ -695,21 +702,26 @@ impl Pipe {
     }
 
     /// Closes the read end (in the process that only writes).
-    pub fn close_read(&mut self) {
+    pub(crate) fn close_read(&mut self) {
         close_fd(&mut self.read);
     }
 
     /// Closes the write end (in the process that only reads).
-    pub fn close_write(&mut self) {
+    pub(crate) fn close_write(&mut self) {
         close_fd(&mut self.write);
     }
 }
 
 /// Closes a descriptor this process inherited and will not use (a forked
 /// child's copy of an end it must not hold open).
-pub fn close_raw(fd: i32) {
-    // SAFETY: closing a descriptor number has no memory effects; the child
-    // that calls this never uses `fd` again.
+///
+/// # Safety
+/// Nothing in this process may use `fd` afterwards, nor close it again:
+/// whatever owns it (a [`Pipe`] in the parent's memory) must never be used
+/// or dropped in this process, as in a forked child that ends with `_exit`.
+pub(crate) unsafe fn close_raw(fd: i32) {
+    // SAFETY: the caller promises `fd` is never used or closed again here;
+    // closing a descriptor number has no memory effects.
     unsafe {
         libc::close(fd);
     }
@@ -734,7 +746,7 @@ impl Drop for Pipe {
 
 /// Lifts the soft descriptor limit toward the hard one so that `want`
 /// descriptors fit. If that fails, the call that runs out reports it.
-pub fn raise_fd_limit(want: usize) {
+pub(crate) fn raise_fd_limit(want: usize) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -790,9 +802,16 @@ mod tests {
                 .all(|w| w.load(std::sync::atomic::Ordering::Relaxed) == 0)
         );
         let guard = page.mutex().lock().unwrap();
-        assert!(!mutex_try_lock(page.mutex().as_raw()));
+        assert!(
+            page.mutex()
+                .try_lock(raw_sync::Timeout::Val(Duration::ZERO))
+                .is_err()
+        );
         drop(guard);
-        assert!(mutex_try_lock(page.mutex().as_raw()));
-        mutex_unlock(page.mutex().as_raw());
+        assert!(
+            page.mutex()
+                .try_lock(raw_sync::Timeout::Val(Duration::ZERO))
+                .is_ok()
+        );
     }
 }

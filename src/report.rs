@@ -195,6 +195,10 @@ pub enum Ending {
     },
     /// The seller process of the server store died.
     SellerDied,
+    /// The file store stayed unreadable so long that no buyer could go on:
+    /// the parent ended the sale instead of letting each buyer give up in
+    /// turn.
+    StoreCorrupt,
 }
 
 /// Everything a sale reports.
@@ -474,6 +478,10 @@ impl SaleReport {
                 BuyerNo(*buyer)
             )?,
             Ending::SellerDied => writeln!(out, "  stopped: the seller process died")?,
+            Ending::StoreCorrupt => writeln!(
+                out,
+                "  stopped: the store file stayed unreadable; the buyers were ended"
+            )?,
         }
         if let Some(diverged) = &self.replay_diverged {
             writeln!(out, "  replay diverged: {diverged}")?;
@@ -525,7 +533,7 @@ impl SaleReport {
 }
 
 /// "1 ticket", "5 tickets".
-pub fn plural(n: u64, word: &str) -> String {
+pub(crate) fn plural(n: u64, word: &str) -> String {
     if n == 1 {
         format!("1 {word}")
     } else {
@@ -534,7 +542,7 @@ pub fn plural(n: u64, word: &str) -> String {
 }
 
 /// 1234567.0 → "1.23M", 5800.0 → "5.8k".
-pub fn human_rate(x: f64) -> String {
+pub(crate) fn human_rate(x: f64) -> String {
     if x >= 1e6 {
         format!("{:.2}M", x / 1e6)
     } else if x >= 1e3 {

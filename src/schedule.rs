@@ -37,10 +37,10 @@ pub struct Schedule {
 }
 
 /// Longest schedule a summary offers as a command to paste.
-pub const PRINTABLE: usize = 400;
+pub(crate) const PRINTABLE: usize = 400;
 
 /// Most entries a schedule may have (a runaway file is refused, not run).
-pub const MAX_ENTRIES: usize = 1_000_000;
+pub(crate) const MAX_ENTRIES: usize = 1_000_000;
 
 impl Schedule {
     /// Parses any of the three forms.
@@ -232,7 +232,7 @@ fn carriers(step: Step) -> &'static [Op] {
 
 /// Fills in the value each step read or wrote, from the run's trace: each
 /// buyer's steps are matched, in order, to its own recorded operations.
-pub fn with_values(steps: &[(usize, Step)], events: &[Event]) -> Schedule {
+pub(crate) fn with_values(steps: &[(usize, Step)], events: &[Event]) -> Schedule {
     let buyers = steps.iter().map(|&(b, _)| b + 1).max().unwrap_or(0);
     let mut own: Vec<Vec<&Event>> = vec![Vec::new(); buyers];
     for e in events {

@@ -20,7 +20,7 @@ use crate::view::ViewCommand;
 
 /// Where one buyer is, as the scheduler sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuyerNow {
+pub(crate) enum BuyerNow {
     /// Not forked yet (`join` starts each buyer after the previous one).
     NotStarted,
     /// Between two steps: not at its gate yet.
@@ -43,7 +43,7 @@ pub enum BuyerNow {
 
 impl BuyerNow {
     /// Whether the scheduler may grant this buyer a step now.
-    pub fn runnable(self) -> Option<Step> {
+    pub(crate) fn runnable(self) -> Option<Step> {
         match self {
             BuyerNow::Parked(step) => Some(step),
             _ => None,
@@ -53,7 +53,7 @@ impl BuyerNow {
 
 /// A stable moment: every started buyer is parked or done.
 #[derive(Debug, Clone)]
-pub struct Moment {
+pub(crate) struct Moment {
     /// Each buyer, by index.
     pub buyers: Vec<BuyerNow>,
     /// The steps granted so far, in order.
@@ -62,7 +62,7 @@ pub struct Moment {
 
 /// What the scheduler does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Choice {
+pub(crate) enum Choice {
     /// Grant this buyer its next step.
     Grant(usize),
     /// Open the gate: the rest of the run is free.
@@ -78,7 +78,7 @@ pub enum Choice {
 }
 
 /// Decides, at each stable moment, who goes next.
-pub trait Chooser {
+pub(crate) trait Chooser {
     /// The choice at this moment. Called only when at least one buyer can
     /// be granted a step.
     fn choose(&mut self, moment: &Moment) -> Choice;
@@ -94,7 +94,7 @@ pub trait Chooser {
 
 /// Step mode: a person at the keyboard is the scheduler.
 #[derive(Debug, Clone, Default)]
-pub struct Person {
+pub(crate) struct Person {
     /// Steps replayed before the person takes over (after an undo).
     replay: Vec<usize>,
     keys: std::collections::VecDeque<ViewCommand>,
@@ -116,7 +116,7 @@ pub struct Person {
 
 impl Person {
     /// A person scheduling `buyers` buyers, after replaying `replay`.
-    pub fn new(
+    pub(crate) fn new(
         buyers: usize,
         replay: Vec<usize>,
         challenge: String,
@@ -131,13 +131,8 @@ impl Person {
         }
     }
 
-    /// The steps replayed before the person takes over.
-    pub fn replayed(&self) -> &[usize] {
-        &self.replay
-    }
-
     /// Says something on the step panel.
-    pub fn tell(&mut self, message: String) {
+    pub(crate) fn tell(&mut self, message: String) {
         self.message = Some(message);
     }
 
@@ -223,25 +218,25 @@ pub enum Then {
 
 /// Follows a schedule, then [`Then`].
 #[derive(Debug, Clone)]
-pub struct ScheduleChooser {
+pub(crate) struct ScheduleChooser {
     schedule: Schedule,
     then: Then,
 }
 
 impl ScheduleChooser {
     /// A chooser for this schedule.
-    pub fn new(schedule: Schedule, then: Then) -> ScheduleChooser {
+    pub(crate) fn new(schedule: Schedule, then: Then) -> ScheduleChooser {
         ScheduleChooser { schedule, then }
     }
 }
 
 /// The lowest-numbered buyer that can take a step.
-pub fn lowest(moment: &Moment) -> Option<usize> {
+pub(crate) fn lowest(moment: &Moment) -> Option<usize> {
     moment.buyers.iter().position(|b| b.runnable().is_some())
 }
 
 /// Why `buyer` cannot take a step now, if it cannot.
-pub fn why_not(moment: &Moment, buyer: usize) -> Option<String> {
+pub(crate) fn why_not(moment: &Moment, buyer: usize) -> Option<String> {
     let n = buyer + 1;
     match moment.buyers.get(buyer) {
         None => Some(format!(
@@ -290,28 +285,28 @@ impl Chooser for ScheduleChooser {
 }
 
 /// The parent's hands on the turnstiles.
-pub struct Turnstiles<'a> {
+pub(crate) struct Turnstiles<'a> {
     seg: &'a Segment,
 }
 
 impl<'a> Turnstiles<'a> {
     /// The turnstiles of this segment.
-    pub fn new(seg: &'a Segment) -> Turnstiles<'a> {
+    pub(crate) fn new(seg: &'a Segment) -> Turnstiles<'a> {
         Turnstiles { seg }
     }
 
     /// Closes the gate (`GATE_PAUSED` or `GATE_SCHEDULED`).
-    pub fn close(&self, how: u32) {
+    pub(crate) fn close(&self, how: u32) {
         self.seg.control().gate.store(how, Ordering::Release);
     }
 
     /// Whether the gate is closed.
-    pub fn closed(&self) -> bool {
+    pub(crate) fn closed(&self) -> bool {
         self.seg.control().gate.load(Ordering::Acquire) != GATE_OPEN
     }
 
     /// Opens the gate and wakes every parked buyer: they all go on.
-    pub fn open(&self, buyers: usize) {
+    pub(crate) fn open(&self, buyers: usize) {
         self.seg.control().gate.store(GATE_OPEN, Ordering::Release);
         for id in 0..buyers {
             let slot = self.seg.slot(id);
@@ -322,7 +317,7 @@ impl<'a> Turnstiles<'a> {
     }
 
     /// Buyer `id`'s next step, if it is parked at its gate.
-    pub fn parked(&self, id: usize) -> Option<Step> {
+    pub(crate) fn parked(&self, id: usize) -> Option<Step> {
         let next = self.seg.slot(id).next.load(Ordering::Acquire);
         if next & NEXT_PARKED == 0 {
             return None;
@@ -331,12 +326,12 @@ impl<'a> Turnstiles<'a> {
     }
 
     /// Whether buyer `id` has taken its last shared step.
-    pub fn done(&self, id: usize) -> bool {
+    pub(crate) fn done(&self, id: usize) -> bool {
         self.seg.slot(id).next.load(Ordering::Acquire) & NEXT_DONE != 0
     }
 
     /// Lets buyer `id` take exactly its next step.
-    pub fn grant(&self, id: usize) {
+    pub(crate) fn grant(&self, id: usize) {
         let slot = self.seg.slot(id);
         // Cleared here, not by the buyer, so "parked again" can only mean
         // the buyer took the step and reached its next gate.
@@ -347,13 +342,13 @@ impl<'a> Turnstiles<'a> {
 
     /// The count of parkings so far: read it before looking, then
     /// [`Turnstiles::wait_for_parking`] cannot miss one.
-    pub fn parkings(&self) -> u32 {
+    pub(crate) fn parkings(&self) -> u32 {
         self.seg.control().parked.load(Ordering::Acquire)
     }
 
     /// Sleeps until a buyer parks or finishes after `seen` was read, or
     /// `timeout` passes.
-    pub fn wait_for_parking(&self, seen: u32, timeout: Duration) {
+    pub(crate) fn wait_for_parking(&self, seen: u32, timeout: Duration) {
         process::futex_wait(&self.seg.control().parked, seen, Some(timeout));
     }
 }

@@ -20,15 +20,15 @@ use crate::files::{self, Access, OpenError};
 use crate::mutex::SharedMutex;
 
 /// "TKTLAB\0\x01": identifies a ticketlab segment.
-pub const MAGIC: u64 = u64::from_le_bytes(*b"TKTLAB\0\x01");
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TKTLAB\0\x01");
 /// Bumped whenever the layout below changes.
-pub const LAYOUT_VERSION: u32 = 3;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 /// Prefix of every segment's name in `/dev/shm`, followed by `<pid>-<nonce>`.
-pub const NAME_PREFIX: &str = "ticketlab-";
+pub(crate) const NAME_PREFIX: &str = "ticketlab-";
 
 /// What a reader checks before trusting the rest.
 #[repr(C, align(64))]
-pub struct Header {
+pub(crate) struct Header {
     /// [`MAGIC`].
     pub magic: u64,
     /// [`LAYOUT_VERSION`].
@@ -45,7 +45,7 @@ pub struct Header {
 
 /// Signals from the parent to every buyer.
 #[repr(C, align(64))]
-pub struct Control {
+pub(crate) struct Control {
     /// Futex word: 0 while buyers wait at the start line, 1 once released.
     pub start: AtomicU32,
     /// The gate: [`GATE_OPEN`], [`GATE_PAUSED`] or [`GATE_SCHEDULED`]. Every
@@ -63,25 +63,25 @@ pub struct Control {
 }
 
 /// The gate is open: buyers run freely.
-pub const GATE_OPEN: u32 = 0;
+pub(crate) const GATE_OPEN: u32 = 0;
 /// The gate is closed for a pause: buyers park at their next shared step
 /// and all go on together when it opens.
-pub const GATE_PAUSED: u32 = 1;
+pub(crate) const GATE_PAUSED: u32 = 1;
 /// The gate is closed for a scheduler: each parked buyer takes exactly one
 /// shared step per grant, and delays are skipped (the order is the
 /// scheduler's, not the clock's).
-pub const GATE_SCHEDULED: u32 = 2;
+pub(crate) const GATE_SCHEDULED: u32 = 2;
 
 /// In a slot's `next`: the buyer is parked at its turnstile.
-pub const NEXT_PARKED: u32 = 1 << 8;
+pub(crate) const NEXT_PARKED: u32 = 1 << 8;
 /// In a slot's `next`: the buyer has taken its last shared step.
-pub const NEXT_DONE: u32 = 1 << 9;
+pub(crate) const NEXT_DONE: u32 = 1 << 9;
 
 /// The process-shared mutex, who holds it, and the `shm` store's count, all
 /// on one cache line: a purchase under the lock then moves one line between
 /// cores instead of three.
 #[repr(C, align(64))]
-pub struct LockArea {
+pub(crate) struct LockArea {
     /// Room for the `pthread_mutex_t` (40 bytes on x86-64, 48 on aarch64)
     /// that `raw_sync` initialises in place; sized by the compiler, so the
     /// room always fits before anything is written into it.
@@ -103,7 +103,7 @@ const _: () = assert!(size_of::<LockArea>() == 64);
 /// One buyer's record. Only that buyer writes it while it lives; the parent
 /// reads it, and writes `state` once the buyer has been reaped.
 #[repr(C, align(64))]
-pub struct Slot {
+pub(crate) struct Slot {
     /// The buyer's pid, 0 until it has started.
     pub pid: AtomicI32,
     /// Its current [`crate::buyer::BuyerState`] as a number.
@@ -135,7 +135,7 @@ pub struct Slot {
 
 /// One recorded operation.
 #[repr(C)]
-pub struct TraceEntry {
+pub(crate) struct TraceEntry {
     /// Nanoseconds since the run's epoch.
     pub t_ns: AtomicU64,
     /// The operation in the top byte, the count in the low 56 bits.
@@ -147,12 +147,12 @@ const VALUE_MASK: u64 = (1 << VALUE_BITS) - 1;
 
 impl TraceEntry {
     /// Packs an operation code and a count (counts never exceed 10^12 < 2^56).
-    pub fn pack(op: u8, value: i64) -> u64 {
+    pub(crate) fn pack(op: u8, value: i64) -> u64 {
         (u64::from(op) << VALUE_BITS) | (value as u64 & VALUE_MASK)
     }
 
     /// The inverse of [`TraceEntry::pack`], sign-extending the count.
-    pub fn unpack(word: u64) -> (u8, i64) {
+    pub(crate) fn unpack(word: u64) -> (u8, i64) {
         let op = (word >> VALUE_BITS) as u8;
         let raw = word & VALUE_MASK;
         let value = ((raw << (64 - VALUE_BITS)) as i64) >> (64 - VALUE_BITS);
@@ -162,7 +162,7 @@ impl TraceEntry {
 
 /// Failures to create or map the segment.
 #[derive(Debug, thiserror::Error)]
-pub enum SegmentError {
+pub(crate) enum SegmentError {
     /// The OS refused the segment.
     // The cause is in the message, not a `source`: anyhow's `{:#}` would
     // print it a second time.
@@ -196,7 +196,7 @@ pub enum SegmentError {
 
 /// Offsets of each region inside the mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// Number of buyer slots.
     pub slots: usize,
     /// Trace entries per buyer.
@@ -215,7 +215,7 @@ pub struct Layout {
 
 impl Layout {
     /// Lays out a segment for `slots` buyers and `trace_per_worker` entries each.
-    pub fn new(slots: usize, trace_per_worker: usize) -> Layout {
+    pub(crate) fn new(slots: usize, trace_per_worker: usize) -> Layout {
         let control = size_of::<Header>();
         let lock = control + size_of::<Control>();
         let slot0 = lock + size_of::<LockArea>();
@@ -234,7 +234,7 @@ impl Layout {
 }
 
 /// The mapped segment. The parent owns it; its `Drop` unlinks the name.
-pub struct Segment {
+pub(crate) struct Segment {
     shmem: Shmem,
     layout: Layout,
     mutex: Box<dyn LockImpl>,
@@ -243,7 +243,7 @@ pub struct Segment {
 impl Segment {
     /// Creates a fresh segment named after this process, zeroed, with an
     /// initialised mutex and header.
-    pub fn create(slots: usize, trace_per_worker: usize) -> Result<Segment, SegmentError> {
+    pub(crate) fn create(slots: usize, trace_per_worker: usize) -> Result<Segment, SegmentError> {
         let layout = Layout::new(slots, trace_per_worker);
         let shmem = create_unique(layout.total)?;
         // Nothing has touched the mapping yet: reserve it first, so a full
@@ -289,17 +289,18 @@ impl Segment {
     }
 
     /// The segment's name, as it appears in `/dev/shm`.
-    pub fn name(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn name(&self) -> &str {
         self.shmem.get_os_id()
     }
 
     /// The region offsets.
-    pub fn layout(&self) -> Layout {
+    pub(crate) fn layout(&self) -> Layout {
         self.layout
     }
 
     /// Called in a forked child: the child must never unlink the parent's segment.
-    pub fn disown(&mut self) {
+    pub(crate) fn disown(&mut self) {
         self.shmem.set_owner(false);
     }
 
@@ -307,8 +308,9 @@ impl Segment {
         self.shmem.as_ptr().cast()
     }
 
+    #[cfg(test)]
     /// The header.
-    pub fn header(&self) -> &Header {
+    pub(crate) fn header(&self) -> &Header {
         // SAFETY: written once before any fork and never again.
         unsafe { &*self.header_ptr() }
     }
@@ -323,12 +325,12 @@ impl Segment {
     }
 
     /// Start signal, pause and delay factor.
-    pub fn control(&self) -> &Control {
+    pub(crate) fn control(&self) -> &Control {
         self.at(self.layout.control)
     }
 
     /// The mutex's holder fields.
-    pub fn lock_area(&self) -> &LockArea {
+    pub(crate) fn lock_area(&self) -> &LockArea {
         self.at(self.layout.lock)
     }
 
@@ -342,18 +344,18 @@ impl Segment {
     }
 
     /// The `shm` store's count.
-    pub fn count(&self) -> &AtomicI64 {
+    pub(crate) fn count(&self) -> &AtomicI64 {
         &self.lock_area().count
     }
 
     /// Buyer `i`'s slot.
-    pub fn slot(&self, i: usize) -> &Slot {
+    pub(crate) fn slot(&self, i: usize) -> &Slot {
         assert!(i < self.layout.slots, "slot {i} out of range");
         self.at(self.layout.slot0 + i * size_of::<Slot>())
     }
 
     /// Buyer `i`'s trace entries.
-    pub fn trace(&self, i: usize) -> &[TraceEntry] {
+    pub(crate) fn trace(&self, i: usize) -> &[TraceEntry] {
         assert!(i < self.layout.slots, "trace {i} out of range");
         let n = self.layout.trace_per_worker;
         let offset = self.layout.trace0 + i * n * size_of::<TraceEntry>();
@@ -424,7 +426,7 @@ fn unique_name() -> String {
 }
 
 /// The pid that created a segment or temporary file named `ticketlab-<pid>-…`.
-pub fn creator_pid(file_name: &str) -> Option<i32> {
+pub(crate) fn creator_pid(file_name: &str) -> Option<i32> {
     let rest = file_name.strip_prefix(NAME_PREFIX)?;
     let (pid, _) = rest.split_once('-')?;
     pid.parse().ok().filter(|&p| p > 0)
@@ -439,7 +441,7 @@ pub fn creator_pid(file_name: &str) -> Option<i32> {
 /// private store directory holding nothing but its regular store file.
 /// Nothing is followed through a symbolic link; a FIFO, a link, another
 /// user's file or anything unexpected is left alone.
-pub fn remove_stale(shm_dir: &Path, tmp_dir: &Path) -> usize {
+pub(crate) fn remove_stale(shm_dir: &Path, tmp_dir: &Path) -> usize {
     let me = files::euid();
     let mut removed = 0;
     for (dir, remove) in [

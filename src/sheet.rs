@@ -7,7 +7,7 @@
 use crossterm::style::Stylize;
 
 /// Renders a sheet; `styled` adds terminal colours.
-pub fn render(markdown: &str, styled: bool) -> String {
+pub(crate) fn render(markdown: &str, styled: bool) -> String {
     let mut out = String::new();
     // The indentation of the open fence, while inside one: code inside a
     // list item is shown from the fence's column, so wide output still fits

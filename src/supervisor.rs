@@ -39,7 +39,7 @@ const SCHEDULER_NAP: Duration = Duration::from_millis(2);
 
 /// Something that watches a sale while it runs: the live screen, the plain
 /// progress lines, or nothing.
-pub trait Observer {
+pub(crate) trait Observer {
     /// How often [`Observer::update`] wants to be called.
     fn interval(&self) -> Duration;
     /// Whether it shows the event log. Following the trace costs the parent
@@ -50,12 +50,20 @@ pub trait Observer {
     }
     /// Shows the current state; returns what the person asked for.
     fn update(&mut self, snap: &Snapshot) -> std::io::Result<Vec<ViewCommand>>;
+    /// Gives the terminal back before the run stops for a while (Ctrl-Z).
+    fn suspend(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// Takes the terminal again after the run is continued.
+    fn resume(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
     /// Shows the final state once every process is gone.
     fn finish(&mut self, snap: &Snapshot) -> std::io::Result<()>;
 }
 
 /// An observer that shows nothing.
-pub struct Quiet;
+pub(crate) struct Quiet;
 
 impl Observer for Quiet {
     fn interval(&self) -> Duration {
@@ -74,7 +82,7 @@ impl Observer for Quiet {
 
 /// Why a sale could not run at all.
 #[derive(Debug, thiserror::Error)]
-pub enum SaleError {
+pub(crate) enum SaleError {
     /// The segment could not be created.
     #[error(transparent)]
     Segment(#[from] segment::SegmentError),
@@ -152,6 +160,8 @@ struct Run<'a> {
     /// Time spent paused before the current pause: left out of elapsed
     /// time, purchases per second and lock wait.
     paused_total: Duration,
+    /// Since when the file store has been unreadable, look after look.
+    torn_since: Option<Instant>,
 }
 
 /// A dead buyer that may have died inside `pthread_mutex_lock` or
@@ -184,7 +194,10 @@ impl Drop for Run<'_> {
 
 /// Runs one sale to its end, with `observer` watching, scheduled as its
 /// settings say.
-pub fn run_sale(cfg: &SaleConfig, observer: &mut dyn Observer) -> Result<SaleReport, SaleError> {
+pub(crate) fn run_sale(
+    cfg: &SaleConfig,
+    observer: &mut dyn Observer,
+) -> Result<SaleReport, SaleError> {
     let mut chooser = cfg
         .schedule
         .clone()
@@ -197,7 +210,7 @@ pub fn run_sale(cfg: &SaleConfig, observer: &mut dyn Observer) -> Result<SaleRep
 }
 
 /// Runs one sale with `chooser` as its scheduler (`None`: a free run).
-pub fn run_sale_with(
+pub(crate) fn run_sale_with(
     cfg: &SaleConfig,
     observer: &mut dyn Observer,
     chooser: Option<&mut dyn Chooser>,
@@ -271,12 +284,13 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
         taken: Vec::new(),
         pause_started: None,
         paused_total: Duration::ZERO,
+        torn_since: None,
     })
 }
 
 /// The ending a supervisor signal asks for; SIGCHLD only says to reap.
 fn stopped_by(sig: i32) -> Option<Ending> {
-    (sig != libc::SIGCHLD).then_some(Ending::Interrupted(sig))
+    (sig != libc::SIGCHLD && sig != libc::SIGTSTP).then_some(Ending::Interrupted(sig))
 }
 
 /// Signals that arrived after the sale ended must not kill the process on
@@ -387,6 +401,12 @@ impl Run<'_> {
                 ending = fatal;
                 break;
             }
+            if now >= next_tick && !scheduling && self.pause_started.is_none() {
+                if let Some(fatal) = self.check_store(now) {
+                    ending = fatal;
+                    break;
+                }
+            }
             if now >= next_tick {
                 let mut snap = monitor.snapshot(&self.seg, self.elapsed(), false);
                 snap.paused = self.pause_started.is_some();
@@ -394,6 +414,9 @@ impl Run<'_> {
                     snap.stepper = Some(self.stepper(person, &snap));
                 }
                 let commands = observer.update(&snap).map_err(SaleError::View)?;
+                if commands.contains(&ViewCommand::Suspend) {
+                    self.suspend(observer)?;
+                }
                 if let Some(chooser) = chooser.as_deref_mut() {
                     for command in &commands {
                         chooser.hear(*command);
@@ -415,9 +438,14 @@ impl Run<'_> {
                 Turnstiles::new(&self.seg).wait_for_parking(parkings, wait.min(SCHEDULER_NAP));
                 wait = Duration::ZERO;
             }
-            if let Some(stop) = process::wait_signal(wait).and_then(stopped_by) {
-                ending = stop;
-                break;
+            match process::wait_signal(wait) {
+                Some(libc::SIGTSTP) => self.suspend(observer)?,
+                other => {
+                    if let Some(stop) = other.and_then(stopped_by) {
+                        ending = stop;
+                        break;
+                    }
+                }
             }
         }
         self.end_everyone();
@@ -513,6 +541,21 @@ impl Run<'_> {
             }
             MutexState::Free | MutexState::Owned(_) => None,
         }
+    }
+
+    /// Ends a sale whose file store has stayed unreadable for as long as a
+    /// buyer waits before it gives up: rewrites take microseconds, so no
+    /// writer is coming, and under a lock each buyer would otherwise give up
+    /// in turn, one after another.
+    fn check_store(&mut self, now: Instant) -> Option<Ending> {
+        let db = self.db.as_ref()?;
+        if FileStore::final_count(&db.path).is_some() {
+            self.torn_since = None;
+            return None;
+        }
+        let since = *self.torn_since.get_or_insert(now);
+        (now.saturating_duration_since(since) > buyer::CORRUPT_AFTER)
+            .then_some(Ending::StoreCorrupt)
     }
 
     /// Looks again at a mutex left taken with no owner when a buyer died.
@@ -613,6 +656,24 @@ impl Run<'_> {
             }
             None => Duration::ZERO,
         }
+    }
+
+    /// Ctrl-Z or SIGTSTP: pause the sale (so the stop is left out of its
+    /// time), give the terminal back, and stop the whole process group, as
+    /// a shell expects of a job; on `fg` take the terminal again, redraw,
+    /// and go on.
+    fn suspend(&mut self, observer: &mut dyn Observer) -> Result<(), SaleError> {
+        let was_paused = self.pause_started.is_some();
+        if !was_paused {
+            self.toggle_pause();
+        }
+        observer.suspend().map_err(SaleError::View)?;
+        process::stop_process_group();
+        observer.resume().map_err(SaleError::View)?;
+        if !was_paused {
+            self.toggle_pause();
+        }
+        Ok(())
     }
 
     /// Pauses or resumes. A free run's buyers park at their next shared

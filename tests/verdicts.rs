@@ -253,3 +253,37 @@ fn verdicts_the_summary_names_an_oversold_sale() {
         .unwrap_or_else(|| panic!("no sold line:\n{text}"));
     assert!(sold.ends_with("10 of 1   OVERSOLD by 9"), "{text}");
 }
+
+/// Under the lock each buyer would give up on a corrupt store in turn, two
+/// seconds each; the parent sees the store stay unreadable and ends the
+/// sale itself.
+#[test]
+fn verdicts_the_parent_ends_a_sale_whose_store_stays_corrupt() {
+    let (_dir, db) = db_path();
+    let (mut child, seed) = spawn_sale_json(&[
+        "--workers",
+        "4",
+        "--tickets",
+        FOREVER,
+        "--wants",
+        "all",
+        "--store",
+        "file",
+        "--lock",
+        "buy",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    wait_for_a_purchase(&db, &mut child);
+    let ended = tamper_until_the_end(child, &seed, || {
+        let _ = std::fs::write(&db, "garbage, not a ticket store");
+    });
+    let v = &ended.json;
+    assert_eq!(ended.code, Some(1), "{v}\n{}", ended.stderr);
+    assert_eq!(v["ending"], "store_corrupt", "{v}");
+    let gave_up = (0..4).filter(|&b| end_of_buyer(v, b) == "gave up").count();
+    assert!(
+        gave_up < 4,
+        "the buyers did not all wait their turn to give up: {v}"
+    );
+}

@@ -25,7 +25,7 @@ use super::DemoError;
 use crate::process::{self, Children, Exit, ForkOptions, Pipe};
 
 /// How often the child ticks.
-pub const TICK: Duration = Duration::from_millis(500);
+pub(crate) const TICK: Duration = Duration::from_millis(500);
 /// How long a daemon child gets to leave after SIGTERM before SIGKILL.
 const GRACE: Duration = Duration::from_secs(1);
 /// What the child says last, when its time is up.
@@ -33,7 +33,7 @@ const DONE: &str = "done";
 
 /// The settings of one `daemon` run.
 #[derive(Debug, Clone)]
-pub struct DaemonConfig {
+pub(crate) struct DaemonConfig {
     /// End the child as soon as the parent's main code is over.
     pub daemon: bool,
     /// How long the parent's main code runs.
@@ -57,7 +57,7 @@ impl Default for DaemonConfig {
 
 /// What the parent saw of its child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct DaemonOutcome {
+pub(crate) struct DaemonOutcome {
     /// The child's `done` line arrived: it ran to its end.
     pub child_finished: bool,
     /// Lines the parent received from the child (0 for an orphan, which
@@ -71,7 +71,7 @@ pub struct DaemonOutcome {
 /// too. With `orphan` the child stays this process's child until the process
 /// exits (then the kernel re-parents it), so call it from a process that is
 /// about to exit. Must be called while the process has a single thread.
-pub fn run(cfg: &DaemonConfig, out: &mut dyn Write) -> anyhow::Result<DaemonOutcome> {
+pub(crate) fn run(cfg: &DaemonConfig, out: &mut dyn Write) -> anyhow::Result<DaemonOutcome> {
     if cfg.daemon && cfg.orphan {
         return Err(DemoError::Conflict(
             "a daemon child ends with its parent's main code, an orphan outlives it: pick one",

@@ -11,12 +11,12 @@
 //! there, so the labs themselves hold no `unsafe` and read like the Python
 //! posts they follow.
 
-pub mod daemon;
-pub mod print;
+pub(crate) mod daemon;
+pub(crate) mod print;
 
 /// What can go wrong in a demo before or around its processes.
 #[derive(Debug, thiserror::Error)]
-pub enum DemoError {
+pub(crate) enum DemoError {
     /// A setting lies outside the range the lab accepts.
     #[error("{what} must be between {min} and {max}, got {got}")]
     OutOfRange {

@@ -24,9 +24,9 @@ use super::DemoError;
 use crate::process::{self, Children, Exit, ForkOptions, Pipe, SharedPage};
 
 /// Most workers a run may fork.
-pub const MAX_WORKERS: usize = 64;
+pub(crate) const MAX_WORKERS: usize = 64;
 /// Most unlocked lines per worker.
-pub const MAX_LINES: usize = 100_000;
+pub(crate) const MAX_LINES: usize = 100_000;
 
 /// The shortest pause between `begin` and `end`: long enough for every other
 /// worker to be scheduled in between when no lock keeps them out.
@@ -70,7 +70,7 @@ impl FromStr for PrintLock {
 
 /// The settings of one `print` run.
 #[derive(Debug, Clone)]
-pub struct PrintConfig {
+pub(crate) struct PrintConfig {
     /// Number of worker processes, 1 to [`MAX_WORKERS`].
     pub workers: usize,
     /// Unlocked lines each worker writes, 1 to [`MAX_LINES`].
@@ -97,7 +97,7 @@ impl Default for PrintConfig {
 
 /// What the parent counted on the shared pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct PrintOutcome {
+pub(crate) struct PrintOutcome {
     /// Lines written by another worker than the line before them.
     pub interleaved_lines: u64,
     /// Begin/end pairs with some other worker's line between them.
@@ -125,7 +125,7 @@ struct Report {
 /// With `cfg.json` only the JSON object is written to `out`. Every worker is
 /// reaped before this returns, on error too. Must be called while the process
 /// has a single thread.
-pub fn run(cfg: &PrintConfig, out: &mut dyn Write) -> anyhow::Result<PrintOutcome> {
+pub(crate) fn run(cfg: &PrintConfig, out: &mut dyn Write) -> anyhow::Result<PrintOutcome> {
     check_range("workers", cfg.workers, 1, MAX_WORKERS)?;
     check_range("lines", cfg.lines, 1, MAX_LINES)?;
     process::ensure_single_threaded().map_err(DemoError::from)?;
@@ -235,7 +235,7 @@ fn worker_failed(worker: usize, pid: i32, exit: Exit) -> DemoError {
 
 /// What one worker line says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// One of the unlocked numbered lines.
     Line,
     /// The first line of the pair.
@@ -245,7 +245,7 @@ pub enum Event {
 }
 
 /// Reads `worker 2 line 7`, `worker 2 begin` or `worker 2 end`.
-pub fn parse_line(line: &str) -> Option<(usize, Event)> {
+pub(crate) fn parse_line(line: &str) -> Option<(usize, Event)> {
     let mut words = line.split(' ');
     if words.next()? != "worker" {
         return None;
@@ -262,7 +262,7 @@ pub fn parse_line(line: &str) -> Option<(usize, Event)> {
 
 /// Counts interleaving and split pairs over lines in the order they arrived.
 #[derive(Debug, Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     previous: Option<usize>,
     /// Workers between their `begin` and `end`, and whether anyone else
     /// wrote meanwhile.
@@ -272,7 +272,7 @@ pub struct Tally {
 
 impl Tally {
     /// Takes the next line, written by `worker`.
-    pub fn observe(&mut self, worker: usize, event: Event) {
+    pub(crate) fn observe(&mut self, worker: usize, event: Event) {
         self.outcome.lines += 1;
         if self.previous.is_some_and(|p| p != worker) {
             self.outcome.interleaved_lines += 1;
@@ -300,13 +300,14 @@ impl Tally {
     }
 
     /// The counts so far.
-    pub fn outcome(&self) -> PrintOutcome {
+    pub(crate) fn outcome(&self) -> PrintOutcome {
         self.outcome
     }
 }
 
 /// Counts a whole run's lines at once; lines no worker writes are skipped.
-pub fn count_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> PrintOutcome {
+#[cfg(test)]
+pub(crate) fn count_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> PrintOutcome {
     let mut tally = Tally::default();
     for (worker, event) in lines.into_iter().filter_map(parse_line) {
         tally.observe(worker, event);

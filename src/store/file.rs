@@ -6,7 +6,6 @@
 //! reads it allows are part of the lesson.
 
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -19,10 +18,10 @@ use crate::segment::NAME_PREFIX;
 /// Longest store file anyone reads. `{"count": N}` takes under 40 bytes, so
 /// anything longer is corrupt, and `--db /dev/zero` or a huge file is never
 /// read until memory runs out.
-pub const MAX_STORE_BYTES: usize = 4096;
+pub(crate) const MAX_STORE_BYTES: usize = 4096;
 
 /// The temporary store's name inside its private directory.
-pub const TEMP_STORE_NAME: &str = "store.json";
+pub(crate) const TEMP_STORE_NAME: &str = "store.json";
 
 // Unknown fields are refused: `{"count": 5, "notes": ...}` is somebody's
 // file, not a store, and must not be overwritten as one.
@@ -34,13 +33,13 @@ struct Db {
 
 /// A buyer's view of the file: just its path, since every access opens it
 /// afresh, the way the posts' `open(...)` does.
-pub struct FileStore {
+pub(crate) struct FileStore {
     path: PathBuf,
 }
 
 impl FileStore {
     /// A store on `path`.
-    pub fn new(path: &Path) -> FileStore {
+    pub(crate) fn new(path: &Path) -> FileStore {
         FileStore {
             path: path.to_path_buf(),
         }
@@ -49,16 +48,18 @@ impl FileStore {
     /// Open, read, parse. A file caught between another writer's truncate
     /// and its write, or mangled by two writers, is a torn read, not an
     /// error; so is one too long to be a store.
-    pub fn read(&self) -> Result<FileRead, StoreError> {
+    pub(crate) fn read(&self) -> Result<FileRead, StoreError> {
         let mut file = self.open(Access::Read)?;
         let bytes =
             files::read_capped(&mut file, MAX_STORE_BYTES).map_err(|cause| self.io(cause))?;
         Ok(bytes.map_or(FileRead::Torn, |b| parse(&b)))
     }
 
+    #[cfg(test)]
     /// Open, truncate, write, close: not atomic, on purpose. The file must
     /// exist: the sale created it, and a store that vanished is an error.
-    pub fn write(&self, count: i64) -> Result<(), StoreError> {
+    pub(crate) fn write(&self, count: i64) -> Result<(), StoreError> {
+        use std::io::Write;
         let mut file = self.open(Access::Write)?;
         // Truncated only once fstat has said it is a regular file.
         file.set_len(0).map_err(|cause| self.io(cause))?;
@@ -67,24 +68,24 @@ impl FileStore {
     }
 
     /// Opens the file to rewrite it (nothing is changed yet).
-    pub fn open_for_write(&self) -> Result<File, StoreError> {
+    pub(crate) fn open_for_write(&self) -> Result<File, StoreError> {
         self.open(Access::Write)
     }
 
     /// The first half of a rewrite: the file is empty afterwards.
-    pub fn truncate(&self, file: &File) -> Result<(), StoreError> {
+    pub(crate) fn truncate(&self, file: &File) -> Result<(), StoreError> {
         file.set_len(0).map_err(|cause| self.io(cause))
     }
 
     /// The second half: the new text, from the start of the file.
-    pub fn write_count(&self, file: &File, count: i64) -> Result<(), StoreError> {
+    pub(crate) fn write_count(&self, file: &File, count: i64) -> Result<(), StoreError> {
         file.write_all_at(store_text(count).as_bytes(), 0)
             .map_err(|cause| self.io(cause))
     }
 
     /// The file's bytes as text, exactly (for step mode's panel); `None`
     /// if it cannot be read.
-    pub fn raw_text(path: &Path) -> Option<String> {
+    pub(crate) fn raw_text(path: &Path) -> Option<String> {
         let store = FileStore::new(path);
         let mut file = store.open(Access::Read).ok()?;
         let bytes = files::read_capped(&mut file, MAX_STORE_BYTES).ok()??;
@@ -93,7 +94,7 @@ impl FileStore {
 
     /// The count in the file after the sale, `None` if the file is corrupt
     /// or cannot be read.
-    pub fn final_count(path: &Path) -> Option<i64> {
+    pub(crate) fn final_count(path: &Path) -> Option<i64> {
         match FileStore::new(path).read().ok()? {
             FileRead::Count(n) => Some(n),
             FileRead::Torn => None,
@@ -101,7 +102,7 @@ impl FileStore {
     }
 
     /// The file's path, for messages.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -129,7 +130,7 @@ impl FileStore {
 /// on it refuses instead of resetting the count under the first. A
 /// temporary one lives alone in a private directory, and both go when this
 /// is dropped.
-pub struct StoreFile {
+pub(crate) struct StoreFile {
     path: PathBuf,
     /// The temporary store's private directory.
     temp_dir: Option<PathBuf>,
@@ -142,7 +143,7 @@ impl StoreFile {
     /// nonce, so no other user can plant a link or a FIFO in the store's
     /// place, nor even see into it; the `ticketlab-<pid>-` prefix lets the
     /// next run sweep it if this one is killed.
-    pub fn temporary(tmp: &Path) -> Result<StoreFile, StoreError> {
+    pub(crate) fn temporary(tmp: &Path) -> Result<StoreFile, StoreError> {
         let prefix = format!("{NAME_PREFIX}{}-", std::process::id());
         let temp_error = |cause| StoreError::TempStore {
             dir: tmp.display().to_string(),
@@ -166,7 +167,7 @@ impl StoreFile {
     /// The file `--db` names: a regular file or a new path, not locked by
     /// another sale, and either empty, a ticket store, or `reset` given.
     /// Nothing here waits: the open does not block and the lock is tried.
-    pub fn named(path: &Path, reset: bool) -> Result<StoreFile, StoreError> {
+    pub(crate) fn named(path: &Path, reset: bool) -> Result<StoreFile, StoreError> {
         let shown = || path.display().to_string();
         let io = |cause| StoreError::DbIo {
             path: shown(),
@@ -217,7 +218,7 @@ impl StoreFile {
     }
 
     /// Writes the starting count through the locked descriptor.
-    pub fn init(&self, count: i64) -> Result<(), StoreError> {
+    pub(crate) fn init(&self, count: i64) -> Result<(), StoreError> {
         let io = |cause| StoreError::Io {
             path: self.path.display().to_string(),
             cause,
@@ -229,7 +230,7 @@ impl StoreFile {
     }
 
     /// The file's path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 }

@@ -1,16 +1,16 @@
 //! The three places a ticket count can live, as a buyer sees them.
 
-pub mod file;
-pub mod server;
+pub(crate) mod file;
+pub(crate) mod server;
 
 use std::sync::atomic::AtomicI64;
 
-pub use file::{FileStore, StoreFile};
-pub use server::{SellerPipes, ServerClient};
+pub(crate) use file::{FileStore, StoreFile};
+pub(crate) use server::{SellerPipes, ServerClient};
 
 /// A failure of a store operation inside a buyer.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     /// The file could not be opened, read or written.
     // The cause is part of the message and deliberately not a `source`: a
     // buyer prints this error alone, and anyhow's `{:#}` at the edge would
@@ -83,7 +83,7 @@ fn holder(pid: Option<i32>) -> String {
 }
 
 /// One buyer's handle on the store of its sale.
-pub enum StoreClient<'a> {
+pub(crate) enum StoreClient<'a> {
     /// The count in the segment.
     Shm(&'a AtomicI64),
     /// The JSON file.
@@ -94,7 +94,7 @@ pub enum StoreClient<'a> {
 
 /// What one read of a file store found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileRead {
+pub(crate) enum FileRead {
     /// A whole `{"count": N}`.
     Count(i64),
     /// A half-written or unparsable file.

@@ -16,13 +16,13 @@ const SEARCH: u32 = 0;
 const BUY: u32 = 1;
 
 /// The pipes of a server sale, created before anything forks.
-pub struct SellerPipes {
+pub(crate) struct SellerPipes {
     requests: Pipe,
     replies: Vec<Pipe>,
 }
 
 /// A buyer's end of the conversation.
-pub struct ServerClient {
+pub(crate) struct ServerClient {
     worker: u32,
     request_fd: i32,
     reply_fd: i32,
@@ -30,7 +30,7 @@ pub struct ServerClient {
 
 /// What the seller answered to a purchase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sale {
+pub(crate) enum Sale {
     /// Sold; the count before the sale.
     Sold(i64),
     /// Nothing left; the count seen.
@@ -39,7 +39,7 @@ pub enum Sale {
 
 impl SellerPipes {
     /// Opens the request pipe and one reply pipe per buyer.
-    pub fn new(workers: usize) -> io::Result<SellerPipes> {
+    pub(crate) fn new(workers: usize) -> io::Result<SellerPipes> {
         // 1000 buyers need 2000 pipe ends, past the usual soft limit.
         process::raise_fd_limit(2 * workers + 64);
         Ok(SellerPipes {
@@ -51,7 +51,7 @@ impl SellerPipes {
     }
 
     /// Buyer `worker`'s client (valid in the forked buyer).
-    pub fn client(&self, worker: usize) -> ServerClient {
+    pub(crate) fn client(&self, worker: usize) -> ServerClient {
         ServerClient {
             worker: worker as u32,
             request_fd: self.requests.write,
@@ -62,9 +62,11 @@ impl SellerPipes {
     /// The seller's loop, run in the forked seller process: answers until
     /// every buyer has closed its end, publishing the count in `published`
     /// so the live view can show it.
-    pub fn serve(&self, mut count: i64, published: &AtomicI64) -> io::Result<i64> {
+    pub(crate) fn serve(&self, mut count: i64, published: &AtomicI64) -> io::Result<i64> {
         // Our own copy of the write end would keep the pipe open forever.
-        process::close_raw(self.requests.write);
+        // SAFETY: this runs in the forked seller, which uses only the read
+        // ends and ends with `_exit`: its copy of the pipes is never dropped.
+        unsafe { process::close_raw(self.requests.write) };
         published.store(count, Ordering::Relaxed);
         let mut buf = [0u8; 4096];
         let mut have = 0;
@@ -98,54 +100,28 @@ impl SellerPipes {
 }
 
 impl ServerClient {
-    fn ask(&self, op: u32) -> Result<i64, StoreError> {
-        let word = (self.worker << 1) | op;
-        process::write_fd(self.request_fd, &word.to_ne_bytes())
-            .map_err(|_| StoreError::SellerGone)?;
-        let mut reply = [0u8; 8];
-        match process::read_exact_fd(self.reply_fd, &mut reply) {
-            Ok(true) => Ok(i64::from_ne_bytes(reply)),
-            _ => Err(StoreError::SellerGone),
-        }
-    }
-
     fn send(&self, op: u32) -> Result<(), StoreError> {
         let word = (self.worker << 1) | op;
         process::write_fd(self.request_fd, &word.to_ne_bytes()).map_err(|_| StoreError::SellerGone)
     }
 
     /// Sends a search request (one step; its answer is another).
-    pub fn send_search(&self) -> Result<(), StoreError> {
+    pub(crate) fn send_search(&self) -> Result<(), StoreError> {
         self.send(SEARCH)
     }
 
     /// Sends a purchase request.
-    pub fn send_buy(&self) -> Result<(), StoreError> {
+    pub(crate) fn send_buy(&self) -> Result<(), StoreError> {
         self.send(BUY)
     }
 
     /// Reads the seller's answer to the last request: the count it saw
     /// (for a purchase, the count before it sold, if it sold).
-    pub fn receive(&self) -> Result<i64, StoreError> {
+    pub(crate) fn receive(&self) -> Result<i64, StoreError> {
         let mut reply = [0u8; 8];
         match process::read_exact_fd(self.reply_fd, &mut reply) {
             Ok(true) => Ok(i64::from_ne_bytes(reply)),
             _ => Err(StoreError::SellerGone),
         }
-    }
-
-    /// Asks how many tickets are left.
-    pub fn search(&self) -> Result<i64, StoreError> {
-        self.ask(SEARCH)
-    }
-
-    /// Asks to buy one ticket.
-    pub fn buy(&self) -> Result<Sale, StoreError> {
-        let before = self.ask(BUY)?;
-        Ok(if before > 0 {
-            Sale::Sold(before)
-        } else {
-            Sale::SoldOut(before)
-        })
     }
 }

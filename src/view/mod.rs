@@ -7,7 +7,6 @@ mod render;
 mod state;
 mod terminal;
 
-pub use plain::PlainView;
-pub use render::draw;
-pub use state::{BuyerCell, BuyerState, Settings, Snapshot, StepCell, Stepper, ViewCommand};
-pub use terminal::{LiveView, Target, install_panic_hook};
+pub(crate) use plain::PlainView;
+pub(crate) use state::{BuyerCell, BuyerState, Settings, Snapshot, StepCell, Stepper, ViewCommand};
+pub(crate) use terminal::{LiveView, Target, install_panic_hook};

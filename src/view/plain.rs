@@ -9,25 +9,25 @@ use super::state::Snapshot;
 const INTERVAL: Duration = Duration::from_millis(250);
 
 /// Prints `Snapshot::plain_line` now and then; never writes escape codes.
-pub struct PlainView<W: Write> {
+pub(crate) struct PlainView<W: Write> {
     out: W,
     last: Option<Instant>,
 }
 
 impl<W: Write> PlainView<W> {
     /// A view printing to `out`.
-    pub fn new(out: W) -> Self {
+    pub(crate) fn new(out: W) -> Self {
         PlainView { out, last: None }
     }
 
     /// Prints a line for `snap` unless one was printed less than 250 ms ago.
-    pub fn tick(&mut self, snap: &Snapshot) -> io::Result<()> {
+    pub(crate) fn tick(&mut self, snap: &Snapshot) -> io::Result<()> {
         self.tick_at(snap, Instant::now())
     }
 
     /// Prints a line for `snap` whenever the last one was, so the final
     /// state is never swallowed by the rate limit.
-    pub fn finish(&mut self, snap: &Snapshot) -> io::Result<()> {
+    pub(crate) fn finish(&mut self, snap: &Snapshot) -> io::Result<()> {
         self.print(snap, Instant::now())
     }
 

@@ -53,7 +53,7 @@ const STATES: [BuyerState; 10] = [
 ];
 
 /// Draws `snap` over the whole frame.
-pub fn draw(frame: &mut Frame, snap: &Snapshot) {
+pub(crate) fn draw(frame: &mut Frame, snap: &Snapshot) {
     let area = frame.area();
     render(snap, area, frame.buffer_mut());
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// What one buyer process is doing right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BuyerState {
+pub(crate) enum BuyerState {
     /// Not forked yet, or not yet reported in.
     NotStarted,
     /// Looking for a ticket (between attempts).
@@ -30,7 +30,7 @@ pub enum BuyerState {
 
 /// One buyer's cell in the grid.
 #[derive(Clone, Debug)]
-pub struct BuyerCell {
+pub(crate) struct BuyerCell {
     /// What the buyer is doing.
     pub state: BuyerState,
     /// Tickets this buyer believes it bought.
@@ -39,7 +39,7 @@ pub struct BuyerCell {
 
 /// The run's settings, already formatted for display.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Store kind, e.g. "shm" or "file".
     pub store: String,
     /// Lock kind, e.g. "none" or "mutex".
@@ -62,7 +62,7 @@ pub struct Settings {
 
 /// Everything a view needs to draw one frame.
 #[derive(Clone, Debug)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// The run's settings.
     pub settings: Settings,
     /// Time since the sale started.
@@ -99,7 +99,7 @@ pub struct Snapshot {
 
 /// Step mode's panel: a person is the scheduler.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Stepper {
+pub(crate) struct Stepper {
     /// Per buyer, by index.
     pub buyers: Vec<StepCell>,
     /// The buyer the arrows have selected (Enter or space steps it).
@@ -123,7 +123,7 @@ pub struct Stepper {
 
 /// One buyer in step mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StepCell {
+pub(crate) struct StepCell {
     /// Its next step ("read"), or why it cannot move ("waits for the lock
     /// held by buyer 1", "finished").
     pub next: String,
@@ -135,7 +135,7 @@ pub struct StepCell {
 
 /// What the user asked for from a view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ViewCommand {
+pub(crate) enum ViewCommand {
     /// Stop the sale and leave.
     Quit,
     /// Pause or resume the sale.
@@ -161,11 +161,14 @@ pub enum ViewCommand {
     Restart,
     /// Step mode: save the schedule so far (`s`).
     Save,
+    /// Suspend the whole run to the shell (Ctrl-Z, which raw mode delivers
+    /// as a key): pause, give the terminal back, stop; redraw on `fg`.
+    Suspend,
 }
 
 impl Snapshot {
     /// One progress line for the plain view, free of escape codes.
-    pub fn plain_line(&self) -> String {
+    pub(crate) fn plain_line(&self) -> String {
         let remaining = match self.remaining {
             Some(n) => n.to_string(),
             None => "?".to_string(),

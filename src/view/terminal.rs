@@ -44,7 +44,7 @@ static HOOK_INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// The stream a view writes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// Standard output.
     Stdout,
     /// Standard error.
@@ -100,7 +100,7 @@ impl Write for Out {
 }
 
 /// The full-screen live view of a running sale.
-pub struct LiveView {
+pub(crate) struct LiveView {
     terminal: Terminal<CrosstermBackend<Out>>,
     /// Whether the last frame drawn was step mode's: it changes what some
     /// keys mean (space steps instead of pausing).
@@ -110,7 +110,7 @@ pub struct LiveView {
 impl LiveView {
     /// Takes over the terminal on `target`: raw mode, alternate screen,
     /// hidden cursor. Fails if a live view already owns it.
-    pub fn start(target: Target) -> io::Result<LiveView> {
+    pub(crate) fn start(target: Target) -> io::Result<LiveView> {
         let pid = std::process::id();
         if OWNER_PID
             .compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
@@ -142,14 +142,14 @@ impl LiveView {
     }
 
     /// Redraws the screen with `snap`, at the terminal's current size.
-    pub fn draw(&mut self, snap: &Snapshot) -> io::Result<()> {
+    pub(crate) fn draw(&mut self, snap: &Snapshot) -> io::Result<()> {
         self.step_mode = snap.stepper.is_some();
         self.terminal.draw(|frame| render::draw(frame, snap))?;
         Ok(())
     }
 
     /// The commands typed since the last call; never blocks.
-    pub fn poll_commands(&mut self) -> io::Result<Vec<ViewCommand>> {
+    pub(crate) fn poll_commands(&mut self) -> io::Result<Vec<ViewCommand>> {
         let mut commands = Vec::new();
         for _ in 0..MAX_EVENTS_PER_POLL {
             if !event::poll(Duration::ZERO)? {
@@ -166,9 +166,26 @@ impl LiveView {
         Ok(commands)
     }
 
+    /// Gives the terminal back for a while (Ctrl-Z): the normal screen and
+    /// cooked mode, as the shell expects them.
+    pub(crate) fn suspend(&mut self) -> io::Result<()> {
+        let out = self.terminal.backend_mut();
+        execute!(out, LeaveAlternateScreen, Show)?;
+        disable_raw_mode()
+    }
+
+    /// Takes the terminal again after `fg`, and repaints all of it: what
+    /// the shell printed meanwhile must not stay on the screen.
+    pub(crate) fn resume(&mut self) -> io::Result<()> {
+        enable_raw_mode()?;
+        let out = self.terminal.backend_mut();
+        execute!(out, EnterAlternateScreen, Hide, Clear(ClearType::All))?;
+        self.terminal.clear()
+    }
+
     /// Gives the terminal back and prints `last` on the normal screen, so the
     /// final state stays in the scrollback with the cursor below it.
-    pub fn finish(mut self, last: &Snapshot) -> io::Result<()> {
+    pub(crate) fn finish(mut self, last: &Snapshot) -> io::Result<()> {
         let size = self.terminal.size()?;
         let height = render::preferred_height(last, size.width).min(size.height);
         let mut buf = Buffer::empty(Rect::new(0, 0, size.width, height));
@@ -194,7 +211,7 @@ impl Drop for LiveView {
 
 /// Restores the terminal before the previous panic hook prints, so the
 /// message lands on a usable screen. Safe to call more than once.
-pub fn install_panic_hook() {
+pub(crate) fn install_panic_hook() {
     // Once is enough: every view start calling this must not stack hooks.
     if HOOK_INSTALLED.swap(true, Ordering::SeqCst) {
         return;
@@ -235,6 +252,7 @@ fn command_for(key: KeyEvent, step_mode: bool) -> Option<ViewCommand> {
     let control = key.modifiers.contains(KeyModifiers::CONTROL);
     let common = match key.code {
         KeyCode::Char('c') if control => Some(ViewCommand::Quit),
+        KeyCode::Char('z') if control => Some(ViewCommand::Suspend),
         KeyCode::Char('q' | 'Q') | KeyCode::Esc => Some(ViewCommand::Quit),
         KeyCode::Char('p' | 'P') => Some(ViewCommand::TogglePause),
         KeyCode::Char('+' | '=') => Some(ViewCommand::Slower),
