@@ -266,6 +266,18 @@ fn depends(a: (usize, Step), b: (usize, Step)) -> bool {
     a.0 == b.0 || !a.1.commutes_with(b.1)
 }
 
+/// For each step, the earlier steps it depends on, as a bit mask: the order
+/// every equivalent schedule keeps.
+fn predecessors(steps: &[(usize, Step)]) -> Vec<u32> {
+    (0..steps.len())
+        .map(|j| {
+            (0..j)
+                .filter(|&i| depends(steps[i], steps[j]))
+                .fold(0u32, |m, i| m | 1 << i)
+        })
+        .collect()
+}
+
 /// Longest schedule whose equivalent schedules are counted (2^n states).
 const COUNTABLE: usize = 22;
 
@@ -276,13 +288,7 @@ pub(crate) fn schedules_in_trace(steps: &[(usize, Step)]) -> Option<u64> {
     if n > COUNTABLE {
         return None;
     }
-    let preds: Vec<u32> = (0..n)
-        .map(|j| {
-            (0..j)
-                .filter(|&i| depends(steps[i], steps[j]))
-                .fold(0u32, |m, i| m | 1 << i)
-        })
-        .collect();
+    let preds = predecessors(steps);
     let mut ways = vec![0u64; 1 << n];
     ways[0] = 1;
     for mask in 0..(1u32 << n) {
@@ -307,13 +313,7 @@ pub(crate) fn schedules_within(steps: &[(usize, Step)], bound: usize) -> Option<
     if n > COUNTABLE {
         return None;
     }
-    let preds: Vec<u32> = (0..n)
-        .map(|j| {
-            (0..j)
-                .filter(|&i| depends(steps[i], steps[j]))
-                .fold(0u32, |m, i| m | 1 << i)
-        })
-        .collect();
+    let preds = predecessors(steps);
     let buyers = steps.iter().map(|s| s.0 + 1).max().unwrap_or(0);
     // Whether buyer b could move after `mask`: it has a step left, and that
     // step is not a lock attempt while another buyer holds the mutex.
@@ -370,13 +370,7 @@ fn fewest_preemptions(steps: &[(usize, Step)]) -> (Vec<(usize, Step)>, usize) {
     if n > COUNTABLE {
         return (steps.to_vec(), count_preemptions(steps));
     }
-    let preds: Vec<u32> = (0..n)
-        .map(|j| {
-            (0..j)
-                .filter(|&i| depends(steps[i], steps[j]))
-                .fold(0u32, |m, i| m | 1 << i)
-        })
-        .collect();
+    let preds = predecessors(steps);
     // best[mask][last+1] = (preemptions, previous (mask, last)) — explored
     // breadth-first by mask size.
     let full = (1u32 << n) - 1;

@@ -3,8 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -26,52 +25,9 @@ const SHOW_CURSOR: &str = "\x1b[?25h";
 /// machine needs, short enough that a hung run fails instead of stalling.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// A pseudo-terminal: the test keeps the master, the child gets the slave.
-/// Both ends are opened close-on-exec, so the processes that other tests
-/// spawn at the same moment never inherit them (an inherited slave would
-/// keep the master from ever reading end-of-file).
+/// A pseudo-terminal of the classroom size (see `common::term`).
 fn open_pty() -> (File, OwnedFd) {
-    // SAFETY: posix_openpt takes no pointers and returns a new descriptor or -1.
-    let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-    assert!(master >= 0, "posix_openpt: {}", io::Error::last_os_error());
-    // SAFETY: `master` was just opened and is owned by nobody else.
-    let master = unsafe { File::from_raw_fd(master) };
-    // SAFETY: grantpt and unlockpt only take the master descriptor, open above.
-    let unlocked = unsafe {
-        libc::grantpt(master.as_raw_fd()) == 0 && libc::unlockpt(master.as_raw_fd()) == 0
-    };
-    assert!(unlocked, "grantpt/unlockpt: {}", io::Error::last_os_error());
-    let mut name = [0 as libc::c_char; 128];
-    // SAFETY: `name` is a writable buffer of the length passed.
-    let found = unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) };
-    assert_eq!(
-        found,
-        0,
-        "ptsname_r: {}",
-        io::Error::from_raw_os_error(found)
-    );
-    // SAFETY: ptsname_r succeeded, so `name` holds a NUL-terminated path.
-    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
-    let path = path.to_str().expect("a UTF-8 pty path").to_string();
-    // std opens with O_CLOEXEC; O_NOCTTY keeps it from becoming the test's
-    // controlling terminal.
-    let slave: OwnedFd = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("open {path}: {e}"))
-        .into();
-    let size = libc::winsize {
-        ws_row: ROWS,
-        ws_col: COLS,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads one `winsize`, which lives across the call.
-    let sized = unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &size) };
-    assert_eq!(sized, 0, "TIOCSWINSZ: {}", io::Error::last_os_error());
-    (master, slave)
+    term::open_pty(COLS, ROWS)
 }
 
 /// The terminal settings of `fd`.
@@ -300,87 +256,13 @@ impl Ended {
 
 /// Drops escape sequences and carriage returns, to read the printed text.
 fn strip_escapes(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' => {
-                if chars.next_if_eq(&'[').is_some() {
-                    // Parameters, then one final byte in @..~.
-                    for d in chars.by_ref() {
-                        if ('@'..='~').contains(&d) {
-                            break;
-                        }
-                    }
-                } else {
-                    chars.next();
-                }
-            }
-            '\r' => {}
-            c => out.push(c),
-        }
-    }
-    out
+    term::strip_escapes(s)
 }
 
-/// Replays the output on a `COLS` × `ROWS` grid and returns the alternate
-/// screen as it was last drawn, one line per row. Only what the live view
-/// sends matters: cursor moves, clears and printed characters (the screen
-/// only sends the cells that changed, so a word can reach the terminal in
-/// pieces; on the replayed grid it reads whole).
+/// The alternate screen as it was last drawn, replayed on a `COLS` ×
+/// `ROWS` grid (see `common::term`).
 fn alternate_screen(raw: &str) -> String {
-    let (cols, rows) = (COLS as usize, ROWS as usize);
-    let blank = || vec![vec![' '; cols]; rows];
-    let mut grid = blank();
-    let (mut row, mut col) = (0usize, 0usize);
-    let mut alternate = false;
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' => {
-                if chars.next_if_eq(&'[').is_none() {
-                    chars.next();
-                    continue;
-                }
-                let mut params = String::new();
-                let mut last = None;
-                for d in chars.by_ref() {
-                    if ('@'..='~').contains(&d) {
-                        last = Some(d);
-                        break;
-                    }
-                    params.push(d);
-                }
-                match (last, params.as_str()) {
-                    (Some('h'), "?1049") => {
-                        alternate = true;
-                        grid = blank();
-                    }
-                    (Some('l'), "?1049") => alternate = false,
-                    (Some('J'), "2") => grid = blank(),
-                    (Some('H'), p) => {
-                        let mut at = p.split(';').map(|n| n.parse::<usize>().unwrap_or(1));
-                        row = at.next().unwrap_or(1).saturating_sub(1);
-                        col = at.next().unwrap_or(1).saturating_sub(1);
-                    }
-                    _ => {}
-                }
-            }
-            '\r' => col = 0,
-            '\n' => row += 1,
-            c if c.is_control() => {}
-            c => {
-                if alternate && row < rows && col < cols {
-                    grid[row][col] = c;
-                }
-                col += 1;
-            }
-        }
-    }
-    grid.iter()
-        .map(|r| r.iter().collect::<String>().trim_end().to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+    term::replay_screen(raw, COLS, ROWS)
 }
 
 #[test]

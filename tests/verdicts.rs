@@ -30,9 +30,14 @@ struct Ended {
 /// A one-buyer file sale on `db` that buys until the store says none are
 /// left, which only a broken store will.
 fn endless_file_sale(db: &Path) -> (Child, String) {
+    endless_file_sale_of(1, db)
+}
+
+/// The same with `workers` buyers taking turns under the lock.
+fn endless_file_sale_of(workers: usize, db: &Path) -> (Child, String) {
     spawn_sale_json(&[
         "--workers",
-        "1",
+        &workers.to_string(),
         "--tickets",
         FOREVER,
         "--wants",
@@ -260,20 +265,7 @@ fn verdicts_the_summary_names_an_oversold_sale() {
 #[test]
 fn verdicts_the_parent_ends_a_sale_whose_store_stays_corrupt() {
     let (_dir, db) = db_path();
-    let (mut child, seed) = spawn_sale_json(&[
-        "--workers",
-        "4",
-        "--tickets",
-        FOREVER,
-        "--wants",
-        "all",
-        "--store",
-        "file",
-        "--lock",
-        "buy",
-        "--db",
-        db.to_str().unwrap(),
-    ]);
+    let (mut child, seed) = endless_file_sale_of(4, &db);
     wait_for_a_purchase(&db, &mut child);
     let ended = tamper_until_the_end(child, &seed, || {
         let _ = std::fs::write(&db, "garbage, not a ticket store");
