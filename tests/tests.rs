@@ -7,6 +7,7 @@ mod faults;
 mod files;
 mod lab01_print;
 mod lab05_daemon;
+mod lab_scheduler;
 mod labs;
 mod live;
 mod scheduler;
