@@ -603,11 +603,7 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
     let challenge = format!(
         "Challenge: sell more than {} — make the sale oversell{}",
         crate::report::plural(cfg.tickets, "ticket"),
-        if cfg.racy() {
-            ""
-        } else {
-            " (can you, under this lock?)"
-        }
+        if cfg.racy() { "" } else { ". Can you?" }
     );
     let mut observer = LiveObserver::start(Target::Stdout)?;
     let mut selected = 0;

@@ -76,7 +76,7 @@ pub struct RunArgs {
     /// The lab: its number (3 or 03) or short name (see `ticketlab labs`).
     #[arg(value_name = "LAB")]
     pub lab: String,
-    /// Flags of the command the lab runs (`sell`, `print` or `daemon`), overriding its preset.
+    /// Flags of the command the lab runs (`sell`, `step`, `explore`, `print` or `daemon`), overriding its preset.
     #[arg(
         value_name = "FLAGS",
         trailing_var_arg = true,

@@ -647,10 +647,15 @@ impl Exploration {
         )?;
         writeln!(
             out,
-            "  traces        {} (schedules equal up to swapping steps that commute; each run once)",
+            "  traces        {} (equal up to swapping steps that commute)",
             self.traces
         )?;
-        writeln!(out, "  real runs     {}", self.runs)?;
+        writeln!(
+            out,
+            "  real runs     {} (one per trace; {} found a trace already run)",
+            self.runs,
+            self.runs.saturating_sub(self.traces)
+        )?;
         writeln!(out, "  outcomes:")?;
         for share in &self.distribution {
             writeln!(
@@ -665,10 +670,10 @@ impl Exploration {
         match &self.shortest_failing {
             None => writeln!(out, "  every schedule is exact")?,
             Some(f) => {
+                writeln!(out, "  shortest failing schedule: {}", f.schedule)?;
                 writeln!(
                     out,
-                    "  shortest failing schedule: {} ({} steps, {}; {})",
-                    f.schedule,
+                    "    {} steps, {}; {}",
                     f.steps,
                     plural(f.preemptions as u64, "preemption"),
                     f.outcome.words()
@@ -677,10 +682,18 @@ impl Exploration {
                 if let Some(pair) = &f.critical_pair {
                     writeln!(out, "    critical pair: {pair}")?;
                 }
+                // On a line of its own, flags the defaults do not need left
+                // out: students copy it, and it must not wrap at 80 columns.
+                let store = if self.store == "shm" {
+                    String::new()
+                } else {
+                    format!(" --store {}", self.store)
+                };
+                writeln!(out, "    try it:")?;
                 writeln!(
                     out,
-                    "    try it: ticketlab step -w {} -t {} --store {} --lock {} --schedule {}",
-                    self.workers, self.tickets, self.store, self.lock, f.schedule
+                    "    ticketlab step -w {} -t {}{store} --lock {} --schedule {}",
+                    self.workers, self.tickets, self.lock, f.schedule
                 )?;
             }
         }
