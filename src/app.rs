@@ -570,7 +570,7 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
         .save_schedule
         .clone()
         .unwrap_or_else(|| "ticketlab.schedule".into());
-    let mut sale = args.sale.over(preset);
+    let sale = args.sale.over(preset);
     if !io::stdout().is_terminal() {
         if sale.schedule.is_none() && sale.schedule_file.is_none() {
             return Ok(usage(
@@ -582,22 +582,17 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
             output: args.output,
         });
     }
-    let replay_from = sale.schedule.take();
+    // A schedule given here (inline or from a file) is replayed first; the
+    // person takes over where it ends.
     let mut cfg = match sale.into_config(args.output.trace) {
         Ok(cfg) => cfg,
         Err(e) => return Ok(usage(e)),
     };
-    let mut replay: Vec<usize> = replay_from
-        .map(|s| s.entries.iter().map(|e| e.buyer).collect())
+    let mut replay: Vec<usize> = cfg
+        .schedule
+        .take()
+        .map(|(s, _)| s.entries.iter().map(|e| e.buyer).collect())
         .unwrap_or_default();
-    if let Some(&b) = replay.iter().find(|&&b| b >= cfg.workers) {
-        return Ok(usage(format!(
-            "--schedule names buyer {}, but the sale has {} (buyers are numbered from 1)",
-            b + 1,
-            cfg.workers
-        )));
-    }
-    cfg.schedule = None;
     // The panel shows each buyer's private copy from its trace.
     cfg.trace = true;
     let challenge = format!(

@@ -660,17 +660,23 @@ impl Exploration {
         for share in &self.distribution {
             writeln!(
                 out,
-                "    {:<18} {:>7} schedules {:>6.1}%   {} traces",
+                "    {:<18} {:>7} schedules {:>6.1}%   {}",
                 share.outcome.words(),
                 share.schedules,
                 share.share * 100.0,
-                share.traces
+                plural(share.traces as u64, "trace")
             )?;
         }
         match &self.shortest_failing {
             None => writeln!(out, "  every schedule is exact")?,
             Some(f) => {
-                writeln!(out, "  shortest failing schedule: {}", f.schedule)?;
+                // A search cut short has seen only some failing schedules.
+                let which = if self.complete {
+                    "shortest failing schedule"
+                } else {
+                    "a failing schedule"
+                };
+                writeln!(out, "  {which}: {}", f.schedule)?;
                 writeln!(
                     out,
                     "    {} steps, {}; {}",

@@ -486,23 +486,21 @@ impl SaleReport {
         if let Some(diverged) = &self.replay_diverged {
             writeln!(out, "  replay diverged: {diverged}")?;
         }
+        writeln!(
+            out,
+            "  seed          {} (repeat with --seed {})",
+            self.seed, self.seed
+        )?;
+        // The interleaving itself, not just the seed: the same steps in the
+        // same order give the same values, whatever the timing. On a line
+        // of its own, so neither it nor the seed is split by a wrap.
         match self
             .schedule_compact
             .as_deref()
             .filter(|s| s.len() <= crate::schedule::PRINTABLE)
         {
-            // The interleaving itself, not just the seed: the same steps in
-            // the same order give the same values, whatever the timing.
-            Some(schedule) => writeln!(
-                out,
-                "  seed          {} (repeat the interleaving with --seed {} --schedule {schedule})",
-                self.seed, self.seed
-            ),
-            None => writeln!(
-                out,
-                "  seed          {} (repeat with --seed {})",
-                self.seed, self.seed
-            ),
+            Some(schedule) => writeln!(out, "  interleaving  repeat with --schedule {schedule}"),
+            None => Ok(()),
         }
     }
 

@@ -822,7 +822,9 @@ impl Run<'_> {
         for entry in trace[..written.min(trace.len())].iter().rev() {
             let (op, value) = TraceEntry::unpack(entry.word.load(Ordering::Relaxed));
             match Op::from_u8(op) {
-                Op::Read | Op::Search => return (Some(value), false),
+                // The search only shows the count; the copy the buyer acts
+                // on is the one its read takes.
+                Op::Read => return (Some(value), false),
                 Op::TornRead => return (None, true),
                 _ => {}
             }

@@ -263,7 +263,7 @@ fn lab09_a_schedule_replays_without_a_terminal() {
         stdout.contains("schedule: 2S=1,1S=1,1R=1,1W=0,2R=0"),
         "{stdout}"
     );
-    assert!(stdout.contains("--schedule 2,1x3,2)"), "{stdout}");
+    assert!(stdout.contains("--schedule 2,1x3,2\n"), "{stdout}");
     assert!(stdout.contains("exact"), "{stdout}");
 }
 

@@ -237,7 +237,8 @@ fn lab02_prints_the_command_first_on_stdout() {
     );
     assert!(stdout.contains("OVERSOLD by 2"), "{stdout}");
     assert!(
-        stdout.contains("(repeat the interleaving with --seed "),
+        stdout.contains("(repeat with --seed ")
+            && stdout.contains("interleaving  repeat with --schedule "),
         "{stdout}"
     );
 }
