@@ -810,6 +810,31 @@ impl Run<'_> {
                 report.replay_diverged = crate::schedule::Schedule::divergence(recorded, &schedule);
             }
         }
+        // Who overwrote whom, named in the schedule's order: a replay then
+        // names exactly what its recording named, even where two writes of
+        // a free run landed too close together for the clock to order.
+        if !report.lost.is_empty() {
+            let mut writes: Vec<Event> = schedule
+                .entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.step == Some(Step::Write))
+                .filter_map(|(i, e)| {
+                    Some(Event {
+                        t_ns: i as u64,
+                        buyer: e.buyer,
+                        op: Op::Wrote,
+                        value: e.value?,
+                    })
+                })
+                .collect();
+            let tickets = i64::try_from(self.cfg.tickets).unwrap_or(i64::MAX);
+            let mut lost = crate::postmortem::lost_updates(tickets, &mut writes);
+            lost.truncate(report.lost.len());
+            if lost.len() == report.lost.len() {
+                report.lost = lost;
+            }
+        }
         report.schedule_compact = Some(schedule.compact());
         report.schedule = Some(schedule.annotated());
     }
