@@ -16,7 +16,8 @@ use crate::fault::FaultPoint;
 use crate::mutex::{Held, SharedMutex};
 use crate::process;
 use crate::segment::{
-    Control, GATE_OPEN, GATE_SCHEDULED, LockArea, NEXT_DONE, NEXT_PARKED, Segment, Slot, TraceEntry,
+    Control, GATE_OPEN, GATE_PAUSED, GATE_SCHEDULED, LockArea, NEXT_DONE, NEXT_PARKED, Segment,
+    Slot, TraceEntry,
 };
 use crate::step::Step;
 use crate::store::server::Sale;
@@ -751,7 +752,24 @@ impl<'a> Buyer<'a> {
             return;
         }
         let permille = self.control.delay_permille.load(Ordering::Relaxed);
-        std::thread::sleep(d * permille / 1000);
+        let mut left = d * permille / 1000;
+        // A pause stops the clock of a delay too: the buyer sleeps on the
+        // gate word, which the parent wakes whenever it opens or closes the
+        // gate, and only time spent with the gate open counts. Otherwise a
+        // delay would run out during the pause, which is left out of the
+        // elapsed time, and the sale would look faster than it was.
+        while !left.is_zero() {
+            match self.control.gate.load(Ordering::Acquire) {
+                GATE_OPEN => {
+                    let slept = Instant::now();
+                    process::futex_wait(&self.control.gate, GATE_OPEN, Some(left));
+                    left = left.saturating_sub(slept.elapsed());
+                }
+                GATE_PAUSED => process::futex_wait(&self.control.gate, GATE_PAUSED, None),
+                // A scheduler took over: the order is its, not the clock's.
+                _ => return,
+            }
+        }
     }
 
     fn now_ns(&self) -> u64 {

@@ -297,7 +297,10 @@ impl<'a> Turnstiles<'a> {
 
     /// Closes the gate (`GATE_PAUSED` or `GATE_SCHEDULED`).
     pub(crate) fn close(&self, how: u32) {
-        self.seg.control().gate.store(how, Ordering::Release);
+        let gate = &self.seg.control().gate;
+        gate.store(how, Ordering::Release);
+        // Buyers asleep in a delay stop its clock while the gate is closed.
+        process::futex_wake_all(gate);
     }
 
     /// Whether the gate is closed.
@@ -307,7 +310,9 @@ impl<'a> Turnstiles<'a> {
 
     /// Opens the gate and wakes every parked buyer: they all go on.
     pub(crate) fn open(&self, buyers: usize) {
-        self.seg.control().gate.store(GATE_OPEN, Ordering::Release);
+        let gate = &self.seg.control().gate;
+        gate.store(GATE_OPEN, Ordering::Release);
+        process::futex_wake_all(gate);
         for id in 0..buyers {
             let slot = self.seg.slot(id);
             slot.next.fetch_and(!NEXT_PARKED, Ordering::AcqRel);

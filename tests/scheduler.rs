@@ -250,5 +250,12 @@ fn scheduler_pause_holds_every_write_and_is_left_out_of_elapsed_time() {
         elapsed_ms < paused_for.as_secs_f64() * 1000.0,
         "elapsed {elapsed_ms} ms includes the {paused_for:?} pause:\n{text}"
     );
+    // And the pause stopped the delays' clock too: a read delay that ran
+    // out during the pause would be missing from the elapsed time. The four
+    // 300 ms delays under the lock are the least the sale can take.
+    assert!(
+        elapsed_ms >= 1200.0,
+        "elapsed {elapsed_ms} ms is less than the four 300 ms delays:\n{text}"
+    );
     assert!(text.contains("sold          4 of 4"), "{text}");
 }
