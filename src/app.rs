@@ -9,7 +9,7 @@ use crate::config::{Output, SaleConfig, ViewMode};
 use crate::demo::daemon::{self, DaemonConfig};
 use crate::demo::print::{self, PrintConfig};
 use crate::exit::Exit;
-use crate::labs::{self, Experiment};
+use crate::labs;
 use crate::observe::{LiveObserver, PlainObserver};
 use crate::report::human_rate;
 use crate::report::{Ending, SaleReport};
@@ -82,24 +82,23 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
             labs::allowed()
         )));
     };
+    let (sub, preset, axis) = lab.experiment.parts();
+    // Which flags the student gave is decided by clap from their flags
+    // alone, never by matching strings: `-l task` and `--lock=task` are the
+    // same flag as `--lock task`.
+    let given = match given_flags(sub, &flags) {
+        Ok(given) => given,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => e.exit(),
+        Err(e) => {
+            eprintln!("{}", one_line(&e.render().to_string()));
+            return Ok(Exit::Usage);
+        }
+    };
     // A comparison runs once per value, unless the student gave the flag
     // that varies: then just that one run.
-    let each = |flag: &'static str, values| {
-        let axis_given = flags
-            .iter()
-            .any(|f| f == flag || f.starts_with(&format!("{flag}=")));
-        (!axis_given).then_some((flag, values))
-    };
-    let (sub, preset, compare) = match lab.experiment {
-        Experiment::Print(p) => ("print", p, None),
-        Experiment::Daemon(p) => ("daemon", p, None),
-        Experiment::Sale(p) => ("sell", p, None),
-        Experiment::Step(p) => ("step", p, None),
-        Experiment::Compare { base, flag, values } => ("sell", base, each(flag, values)),
-        Experiment::Explore { base, flag, values } => ("explore", base, each(flag, values)),
-    };
+    let compare = axis.filter(|(flag, _)| !given.contains(&flag_id(sub, flag)));
     let mut argv: Vec<String> = vec!["ticketlab".into(), sub.into()];
-    argv.extend(without_overridden(preset, &flags));
+    argv.extend(preset_without(sub, preset, &given));
     argv.extend(flags);
     let command = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli.command,
@@ -246,24 +245,58 @@ fn write_exploration_table(
     Ok(())
 }
 
+/// The ids of the flags `flags` gives to `ticketlab SUB`, as clap parsed
+/// them. Giving `--no-jitter` also takes back a preset's `--jitter`.
+fn given_flags(sub: &str, flags: &[String]) -> Result<Vec<String>, clap::Error> {
+    use clap::CommandFactory;
+    use clap::parser::ValueSource;
+    let argv = ["ticketlab", sub]
+        .into_iter()
+        .map(String::from)
+        .chain(flags.iter().cloned());
+    let matches = Cli::command().try_get_matches_from(argv)?;
+    let Some(sub_matches) = matches.subcommand_matches(sub) else {
+        return Ok(Vec::new());
+    };
+    let mut given: Vec<String> = sub_matches
+        .ids()
+        .filter(|id| sub_matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.to_string())
+        .collect();
+    if given.iter().any(|id| id == "no_jitter") {
+        given.push("jitter".into());
+    }
+    Ok(given)
+}
+
+/// The id of `ticketlab SUB`'s flag spelled `flag` (`--lock` or `-l`), or
+/// the spelling itself if there is no such flag.
+fn flag_id(sub: &str, flag: &str) -> String {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let found = cli.find_subcommand(sub).and_then(|cmd| {
+        cmd.get_arguments()
+            .find(|a| match flag.strip_prefix("--") {
+                Some(long) => a.get_long() == Some(long),
+                None => flag
+                    .strip_prefix('-')
+                    .is_some_and(|s| a.get_short().map(String::from).as_deref() == Some(s)),
+            })
+            .map(|a| a.get_id().to_string())
+    });
+    found.unwrap_or_else(|| flag.to_string())
+}
+
 /// The preset's flags minus those the command line gives again, so the
 /// printed command reads as what actually runs.
-fn without_overridden(preset: &[&str], given: &[String]) -> Vec<String> {
-    let mut given: Vec<&str> = given
-        .iter()
-        .filter(|f| f.starts_with('-'))
-        .map(|f| f.split('=').next().unwrap_or(f))
-        .collect();
-    if given.contains(&"--no-jitter") {
-        given.push("--jitter");
-    }
+fn preset_without(sub: &str, preset: &[&str], given: &[String]) -> Vec<String> {
     let mut kept = Vec::new();
     let mut i = 0;
     while i < preset.len() {
         let flag = preset[i];
-        let takes_value = preset.get(i + 1).is_some_and(|v| !v.starts_with("--"));
+        let takes_value = preset.get(i + 1).is_some_and(|v| !v.starts_with('-'));
         let width = if takes_value { 2 } else { 1 };
-        if !given.contains(&flag) {
+        if !given.contains(&flag_id(sub, flag)) {
             kept.extend(preset[i..i + width].iter().map(|s| s.to_string()));
         }
         i += width;

@@ -280,22 +280,32 @@ pub(crate) fn allowed() -> String {
     format!("1 to {}, or one of: {}", LABS.len(), names.join(", "))
 }
 
+/// A flag a comparison varies, and its values (one run each).
+pub(crate) type Axis = (&'static str, &'static [&'static str]);
+
+impl Experiment {
+    /// The one place an experiment becomes a command: its subcommand, its
+    /// preset flags, and the flag it varies with its values, if any.
+    pub(crate) fn parts(self) -> (&'static str, &'static [&'static str], Option<Axis>) {
+        match self {
+            Experiment::Print(p) => ("print", p, None),
+            Experiment::Daemon(p) => ("daemon", p, None),
+            Experiment::Sale(p) => ("sell", p, None),
+            Experiment::Step(p) => ("step", p, None),
+            Experiment::Compare { base, flag, values } => ("sell", base, Some((flag, values))),
+            Experiment::Explore { base, flag, values } => ("explore", base, Some((flag, values))),
+        }
+    }
+}
+
 impl Lab {
     /// The subcommand and preset flags, as a person would type them.
     #[cfg(test)]
     pub(crate) fn command_line(&self) -> String {
-        let (sub, flags, tail) = match self.experiment {
-            Experiment::Print(f) => ("print", f, String::new()),
-            Experiment::Daemon(f) => ("daemon", f, String::new()),
-            Experiment::Sale(f) => ("sell", f, String::new()),
-            Experiment::Compare { base, flag, values } => {
-                ("sell", base, format!(" {flag} {{{}}}", values.join("|")))
-            }
-            Experiment::Step(f) => ("step", f, String::new()),
-            Experiment::Explore { base, flag, values } => {
-                ("explore", base, format!(" {flag} {{{}}}", values.join("|")))
-            }
-        };
+        let (sub, flags, axis) = self.experiment.parts();
+        let tail = axis.map_or(String::new(), |(flag, values)| {
+            format!(" {flag} {{{}}}", values.join("|"))
+        });
         let flags: String = flags.iter().map(|f| format!(" {f}")).collect();
         format!("ticketlab {sub}{flags}{tail}")
     }
@@ -418,14 +428,7 @@ mod tests {
     /// merges them: the preset first, the student's flags after, so theirs
     /// win (the Cli has `args_override_self`).
     fn merged_argv(lab: &Lab, flags: &[&str]) -> Vec<String> {
-        let (sub, preset) = match lab.experiment {
-            Experiment::Print(p) => ("print", p),
-            Experiment::Daemon(p) => ("daemon", p),
-            Experiment::Sale(p) => ("sell", p),
-            Experiment::Compare { base, .. } => ("sell", base),
-            Experiment::Step(p) => ("step", p),
-            Experiment::Explore { base, .. } => ("explore", base),
-        };
+        let (sub, preset, _) = lab.experiment.parts();
         ["ticketlab", sub]
             .iter()
             .chain(preset)

@@ -350,24 +350,64 @@ fn lab04_prints_one_table() {
 
 #[test]
 fn lab04_a_given_lock_runs_one_sale_only() {
-    let v = run_json(&[
-        "4",
-        "--lock",
-        "task",
-        "--workers",
+    // Every spelling of the flag is the same flag.
+    for lock in [&["--lock", "task"][..], &["-l", "task"], &["--lock=task"]] {
+        let v = run_json(&[&["4"][..], lock, ONE_QUICK_SALE].concat());
+        assert!(
+            v.get("sales").is_none(),
+            "{lock:?}: one sale, no table: {v}"
+        );
+        assert_eq!(v["lock"], "task", "{lock:?}: {v}");
+        assert_exact(&v);
+    }
+}
+
+/// Shrinks lab 4's sale to a quick one that still waits between read and
+/// write.
+const ONE_QUICK_SALE: &[&str] = &[
+    "--workers",
+    "3",
+    "--tickets",
+    "1",
+    "--read-delay",
+    "10ms",
+    "--write-delay",
+    "0",
+    "--view",
+    "quiet",
+];
+
+#[test]
+fn lab04_the_printed_command_names_a_short_flag_once() {
+    let out = succeeds(&[&["run", "4", "-l", "task"][..], ONE_QUICK_SALE].concat());
+    let stdout = text(&out.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(first.contains(" -l task"), "{first}");
+    assert!(
+        !first.contains("--lock") && !first.contains('{'),
+        "the preset's varying --lock is gone: {first}"
+    );
+}
+
+#[test]
+fn lab02_a_short_flag_replaces_the_presets_long_one() {
+    let out = succeeds(&[
+        "run",
+        "2",
+        "-w",
         "3",
-        "--tickets",
-        "1",
-        "--read-delay",
-        "10ms",
         "--write-delay",
         "0",
         "--view",
         "quiet",
     ]);
-    assert!(v.get("sales").is_none(), "one sale, no table: {v}");
-    assert_eq!(v["lock"], "task", "{v}");
-    assert_exact(&v);
+    let first = text(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(first.contains(" -w 3"), "{first}");
+    assert!(!first.contains("--workers"), "{first}");
 }
 
 #[test]
