@@ -12,10 +12,13 @@ use std::process::Command;
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::buyer::Op;
 use crate::cli::BenchArgs;
 use crate::config::{LockMode, SaleConfig, StoreKind, Wants};
 use crate::exit::Exit;
 use crate::report::human_rate;
+use crate::schedule::Schedule;
+use crate::scheduler::Then;
 use crate::supervisor::{Quiet, run_sale};
 
 /// One thing measured.
@@ -160,6 +163,17 @@ struct Row {
 
 /// Runs the benchmark and prints a table (or JSON lines).
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
+    let mut names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
+    names.dedup();
+    names.extend(["stepped", "start"]);
+    if let Some(only) = args.only.as_deref() {
+        if !names.iter().any(|name| name.contains(only)) {
+            return Ok(crate::app::usage(format!(
+                "--only '{only}' matches no scenario (allowed: {})",
+                names.join(", ")
+            )));
+        }
+    }
     let anchors = args.anchors.as_deref();
     let cbench = anchors.map(build_anchors).transpose()?;
     let wanted = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
@@ -204,6 +218,21 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
         ));
         print_row(rows.last().expect("just pushed"), args.json)?;
     }
+    if wanted("stepped") {
+        let row = stepped(args.rounds)?;
+        if args.json {
+            print_row(&row, true)?;
+        } else {
+            writeln!(
+                io::stdout(),
+                "{:<40} {:>3}  ticketlab {:>6.1} µs per step",
+                row.scenario,
+                row.workers,
+                row.ticketlab
+            )?;
+        }
+        rows.push(row);
+    }
     if !wanted("start") {
         return Ok(Exit::Success);
     }
@@ -240,6 +269,59 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
     ));
     print_row(rows.last().expect("just pushed"), args.json)?;
     Ok(Exit::Success)
+}
+
+/// Tickets in the stepped measurement: one granted step each for the read
+/// and the write.
+const STEPPED_TICKETS: u64 = 5_000;
+
+/// The scheduler's round trip: the parent grants a parked buyer its step,
+/// the buyer takes it and parks at its next gate, the parent sees it parked
+/// and grants again. Buyer 1 takes every step (`--schedule 1 --then
+/// lowest`), so the time between two of its reads is two round trips. The
+/// row holds the median in microseconds.
+fn stepped(rounds: u32) -> anyhow::Result<Row> {
+    let mut ours = Vec::new();
+    for round in 0..rounds {
+        let cfg = SaleConfig {
+            workers: 2,
+            tickets: STEPPED_TICKETS,
+            wants: Wants::All,
+            store: StoreKind::Shm,
+            lock: LockMode::None,
+            read_delay: Default::default(),
+            write_delay: Default::default(),
+            jitter: false,
+            seed: u64::from(round),
+            db: None,
+            trace: true,
+            schedule: Some((
+                Schedule::parse("1").map_err(anyhow::Error::msg)?,
+                Then::Lowest,
+            )),
+        };
+        let report = run_sale(&cfg, &mut Quiet)?;
+        let mut reads: Vec<u64> = report
+            .events
+            .iter()
+            .filter(|e| e.buyer == 0 && e.op == Op::Read)
+            .map(|e| e.t_ns)
+            .collect();
+        reads.sort_unstable();
+        let per_step: Vec<f64> = reads
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]) as f64 / 2e3)
+            .collect();
+        anyhow::ensure!(!per_step.is_empty(), "the stepped sale recorded no reads");
+        ours.push(median(per_step));
+    }
+    Ok(row(
+        "stepped: grant -> step -> park (median)".into(),
+        2,
+        &ours,
+        &[],
+        &[],
+    ))
 }
 
 fn row(scenario: String, workers: usize, ours: &[f64], c: &[f64], py: &[f64]) -> Row {

@@ -1,6 +1,7 @@
 //! Integration tests: every one drives the real `ticketlab` binary.
 //! Test names carry the lab or issue area so `cargo test lab02` runs one.
 
+mod bench;
 mod common;
 mod explore;
 mod faults;
