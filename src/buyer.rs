@@ -516,6 +516,9 @@ impl<'a> Buyer<'a> {
         self.lock_area
             .holder_worker
             .store(self.id as i32, Ordering::Relaxed);
+        if !self.trace.is_empty() {
+            self.append_trace(STEP_TRACE_BASE + Step::Lock as u8, 0);
+        }
         self.record(Op::Locked, 0);
         if self.fault == Some(FaultPoint::Holding) {
             process::die_now();
@@ -673,7 +676,11 @@ impl<'a> Buyer<'a> {
         if self.control.gate.load(Ordering::Relaxed) != GATE_OPEN {
             self.park(step);
         }
-        if !self.trace.is_empty() {
+        // The lock step is recorded when the lock is taken (`hold`), not
+        // when it is asked for: in a free run a buyer may wait for it long
+        // after passing the gate, and the recorded order must have it after
+        // the holder's unlock, as a replay will grant it.
+        if step != Step::Lock && !self.trace.is_empty() {
             self.append_trace(STEP_TRACE_BASE + step as u8, 0);
         }
     }

@@ -49,6 +49,17 @@ impl BuyerNow {
             _ => None,
         }
     }
+
+    /// The step this buyer would take if a schedule named it now. A torn
+    /// reader is not runnable (no chooser of its own picks it, or it would
+    /// tear again for ever), but a schedule may name it: a recorded free
+    /// run read the torn file again, and its replay must too.
+    pub(crate) fn grantable(self) -> Option<Step> {
+        match self {
+            BuyerNow::Parked(step) | BuyerNow::WaitsForFile(step) => Some(step),
+            _ => None,
+        }
+    }
 }
 
 /// A stable moment: every started buyer is parked or done.
@@ -243,15 +254,12 @@ pub(crate) fn why_not(moment: &Moment, buyer: usize) -> Option<String> {
             "buyer {n} does not exist (this sale has {})",
             crate::report::plural(moment.buyers.len() as u64, "buyer")
         )),
-        Some(BuyerNow::Parked(_)) => None,
+        Some(BuyerNow::Parked(_) | BuyerNow::WaitsForFile(_)) => None,
         Some(BuyerNow::Blocked { holder, .. }) => Some(format!(
             "buyer {n} waits for the lock held by buyer {}",
             holder + 1
         )),
         Some(BuyerNow::Done) => Some(format!("buyer {n} has finished")),
-        Some(BuyerNow::WaitsForFile(_)) => Some(format!(
-            "buyer {n} read a half-written file and waits for the writer to finish it"
-        )),
         Some(BuyerNow::NotStarted) => Some(format!(
             "buyer {n} has not started yet (join starts each buyer after the previous one exits)"
         )),
@@ -272,7 +280,7 @@ impl Chooser for ScheduleChooser {
         if let Some(why) = why_not(moment, entry.buyer) {
             return Choice::Refuse(format!("step {step_no}: {why}"));
         }
-        if let (Some(want), BuyerNow::Parked(next)) = (entry.step, moment.buyers[entry.buyer]) {
+        if let (Some(want), Some(next)) = (entry.step, moment.buyers[entry.buyer].grantable()) {
             if want != next {
                 return Choice::Refuse(format!(
                     "step {step_no}: buyer {}'s next step is {next}, not {want}",

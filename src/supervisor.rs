@@ -942,7 +942,7 @@ impl Run<'_> {
                     let step = moment.taken.len() + 1;
                     return Err(SaleError::Refused(format!("step {step}: {why}")));
                 }
-                let step = moment.buyers[id].runnable().expect("checked runnable");
+                let step = moment.buyers[id].grantable().expect("checked grantable");
                 self.taken.push((id, step));
                 turnstiles.grant(id);
                 Ok(true)

@@ -108,6 +108,55 @@ fn scheduler_a_recorded_free_run_replays_to_the_same_counts_and_overwrites() {
 }
 
 #[test]
+fn scheduler_a_recorded_free_run_replays_under_every_lock_and_store() {
+    // The lock step must be recorded where the buyer took the lock, after
+    // the previous holder's unlock, or the replay is refused. A free run's
+    // steps are ordered by the clock, so they are drawn far apart: seed 4
+    // gives the three buyers read delays at least 69 ms apart.
+    let dir = tempfile::tempdir().unwrap();
+    for store in ["shm", "file", "server"] {
+        for lock in ["none", "write", "buy", "task", "join", "atomic"] {
+            // Only shared memory has a compare-and-swap; the seller needs
+            // no lock.
+            if (store == "server" && lock != "none") || (store == "file" && lock == "atomic") {
+                continue;
+            }
+            let file = dir.path().join(format!("{store}-{lock}.schedule"));
+            let file_arg = file.to_str().unwrap();
+            let settings = [
+                "-w",
+                "3",
+                "-t",
+                "2",
+                "--store",
+                store,
+                "--lock",
+                lock,
+                "--read-delay",
+                "200ms",
+                "--jitter",
+                "--seed",
+                "4",
+                "--view",
+                "quiet",
+            ];
+            let recorded = sale_json(&[&settings[..], &["--save-schedule", file_arg]].concat());
+            let replayed = sale_json(&[&settings[..], &["--schedule-file", file_arg]].concat());
+            assert_eq!(
+                replayed["replay_diverged"],
+                serde_json::Value::Null,
+                "{store}/{lock}: {replayed}"
+            );
+            assert_eq!(
+                fingerprint(&replayed),
+                fingerprint(&recorded),
+                "{store}/{lock}"
+            );
+        }
+    }
+}
+
+#[test]
 fn scheduler_a_replay_that_differs_says_at_which_step() {
     let out = sale_json(&[
         "-w",
