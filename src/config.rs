@@ -89,12 +89,22 @@ pub struct DbFile {
 
 impl SaleConfig {
     /// Whether buyers must record their operations: always where updates can
-    /// be lost (so the summary can name them), otherwise only on request.
-    /// The seller serialises every sale, so nothing is lost there.
+    /// be lost (so the summary can name them) and in every sale small
+    /// enough that recording costs nothing a person would notice (so every
+    /// such run gives back its interleaving); a long sale only on request,
+    /// since recording slows each purchase.
     pub fn records_trace(&self) -> bool {
-        self.trace || self.schedule.is_some() || self.racy()
+        let small = match self.wants {
+            Wants::Count(n) => (self.workers as u64).saturating_mul(n) <= SMALL_SALE_PURCHASES,
+            Wants::All => self.tickets <= SMALL_SALE_PURCHASES,
+        };
+        self.trace || self.schedule.is_some() || self.racy() || small
     }
 }
+
+/// Purchases up to which a sale records its trace unasked: a few
+/// operations each, well within the trace's room.
+const SMALL_SALE_PURCHASES: u64 = 10_000;
 
 /// Whether a store and lock setting can lose updates: the one place that
 /// says which settings race. The seller serialises every sale, so the

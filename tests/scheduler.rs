@@ -308,3 +308,25 @@ fn scheduler_pause_holds_every_write_and_is_left_out_of_elapsed_time() {
     );
     assert!(text.contains("sold          4 of 4"), "{text}");
 }
+
+#[test]
+fn scheduler_a_small_free_run_under_a_lock_gives_back_its_interleaving() {
+    // No --trace, no --save-schedule: a small sale records all the same.
+    for lock in ["buy", "atomic"] {
+        let out = sale_json(&["-w", "2", "-t", "1", "--lock", lock, "--view", "quiet"]);
+        let schedule = out["schedule"].as_str().unwrap_or_default();
+        assert!(
+            schedule.contains("1S") && schedule.contains("2S"),
+            "{lock}: {out}"
+        );
+    }
+    let out = ticketlab()
+        .args(["sell", "-w", "2", "-t", "1", "--view", "quiet"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("interleaving  repeat with --schedule "),
+        "{stdout}"
+    );
+}
