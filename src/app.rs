@@ -21,7 +21,8 @@ use clap::Parser;
 /// Runs one parsed command.
 pub fn run(command: Command) -> anyhow::Result<Exit> {
     match command {
-        Command::Sell(args) => sell_command(args),
+        Command::Sell(args) if args.step => step_command(args.sell),
+        Command::Sell(args) => sell_command(args.sell),
         Command::Bench(args) => crate::bench::run(&args),
         Command::Explore(args) => explore_command(args),
         Command::Step(args) => step_command(args),
@@ -108,7 +109,8 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
-    let json = matches!(&command, Command::Sell(a) | Command::Step(a) if a.output.json)
+    let json = matches!(&command, Command::Sell(a) if a.sell.output.json)
+        || matches!(&command, Command::Step(a) if a.output.json)
         || matches!(&command, Command::Print(a) if a.json)
         || matches!(&command, Command::Daemon(a) if a.json)
         || matches!(&command, Command::Explore(a) if a.json);
@@ -125,7 +127,7 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
     }
     match (command, compare) {
         (Command::Sell(args), Some((flag, values))) => {
-            compare_sales(lab.number, args, flag, values)
+            compare_sales(lab.number, args.sell, flag, values)
         }
         (Command::Explore(args), Some((flag, values))) => {
             explore_each(lab.number, args, flag, values)

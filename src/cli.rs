@@ -34,7 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one ticket sale with real processes and say what happened.
-    Sell(SellArgs),
+    Sell(SellCommandArgs),
     /// List the labs.
     Labs,
     /// Show a lab's sheet.
@@ -47,7 +47,7 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Measure every store's throughput and the cost of starting buyers.
     Bench(BenchArgs),
-    /// Be the scheduler: step real buyer processes one shared step at a time (keys 1-9, a, u, r, s, q).
+    /// Be the scheduler: step real buyer processes one shared step at a time (keys 1-9, a, u, r, s, q). Unless given, 2 buyers, 1 ticket, --lock none.
     #[command(
         after_long_help = "Examples:\n  ticketlab step                                  2 buyers, 1 ticket, no lock: make it oversell\n  ticketlab step --lock buy                       try again under the lock\n  ticketlab step -w 3 --schedule 1,1,2,2,2,1       start from a schedule, then go on by hand\n\nKeys: 1-9 step that buyer; arrows or Tab select, Enter or space steps the selected one;\na runs the rest freely; u undoes the last step; r restarts; s saves the schedule; q quits.\nWithout a terminal, step needs --schedule (it then runs like sell --schedule)."
     )]
@@ -215,6 +215,17 @@ pub struct SellArgs {
     /// The output.
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `ticketlab sell`: one sale, or with `--step` the same as `ticketlab step`.
+#[derive(Debug, Clone, Args)]
+pub struct SellCommandArgs {
+    /// The sale and its output.
+    #[command(flatten)]
+    pub sell: SellArgs,
+    /// Be the scheduler at the keys: the same as `ticketlab step` with these flags.
+    #[arg(long)]
+    pub step: bool,
 }
 
 /// `ticketlab explore`.

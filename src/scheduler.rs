@@ -97,6 +97,12 @@ pub(crate) trait Chooser {
     /// A command from the view (step mode's keys); most choosers ignore it.
     fn hear(&mut self, _command: ViewCommand) {}
 
+    /// Why the sale may not end here although every buyer has finished:
+    /// a schedule with steps left asked for steps nobody could take.
+    fn left_over(&self, _taken: usize) -> Option<String> {
+        None
+    }
+
     /// Step mode's own state, if this chooser is a person.
     fn person(&mut self) -> Option<&mut Person> {
         None
@@ -268,6 +274,17 @@ pub(crate) fn why_not(moment: &Moment, buyer: usize) -> Option<String> {
 }
 
 impl Chooser for ScheduleChooser {
+    fn left_over(&self, taken: usize) -> Option<String> {
+        let entry = self.schedule.entries.get(taken)?;
+        let left = self.schedule.entries.len() - taken;
+        Some(format!(
+            "step {}: buyer {} has finished, and so has every buyer: the sale ended with {} of the schedule unused",
+            taken + 1,
+            entry.buyer + 1,
+            crate::report::plural(left as u64, "step")
+        ))
+    }
+
     fn choose(&mut self, moment: &Moment) -> Choice {
         let at = moment.taken.len();
         let Some(entry) = self.schedule.entries.get(at) else {

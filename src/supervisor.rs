@@ -450,6 +450,14 @@ impl Run<'_> {
         }
         self.end_everyone();
         let completed = ending == Ending::Completed;
+        if completed {
+            if let Some(why) = chooser
+                .as_deref()
+                .and_then(|c| c.left_over(self.taken.len()))
+            {
+                return Err(SaleError::Refused(why));
+            }
+        }
         let mut report = self.report(ending);
         self.add_schedule(&mut report);
         let mut snap = monitor.snapshot(&self.seg, self.elapsed(), completed);

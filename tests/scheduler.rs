@@ -204,6 +204,11 @@ fn scheduler_impossible_schedules_are_refused_in_one_line() {
     assert!(with("none", "1S,1R,2S,2W").contains("step 4: buyer 2's next step is read, not write"));
     assert!(with("buy", "1,1,2,2").contains("step 4: buyer 2 waits for the lock held by buyer 1"));
     assert!(with("none", "1,1,1,1").contains("step 4: buyer 1 has finished"));
+    // Steps named after the whole sale is over are refused too, not dropped.
+    assert!(
+        with("none", "1,1,1,2,2,2,1")
+            .contains("step 6: buyer 2 has finished, and so has every buyer")
+    );
     assert!(with("none", "3").contains("buyer 3"));
     assert!(with("none", "1,x").contains("'x'"));
     assert!(with("none", "1Z").contains("not a step"));

@@ -157,15 +157,25 @@ fn step_mode_says_who_holds_the_lock_and_q_quits() {
 
 #[test]
 fn step_mode_without_a_terminal_needs_a_schedule() {
-    let out = ticketlab()
-        .args(["step", "-w", "2"])
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("--schedule"), "{stderr}");
-    assert!(out.stdout.is_empty(), "{:?}", out.stdout);
+    // `sell --step` is the same command.
+    for argv in [&["step", "-w", "2"][..], &["sell", "--step", "-w", "2"]] {
+        let out = ticketlab().args(argv).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{argv:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{argv:?}: {stderr}");
+        assert!(stderr.contains("--schedule"), "{argv:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{argv:?}: {:?}", out.stdout);
+    }
+}
+
+#[test]
+fn step_mode_sell_step_takes_steps_defaults_and_follows_a_schedule() {
+    let json = command_json(
+        "sell",
+        &["--step", "--schedule", "1,1,2,2,2,1", "--view", "quiet"],
+    );
+    assert_eq!(json["workers"], 2, "step's own defaults: {json}");
+    assert_eq!(json["oversold"], 1, "{json}");
 }
 
 #[test]
