@@ -373,3 +373,51 @@ fn plain_output_through_a_pipe_has_no_escape_byte() {
         assert!(stdout.contains(" of 3"), "{view:?}: {stdout}");
     }
 }
+
+/// A process's state letter from /proc (`T` stopped, `Z` zombie, …).
+fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the command name, which is in parentheses.
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+#[test]
+fn live_view_ctrl_z_suspends_the_sale_and_sigcont_resumes_it() {
+    let mut run = crate::common::term::TermRun::start(
+        &[
+            "sell",
+            "-w",
+            "2",
+            "-t",
+            "2",
+            "--lock",
+            "buy",
+            "--read-delay",
+            "300ms",
+        ],
+        80,
+        24,
+    );
+    run.wait_for_screen("the sale", |s| s.contains("sold 0 / 2"));
+    let pid = run.pid();
+    run.press(b"\x1a");
+    assert!(
+        eventually(Duration::from_secs(30), || state_of(pid) == Some('T')),
+        "Ctrl-Z did not stop the run"
+    );
+    assert!(
+        run.raw().contains("\x1b[?1049l"),
+        "the terminal was given back before stopping"
+    );
+    // What a shell's `fg` does: continue the whole process group. Taking
+    // the terminal back must not wait on the terminal for an answer.
+    signal(-(pid as i32), libc::SIGCONT);
+    let ended = run.end();
+    assert_eq!(ended.status.code(), Some(0), "{}", ended.printed_after());
+    assert!(
+        ended.printed_after().contains("sold          2 of 2"),
+        "{}",
+        ended.printed_after()
+    );
+    ended.assert_terminal_restored();
+}

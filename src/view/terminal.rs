@@ -180,7 +180,12 @@ impl LiveView {
         enable_raw_mode()?;
         let out = self.terminal.backend_mut();
         execute!(out, EnterAlternateScreen, Hide, Clear(ClearType::All))?;
-        self.terminal.clear()
+        // Not `Terminal::clear`, which asks the terminal for the cursor
+        // position and can wait seconds for an answer, with every buyer
+        // still parked: a resize to the current size clears the screen and
+        // empties ratatui's buffers, so the next draw repaints everything.
+        let area = self.terminal.size()?;
+        self.terminal.resize(area.into())
     }
 
     /// Gives the terminal back and prints `last` on the normal screen, so the
