@@ -506,9 +506,9 @@ fn grid_rows_needed(buyers: usize, format: GridFormat) -> u16 {
 /// The roomiest format whose rows fit `budget`; dense (possibly cut off)
 /// when none does.
 fn best_grid(buyers: usize, width: u16, budget: u16) -> (GridFormat, u16) {
-    let digits = buyers.saturating_sub(1).to_string().len() as u16;
+    let digits = buyers.to_string().len() as u16;
     let label = digits + 1;
-    // Rows start at multiples of ten, so "buyer 512" is easy to find.
+    // Rows hold a multiple of ten buyers, so "buyer 512" is easy to find.
     let round = |n: u16| if n >= 10 { n - n % 10 } else { n };
     let candidates = [
         GridFormat {
@@ -573,7 +573,8 @@ fn grid_line(first: usize, cells: &[BuyerCell], format: GridFormat) -> Line<'sta
     let mut spans = Vec::new();
     if format.label > 0 {
         spans.push(Span::styled(
-            format!("{first:>w$} ", w = format.label as usize - 1),
+            // Buyers are numbered from 1 wherever people read them.
+            format!("{:>w$} ", first + 1, w = format.label as usize - 1),
             Style::new().fg(Color::DarkGray),
         ));
     }
@@ -1659,7 +1660,7 @@ jitter  seed 42
 └─────────────┘ race: concurrent writes overwrote sales
 · not started  s searching  r reading  w waiting  L holds lock  W writing
 $ bought  x sold out  - exited  ! crashed
-0 $ $ $ $ $ $ $ $ $ $
+ 1 $ $ $ $ $ $ $ $ $ $
 buyer 3 read 1
 buyer 3 wrote 0
 buyer 7 wrote 0 — overwrote buyer 3's sale
@@ -1778,7 +1779,7 @@ q quit  p pause  + slower  - faster  sale finished
         let row: String = (grid.left()..grid.right())
             .map(|x| buf[(x, grid.top())].symbol().to_string())
             .collect();
-        assert_eq!(row.trim_end(), "0 - L -");
+        assert_eq!(row.trim_end(), "1 - L -");
         assert_eq!(buf[(grid.left() + 4, grid.top())].fg, Color::Magenta);
     }
 
