@@ -144,7 +144,10 @@ impl Schedule {
 
 fn verb_of(step: Step) -> &'static str {
     match step {
-        Step::Write | Step::Cas => "wrote",
+        Step::Search => "searched",
+        Step::Write => "wrote",
+        Step::Cas => "swapped in",
+        Step::Reply => "was answered",
         _ => "read",
     }
 }
