@@ -3,6 +3,8 @@
 //!
 //! Two schedules that differ only by swapping neighbouring steps that
 //! commute ([`Step::commutes_with`]) are one *trace*: they end the same way.
+//! Under `--lock join` no step of one buyer commutes with another buyer's
+//! ([`Dependence`]): the buyers run one after another.
 //! Exploration runs one schedule per trace: the lexicographically least
 //! (buyer numbers compared step by step), found by a depth-first search
 //! that prunes any prefix a commuting swap could make smaller. Each trace
@@ -15,7 +17,7 @@ use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
-use crate::config::SaleConfig;
+use crate::config::{LockMode, SaleConfig};
 use crate::report::{SaleReport, plural};
 use crate::schedule::{Entry, Schedule};
 use crate::scheduler::{Choice, Chooser, Moment};
@@ -204,9 +206,36 @@ struct Node {
     taken: (usize, Step),
 }
 
+/// Which steps of a run must keep their order in every schedule of its
+/// trace: the relation traces, the search's pruning and the weights are all
+/// built on, so that they agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dependence {
+    /// Buyers run one after another (`--lock join`): buyer i+1 is forked
+    /// only after buyer i has exited, so every step of an earlier buyer
+    /// happens before every step of a later one, even two reads that
+    /// would otherwise commute. There is no other order to count.
+    one_at_a_time: bool,
+}
+
+impl Dependence {
+    /// The relation for a sale's lock setting.
+    pub(crate) fn of(sale: &SaleConfig) -> Dependence {
+        Dependence {
+            one_at_a_time: sale.lock == LockMode::Join,
+        }
+    }
+
+    /// Whether `a`, taken before `b`, must stay before it.
+    fn depends(self, a: (usize, Step), b: (usize, Step)) -> bool {
+        a.0 == b.0 || self.one_at_a_time || !a.1.commutes_with(b.1)
+    }
+}
+
 /// Follows a prefix, then the least step that keeps the schedule the least
 /// of its trace.
 struct Follower<'a> {
+    dependence: Dependence,
     prefix: &'a [usize],
     nodes: Vec<Node>,
     /// The first step past the prefix that had no choice keeping the
@@ -230,7 +259,7 @@ impl Chooser for Follower<'_> {
             runnable
                 .iter()
                 .copied()
-                .find(|&r| least_with(&moment.taken, r))
+                .find(|&r| least_with(self.dependence, &moment.taken, r))
         };
         let pick = match pick {
             Some(p) => p,
@@ -249,10 +278,14 @@ impl Chooser for Follower<'_> {
 
 /// Whether `taken` followed by `next` is still the least schedule of its
 /// trace, given `taken` is: `next` must not be able to slide left, past
-/// steps it commutes with, ahead of a higher-numbered buyer's step.
-pub(crate) fn least_with(taken: &[(usize, Step)], next: (usize, Step)) -> bool {
+/// steps it does not depend on, ahead of a higher-numbered buyer's step.
+pub(crate) fn least_with(
+    dependence: Dependence,
+    taken: &[(usize, Step)],
+    next: (usize, Step),
+) -> bool {
     for &(buyer, step) in taken.iter().rev() {
-        if buyer == next.0 || !step.commutes_with(next.1) {
+        if dependence.depends((buyer, step), next) {
             return true;
         }
         if buyer > next.0 {
@@ -262,17 +295,13 @@ pub(crate) fn least_with(taken: &[(usize, Step)], next: (usize, Step)) -> bool {
     true
 }
 
-fn depends(a: (usize, Step), b: (usize, Step)) -> bool {
-    a.0 == b.0 || !a.1.commutes_with(b.1)
-}
-
 /// For each step, the earlier steps it depends on, as a bit mask: the order
 /// every equivalent schedule keeps.
-fn predecessors(steps: &[(usize, Step)]) -> Vec<u32> {
+fn predecessors(dependence: Dependence, steps: &[(usize, Step)]) -> Vec<u32> {
     (0..steps.len())
         .map(|j| {
             (0..j)
-                .filter(|&i| depends(steps[i], steps[j]))
+                .filter(|&i| dependence.depends(steps[i], steps[j]))
                 .fold(0u32, |m, i| m | 1 << i)
         })
         .collect()
@@ -283,12 +312,12 @@ const COUNTABLE: usize = 22;
 
 /// How many schedules a trace stands for: the orders of its steps that
 /// keep every dependent pair as it is.
-pub(crate) fn schedules_in_trace(steps: &[(usize, Step)]) -> Option<u64> {
+pub(crate) fn schedules_in_trace(dependence: Dependence, steps: &[(usize, Step)]) -> Option<u64> {
     let n = steps.len();
     if n > COUNTABLE {
         return None;
     }
-    let preds = predecessors(steps);
+    let preds = predecessors(dependence, steps);
     let mut ways = vec![0u64; 1 << n];
     ways[0] = 1;
     for mask in 0..(1u32 << n) {
@@ -308,12 +337,16 @@ pub(crate) fn schedules_in_trace(steps: &[(usize, Step)]) -> Option<u64> {
 /// How many of a trace's schedules have at most `bound` preemptions: a
 /// switch away from a buyer that could have gone on (it has steps left and
 /// is not waiting for the lock).
-pub(crate) fn schedules_within(steps: &[(usize, Step)], bound: usize) -> Option<u64> {
+pub(crate) fn schedules_within(
+    dependence: Dependence,
+    steps: &[(usize, Step)],
+    bound: usize,
+) -> Option<u64> {
     let n = steps.len();
     if n > COUNTABLE {
         return None;
     }
-    let preds = predecessors(steps);
+    let preds = predecessors(dependence, steps);
     let buyers = steps.iter().map(|s| s.0 + 1).max().unwrap_or(0);
     // Whether buyer b could move after `mask`: it has a step left, and that
     // step is not a lock attempt while another buyer holds the mutex.
@@ -365,12 +398,15 @@ pub(crate) fn schedules_within(steps: &[(usize, Step)], bound: usize) -> Option<
 
 /// The order of a trace's steps with the fewest preemptions (a switch away
 /// from a buyer with steps left), and that number.
-fn fewest_preemptions(steps: &[(usize, Step)]) -> (Vec<(usize, Step)>, usize) {
+fn fewest_preemptions(
+    dependence: Dependence,
+    steps: &[(usize, Step)],
+) -> (Vec<(usize, Step)>, usize) {
     let n = steps.len();
     if n > COUNTABLE {
         return (steps.to_vec(), count_preemptions(steps));
     }
-    let preds = predecessors(steps);
+    let preds = predecessors(dependence, steps);
     // best[mask][last+1] = (preemptions, previous (mask, last)) — explored
     // breadth-first by mask size.
     let full = (1u32 << n) - 1;
@@ -455,6 +491,7 @@ pub(crate) fn explore(
 ) -> Result<Exploration, ExploreError> {
     let mut sale = cfg.sale.clone();
     sale.schedule = None;
+    let dependence = Dependence::of(&sale);
     let mut stack: Vec<Vec<usize>> = vec![Vec::new()];
     let mut runs = 0;
     let mut traces: Vec<Ran> = Vec::new();
@@ -465,6 +502,7 @@ pub(crate) fn explore(
             break;
         }
         let mut follower = Follower {
+            dependence,
             prefix: &prefix,
             nodes: Vec::new(),
             first_dead_end: None,
@@ -507,7 +545,7 @@ pub(crate) fn explore(
             let node = &follower.nodes[depth];
             let taken = &steps[..depth];
             for &alt in node.runnable.iter().rev() {
-                if alt.0 <= node.taken.0 || !least_with(taken, alt) {
+                if alt.0 <= node.taken.0 || !least_with(dependence, taken, alt) {
                     continue;
                 }
                 let mut next: Vec<usize> = taken.iter().map(|s| s.0).collect();
@@ -524,10 +562,11 @@ fn summarise(cfg: &ExploreConfig, runs: usize, complete: bool, traces: Vec<Ran>)
     let mut explored = Vec::new();
     let mut total = 0u64;
     let mut shortest: Option<(usize, usize, Failing)> = None;
+    let dependence = Dependence::of(&cfg.sale);
     for (steps, outcome, report) in &traces {
         let weight = match cfg.preemptions {
-            None => schedules_in_trace(steps),
-            Some(k) => schedules_within(steps, k),
+            None => schedules_in_trace(dependence, steps),
+            Some(k) => schedules_within(dependence, steps, k),
         };
         if weight == Some(0) {
             // No order of this trace stays within the preemption bound.
@@ -546,7 +585,7 @@ fn summarise(cfg: &ExploreConfig, runs: usize, complete: bool, traces: Vec<Ran>)
             steps: steps.len(),
         });
         if outcome.failing() {
-            let (order, preemptions) = fewest_preemptions(steps);
+            let (order, preemptions) = fewest_preemptions(dependence, steps);
             let plain_order: Vec<usize> = order.iter().map(|s| s.0).collect();
             // Shortest, then fewest preemptions, then the least buyer order.
             let better = shortest.as_ref().is_none_or(|(len, pre, f)| {
@@ -720,19 +759,31 @@ mod tests {
     use super::*;
     use Step::*;
 
+    /// Buyers that run side by side (every lock but join).
+    const SIDE_BY_SIDE: Dependence = Dependence {
+        one_at_a_time: false,
+    };
+    /// `--lock join`.
+    const ONE_AT_A_TIME: Dependence = Dependence {
+        one_at_a_time: true,
+    };
+
     #[test]
     fn the_least_schedule_keeps_reads_in_buyer_order() {
         // Two searches commute: 1S,2S is the least order, 2S,1S is not.
-        assert!(least_with(&[(0, Search)], (1, Search)));
-        assert!(!least_with(&[(1, Search)], (0, Search)));
+        assert!(least_with(SIDE_BY_SIDE, &[(0, Search)], (1, Search)));
+        assert!(!least_with(SIDE_BY_SIDE, &[(1, Search)], (0, Search)));
         // A write does not commute with a read: the order stays.
-        assert!(least_with(&[(1, Write)], (0, Read)));
+        assert!(least_with(SIDE_BY_SIDE, &[(1, Write)], (0, Read)));
     }
 
     #[test]
     fn traces_count_their_schedules() {
         // Two buyers that only search: 2 schedules, one trace.
-        assert_eq!(schedules_in_trace(&[(0, Search), (1, Search)]), Some(2));
+        assert_eq!(
+            schedules_in_trace(SIDE_BY_SIDE, &[(0, Search), (1, Search)]),
+            Some(2)
+        );
         // The lost update of the notes: 1S 1R 2S 2R 2W 1W.
         let t = [
             (0, Search),
@@ -742,10 +793,34 @@ mod tests {
             (1, Write),
             (0, Write),
         ];
-        let n = schedules_in_trace(&t).unwrap();
+        let n = schedules_in_trace(SIDE_BY_SIDE, &t).unwrap();
         assert!(n >= 1);
-        let (order, pre) = fewest_preemptions(&t);
+        let (order, pre) = fewest_preemptions(SIDE_BY_SIDE, &t);
         assert_eq!(order.len(), 6);
         assert_eq!(pre, 1);
+    }
+
+    #[test]
+    fn under_join_a_later_buyer_never_moves_ahead() {
+        // Buyers 2 and 3 find the ticket sold: four reads that would
+        // commute if the buyers ran side by side (6 orders), but under join
+        // buyer 3 is forked only after buyer 2 exits.
+        let t = [
+            (0, Search),
+            (0, Read),
+            (0, Write),
+            (1, Search),
+            (1, Read),
+            (2, Search),
+            (2, Read),
+        ];
+        assert_eq!(schedules_in_trace(SIDE_BY_SIDE, &t), Some(6));
+        assert_eq!(schedules_in_trace(ONE_AT_A_TIME, &t), Some(1));
+        // Going on to the next buyer once one has finished is no preemption.
+        assert_eq!(schedules_within(ONE_AT_A_TIME, &t, 0), Some(1));
+        assert_eq!(fewest_preemptions(ONE_AT_A_TIME, &t), (t.to_vec(), 0));
+        // Buyer 3's search cannot slide past buyer 2's reads: the run's own
+        // order is the least of its trace, so the search keeps it.
+        assert!(least_with(ONE_AT_A_TIME, &t[..5], (2, Search)));
     }
 }

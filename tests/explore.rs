@@ -16,6 +16,7 @@ enum Lock {
     Buy,
     Task,
     Atomic,
+    Join,
 }
 
 impl Lock {
@@ -26,6 +27,7 @@ impl Lock {
             Lock::Buy => "buy",
             Lock::Task => "task",
             Lock::Atomic => "atomic",
+            Lock::Join => "join",
         }
     }
 }
@@ -45,7 +47,14 @@ fn program(lock: Lock) -> &'static [char] {
         Lock::Buy => &['S', 'L', 'R', 'W', 'U'],
         Lock::Task => &['L', 'S', 'R', 'W', 'U'],
         Lock::Atomic => &['S', 'R', 'C'],
+        Lock::Join => &['S', 'R', 'W'],
     }
+}
+
+/// Whether buyers run one after another: under join buyer i+1 is forked
+/// only once buyer i has exited, so it cannot move before then.
+fn one_at_a_time(lock: Lock) -> bool {
+    lock == Lock::Join
 }
 
 /// Every complete schedule of `n` buyers, with how many tickets were sold.
@@ -60,12 +69,22 @@ fn enumerate(n: usize, lock: Lock) -> HashMap<Vec<usize>, u64> {
         };
         n
     ];
-    walk(prog, 1, None, buyers, Vec::new(), 0, &mut out);
+    let model = Model {
+        prog,
+        one_at_a_time: one_at_a_time(lock),
+    };
+    walk(&model, 1, None, buyers, Vec::new(), 0, &mut out);
     out
 }
 
+/// What every buyer runs, and how.
+struct Model {
+    prog: &'static [char],
+    one_at_a_time: bool,
+}
+
 fn walk(
-    prog: &[char],
+    model: &Model,
     count: i64,
     holder: Option<usize>,
     buyers: Vec<Buyer>,
@@ -73,9 +92,14 @@ fn walk(
     sold: u64,
     out: &mut HashMap<Vec<usize>, u64>,
 ) {
+    let prog = model.prog;
     let mut moved = false;
     for b in 0..buyers.len() {
         if buyers[b].done {
+            continue;
+        }
+        if model.one_at_a_time && buyers[..b].iter().any(|e| !e.done) {
+            // Not forked yet: an earlier buyer is still running.
             continue;
         }
         let step = prog[buyers[b].pc];
@@ -126,7 +150,7 @@ fn walk(
         }
         let mut s = schedule.clone();
         s.push(b + 1);
-        walk(prog, count2, holder2, next, s, sold2, out);
+        walk(model, count2, holder2, next, s, sold2, out);
     }
     if !moved {
         out.insert(schedule, sold);
@@ -191,15 +215,47 @@ fn check_against_model(workers: usize, lock: Lock) {
 
 #[test]
 fn explore_two_buyers_match_the_model_for_every_setting() {
-    for lock in [Lock::None, Lock::Write, Lock::Buy, Lock::Task, Lock::Atomic] {
+    for lock in [
+        Lock::None,
+        Lock::Write,
+        Lock::Buy,
+        Lock::Task,
+        Lock::Atomic,
+        Lock::Join,
+    ] {
         check_against_model(2, lock);
     }
 }
 
 #[test]
-fn explore_three_buyers_match_the_model_without_a_lock_and_with_buy() {
+fn explore_three_buyers_match_the_model_without_a_lock_with_buy_and_join() {
     check_against_model(3, Lock::None);
     check_against_model(3, Lock::Buy);
+    check_against_model(3, Lock::Join);
+}
+
+#[test]
+fn explore_join_has_one_schedule_for_three_buyers() {
+    // Buyer 2 is forked only after buyer 1 exits, buyer 3 after buyer 2:
+    // their searches, two reads, still cannot swap.
+    let found = command_json("explore", &["-w", "3", "-t", "1", "--lock", "join"]);
+    assert_eq!(found["schedules"], 1, "{found}");
+    assert_eq!(found["traces"], 1, "{found}");
+    assert_eq!(found["complete"], true, "{found}");
+    let shares = found["distribution"].as_array().unwrap();
+    assert_eq!(shares.len(), 1, "{found}");
+    assert_eq!(shares[0]["outcome"], "exact", "{found}");
+    assert_eq!(shares[0]["schedules"], 1, "{found}");
+    assert_eq!(
+        found["explored"][0]["schedule"], "1S,1R,1W,2S,2R,3S,3R",
+        "{found}"
+    );
+    // Going on to the next buyer once one has exited preempts nobody.
+    let bounded = command_json(
+        "explore",
+        &["-w", "3", "-t", "1", "--lock", "join", "--preemptions", "0"],
+    );
+    assert_eq!(bounded["schedules"], 1, "{bounded}");
 }
 
 #[test]
@@ -210,8 +266,10 @@ fn explore_counts_the_schedules_and_traces_of_the_notes() {
         (2, Lock::Buy, 12, 4),
         (2, Lock::Task, 2, 2),
         (2, Lock::Atomic, 20, 6),
+        (2, Lock::Join, 1, 1),
         (3, Lock::None, 1152, 48),
         (3, Lock::Buy, 360, 24),
+        (3, Lock::Join, 1, 1),
     ] {
         let found = explore_json(workers, lock);
         assert_eq!(found["schedules"], schedules, "{lock:?} x{workers}");
