@@ -249,7 +249,7 @@ pub struct ExploreArgs {
     /// Explore only schedules with at most K preemptions (switches away from a buyer that could go on).
     #[arg(long, value_name = "K")]
     pub preemptions: Option<usize>,
-    /// Run at most N schedules.
+    /// Stop after N real runs (one run per trace, which may stand for many schedules).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_schedules: Option<u64>,
     /// Stop at the first schedule that ends so: oversold, lost or deadlock.

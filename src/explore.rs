@@ -31,7 +31,9 @@ pub struct ExploreConfig {
     pub sale: SaleConfig,
     /// Largest number of preemptions a schedule may have (CHESS's bound).
     pub preemptions: Option<usize>,
-    /// Largest number of schedules to run.
+    /// Largest number of real runs (`--max-schedules`): one run per trace,
+    /// plus runs that found a trace already run. Not schedules: a trace
+    /// stands for many of them, and counting them would mean running it.
     pub max_schedules: Option<usize>,
     /// Stop at the first schedule that ends this way.
     pub find: Option<Find>,
@@ -141,6 +143,10 @@ pub(crate) struct Exploration {
     pub schedules: u64,
     /// Whether the search covered everything (no bound or cap cut it).
     pub complete: bool,
+    /// The cap on real runs, when it is what cut the search short, so the
+    /// summary can say that runs were capped and not schedules.
+    #[serde(skip)]
+    pub runs_capped_at: Option<usize>,
     /// Outcome → (schedules, traces).
     pub distribution: Vec<OutcomeShare>,
     /// The shortest failing schedule with the fewest preemptions, in the
@@ -496,9 +502,11 @@ pub(crate) fn explore(
     let mut runs = 0;
     let mut traces: Vec<Ran> = Vec::new();
     let mut complete = true;
+    let mut runs_capped_at = None;
     while let Some(prefix) = stack.pop() {
-        if cfg.max_schedules.is_some_and(|m| runs >= m) {
+        if let Some(cap) = cfg.max_schedules.filter(|&m| runs >= m) {
             complete = false;
+            runs_capped_at = Some(cap);
             break;
         }
         let mut follower = Follower {
@@ -554,7 +562,9 @@ pub(crate) fn explore(
             }
         }
     }
-    Ok(summarise(cfg, runs, complete, traces))
+    let mut found = summarise(cfg, runs, complete, traces);
+    found.runs_capped_at = runs_capped_at;
+    Ok(found)
 }
 
 fn summarise(cfg: &ExploreConfig, runs: usize, complete: bool, traces: Vec<Ran>) -> Exploration {
@@ -649,6 +659,7 @@ fn summarise(cfg: &ExploreConfig, runs: usize, complete: bool, traces: Vec<Ran>)
         traces: explored.len(),
         schedules: total,
         complete,
+        runs_capped_at: None,
         distribution,
         shortest_failing: shortest.map(|(_, _, f)| f),
         explored,
@@ -674,16 +685,18 @@ impl Exploration {
             self.store,
             self.lock
         )?;
-        writeln!(
-            out,
-            "  schedules     {}{}",
-            self.schedules,
-            if self.complete {
-                ""
-            } else {
-                " (search cut short)"
-            }
-        )?;
+        // The cap counts real runs, and each run may stand for many
+        // schedules: saying so keeps "--max-schedules 10" next to
+        // "schedules 45" from looking like a broken cap.
+        let cut = match (self.complete, self.runs_capped_at) {
+            (true, _) => String::new(),
+            (false, Some(cap)) => format!(
+                " (cut short: --max-schedules stops after {})",
+                plural(cap as u64, "real run")
+            ),
+            (false, None) => " (search cut short)".into(),
+        };
+        writeln!(out, "  schedules     {}{cut}", self.schedules)?;
         writeln!(
             out,
             "  traces        {} (equal up to swapping steps that commute)",
@@ -750,7 +763,7 @@ impl Exploration {
 pub(crate) fn progress_line(runs: usize) {
     let stderr = std::io::stderr();
     if stderr.is_terminal() && runs % 16 == 0 {
-        let _ = write!(stderr.lock(), "\rexploring: {runs} schedules run…");
+        let _ = write!(stderr.lock(), "\rexploring: {runs} real runs…");
     }
 }
 

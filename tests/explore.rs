@@ -343,6 +343,26 @@ fn explore_find_stops_at_the_first_oversell() {
 }
 
 #[test]
+fn explore_max_schedules_caps_real_runs_and_says_so() {
+    // One run stands for a whole trace, so ten runs count more than ten
+    // schedules: the summary must say the cap was on runs.
+    let found = command_json("explore", &["-w", "3", "--max-schedules", "10"]);
+    assert_eq!(found["runs"], 10, "{found}");
+    assert_eq!(found["complete"], false, "{found}");
+    assert!(found["schedules"].as_u64().unwrap() > 10, "{found}");
+    let out = ticketlab()
+        .args(["explore", "-w", "3", "--max-schedules", "10"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("(cut short: --max-schedules stops after 10 real runs)"),
+        "{summary}"
+    );
+}
+
+#[test]
 fn explore_leaves_nothing_behind_even_when_interrupted() {
     let mut child = ticketlab_process()
         .args(["explore", "-w", "4", "--lock", "write"])
