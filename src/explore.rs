@@ -704,17 +704,23 @@ impl Exploration {
         )?;
         writeln!(
             out,
-            "  real runs     {} (one per trace; {} found a trace already run)",
+            "  real runs     {} ({} found a new trace; {} repeated one already run)",
             self.runs,
+            self.traces.min(self.runs),
             self.runs.saturating_sub(self.traces)
         )?;
         writeln!(out, "  outcomes:")?;
         for share in &self.distribution {
             writeln!(
                 out,
-                "    {:<18} {:>7} schedules {:>6.1}%   {}",
+                "    {:<18} {:>7} {:<9} {:>6.1}%   {}",
                 share.outcome.words(),
                 share.schedules,
+                if share.schedules == 1 {
+                    "schedule"
+                } else {
+                    "schedules"
+                },
                 share.share * 100.0,
                 plural(share.traces as u64, "trace")
             )?;
