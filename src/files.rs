@@ -89,7 +89,7 @@ pub(crate) fn create_new_private(path: &Path) -> io::Result<File> {
 pub(crate) fn create_private_dir(parent: &Path, prefix: &str) -> io::Result<PathBuf> {
     let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
     for _ in 0..16 {
-        let dir = parent.join(format!("{prefix}{:016x}", rand::random::<u64>()));
+        let dir = parent.join(format!("{prefix}{}", nonce()));
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {
                 // The umask may have taken bits away; set exactly 0700 through
@@ -110,6 +110,18 @@ pub(crate) fn create_private_dir(parent: &Path, prefix: &str) -> io::Result<Path
         }
     }
     Err(last)
+}
+
+/// A fresh random nonce for a name nobody can claim first: 16 lowercase
+/// hex digits. The stale sweep recognises our names by exactly this shape
+/// ([`is_nonce`]), so both live here.
+pub(crate) fn nonce() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Whether `s` is shaped like a [`nonce`]: 16 lowercase hex digits.
+pub(crate) fn is_nonce(s: &str) -> bool {
+    s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Reads the rest of `file`, at most `cap` bytes: `None` if there is more.
@@ -265,6 +277,19 @@ mod tests {
         assert_eq!(flock_holder(&second), Some(std::process::id() as i32));
         drop(first);
         assert!(try_lock_exclusive(&second).unwrap());
+    }
+
+    #[test]
+    fn a_nonce_has_the_shape_the_sweep_looks_for() {
+        assert!(is_nonce(&nonce()));
+        for bad in [
+            "",
+            "0123456789abcde",
+            "0123456789abcdef0",
+            "0123456789ABCDEF",
+        ] {
+            assert!(!is_nonce(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -418,11 +418,7 @@ fn reserve(name: &str, size: usize, workers: usize) -> Result<(), SegmentError> 
 /// `ticketlab-<pid>-<nonce>`: the pid lets a later run tell that the
 /// creator is gone; the nonce is random, so nobody can claim the name first.
 fn unique_name() -> String {
-    format!(
-        "{NAME_PREFIX}{}-{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    )
+    format!("{NAME_PREFIX}{}-{}", std::process::id(), files::nonce())
 }
 
 /// The pid that created a segment or temporary file named `ticketlab-<pid>-…`.
@@ -438,9 +434,9 @@ pub(crate) fn creator_pid(file_name: &str) -> Option<i32> {
 ///
 /// Only what a run creates is removed, and only if it is this user's: in
 /// `shm_dir` a regular file that starts with [`MAGIC`]; in `tmp_dir` a
-/// private store directory holding nothing but its regular store file.
-/// Nothing is followed through a symbolic link; a FIFO, a link, another
-/// user's file or anything unexpected is left alone.
+/// store directory exactly as a run makes it (see
+/// `remove_stale_store_dir`). Nothing is followed through a symbolic link;
+/// a FIFO, a link, another user's file or anything unexpected is left alone.
 pub(crate) fn remove_stale(shm_dir: &Path, tmp_dir: &Path) -> usize {
     let me = files::euid();
     let mut removed = 0;
@@ -490,33 +486,63 @@ fn remove_stale_segment(path: &Path, meta: &Metadata, _me: u32) -> bool {
         && std::fs::remove_file(path).is_ok()
 }
 
-/// Removes `dir` if it is a temporary store's private directory: a real
-/// directory holding at most its regular store file, all ours.
+/// Removes `dir` if it is exactly a temporary store's private directory as
+/// `StoreFile::temporary` makes it: named `ticketlab-<pid>-<nonce>`, a real
+/// directory of ours with mode 0700, holding nothing but a regular
+/// `store.json` of ours that is a ticket store, `{"count": N}`. A name can be
+/// planted by anyone and a directory made by hand, so each of these must
+/// hold; anything else (an empty directory, a 0755 one, notes in a file
+/// called `store.json`) is somebody's data and stays.
 fn remove_stale_store_dir(dir: &Path, meta: &Metadata, me: u32) -> bool {
-    use crate::store::file::TEMP_STORE_NAME;
-    if !meta.is_dir() {
+    use crate::store::file::{MAX_STORE_BYTES, TEMP_STORE_NAME, is_store_text};
+    let named_ours = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(is_run_name);
+    // `meta` is from lstat: a symbolic link is not a directory here.
+    if !named_ours || !meta.is_dir() || meta.uid() != me || meta.mode() & 0o7777 != 0o700 {
         return false;
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return false;
     };
-    let mut store = None;
-    for entry in entries {
-        let Ok(entry) = entry else { return false };
-        let ours = entry.file_name() == TEMP_STORE_NAME
-            && entry.metadata().is_ok_and(|m| m.is_file() && m.uid() == me);
-        if !ours {
-            return false;
-        }
-        store = Some(entry.path());
+    let entries: Vec<_> = entries.collect();
+    let [Ok(entry)] = entries.as_slice() else {
+        return false;
+    };
+    if entry.file_name() != TEMP_STORE_NAME {
+        return false;
     }
-    if let Some(store) = store {
-        if std::fs::remove_file(store).is_err() {
-            return false;
-        }
-    }
+    let store = entry.path();
+    // No link followed, no FIFO waited on; then the open file itself must
+    // be ours and short enough to be a store, and read as one.
+    let Ok(mut file) = files::open_regular(&store, Access::Read) else {
+        return false;
+    };
+    let small_and_ours = file
+        .metadata()
+        .is_ok_and(|m| m.uid() == me && m.len() <= MAX_STORE_BYTES as u64);
+    let is_store = small_and_ours
+        && matches!(
+            files::read_capped(&mut file, MAX_STORE_BYTES),
+            Ok(Some(bytes)) if is_store_text(&bytes)
+        );
     // rmdir refuses a directory that is not empty: nothing else goes with it.
-    std::fs::remove_dir(dir).is_ok()
+    is_store && std::fs::remove_file(&store).is_ok() && std::fs::remove_dir(dir).is_ok()
+}
+
+/// Whether `name` is exactly `ticketlab-<pid>-<nonce>`, as a run names what
+/// it creates: a pid in plain decimal and a nonce of [`files::nonce`]'s shape.
+fn is_run_name(name: &str) -> bool {
+    let Some((pid, nonce)) = name
+        .strip_prefix(NAME_PREFIX)
+        .and_then(|rest| rest.split_once('-'))
+    else {
+        return false;
+    };
+    let plain_decimal =
+        !pid.is_empty() && !pid.starts_with('0') && pid.bytes().all(|b| b.is_ascii_digit());
+    plain_decimal && creator_pid(name).is_some() && files::is_nonce(nonce)
 }
 
 #[cfg(test)]
@@ -551,6 +577,23 @@ mod tests {
         assert_eq!(creator_pid("ticketlab-1234-7.json"), Some(1234));
         assert_eq!(creator_pid("ticketlab-x-1"), None);
         assert_eq!(creator_pid("other-1234-1"), None);
+    }
+
+    #[test]
+    fn run_names_are_exactly_pid_and_nonce() {
+        assert!(is_run_name(&unique_name()));
+        assert!(is_run_name("ticketlab-1234-00ff00ff00ff00ff"));
+        for bad in [
+            "ticketlab-1234-00ff00ff01",
+            "ticketlab-1234-00ff00ff00ff00ff.json",
+            "ticketlab-1234-00FF00FF00FF00FF",
+            "ticketlab-+1234-00ff00ff00ff00ff",
+            "ticketlab-01234-00ff00ff00ff00ff",
+            "ticketlab--00ff00ff00ff00ff",
+            "ticketlab-0-00ff00ff00ff00ff",
+        ] {
+            assert!(!is_run_name(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -401,65 +401,93 @@ fn files_db_reset_without_db_is_a_usage_error() {
 }
 
 /// Issue 8, item 9: the stale sweep removes only what a dead run of this
-/// user created: a segment (a regular file with the magic) and a private
-/// store directory holding only its store. Not a file without the magic, a
-/// FIFO, a symbolic link, another user's file, or a directory with
-/// something else in it.
+/// user created: a segment (a regular file with the magic) and a store
+/// directory exactly as a run makes it (`ticketlab-<pid>-<16 hex digits>`,
+/// mode 0700, holding only a `store.json` that is a ticket store). Not a
+/// file without the magic, a FIFO, a symbolic link, another user's file, an
+/// empty directory, a 0755 one, a name of another shape, notes in a
+/// `store.json`, or a directory with something else in it.
 #[test]
 fn files_the_stale_sweep_removes_only_our_dead_runs_files() {
     let shm = Path::new("/dev/shm");
     let tmp = std::env::temp_dir();
     // Pids above the kernel's pid_max cannot be alive; the test's own pid
-    // keeps the names apart from any other run's.
+    // in the nonce keeps the names apart from any other run's, and the
+    // nonce has the 16 hex digits of a real run's.
     let me = std::process::id();
-    let name = |pid: u32, tag: &str| format!("ticketlab-{pid}-{me:x}{tag}");
+    let name = |pid: u32| format!("ticketlab-{pid}-{me:08x}{pid:08x}");
     let mut segment = b"TKTLAB\0\x01".to_vec();
     segment.resize(256, 0);
     let outside = tempfile::tempdir().unwrap();
     let target = outside.path().join("target");
     std::fs::write(&target, &segment).unwrap();
     let other_user = 65534;
+    let store = r#"{"count":1}"#;
+    // A directory in $TMPDIR with `mode` and, if given, a store.json.
+    let store_dir = |dir_name: String, mode: u32, store_json: Option<&str>| {
+        let dir = tmp.join(dir_name);
+        std::fs::create_dir(&dir).unwrap();
+        if let Some(text) = store_json {
+            std::fs::write(dir.join("store.json"), text).unwrap();
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        dir
+    };
 
     // Removed:
-    let ours = shm.join(name(99_999_901, "a"));
+    let ours = shm.join(name(99_999_901));
     std::fs::write(&ours, &segment).unwrap();
-    let ours_dir = tmp.join(name(99_999_902, "b"));
-    std::fs::create_dir(&ours_dir).unwrap();
-    std::fs::write(ours_dir.join("store.json"), r#"{"count":1}"#).unwrap();
-    let empty_dir = tmp.join(name(99_999_903, "c"));
-    std::fs::create_dir(&empty_dir).unwrap();
+    let ours_dir = store_dir(name(99_999_902), 0o700, Some(store));
 
     // Kept:
-    let no_magic = shm.join(name(99_999_904, "d"));
+    let no_magic = shm.join(name(99_999_904));
     std::fs::write(&no_magic, b"somebody's notes").unwrap();
-    let fifo = shm.join(name(99_999_905, "e"));
+    let fifo = shm.join(name(99_999_905));
     mkfifo(&fifo);
-    let link = shm.join(name(99_999_906, "f"));
+    let link = shm.join(name(99_999_906));
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let theirs = shm.join(name(99_999_907, "g"));
+    let theirs = shm.join(name(99_999_907));
     std::fs::write(&theirs, &segment).unwrap();
     let chowned = std::os::unix::fs::chown(&theirs, Some(other_user), Some(other_user)).is_ok();
-    let busy_dir = tmp.join(name(99_999_908, "h"));
-    std::fs::create_dir(&busy_dir).unwrap();
-    std::fs::write(busy_dir.join("store.json"), r#"{"count":1}"#).unwrap();
+    let busy_dir = store_dir(name(99_999_908), 0o700, Some(store));
     std::fs::write(busy_dir.join("thesis.tex"), b"\\begin{document}").unwrap();
-    let dir_link = tmp.join(name(99_999_909, "i"));
+    let dir_link = tmp.join(name(99_999_909));
     std::os::unix::fs::symlink(outside.path(), &dir_link).unwrap();
-    std::fs::write(outside.path().join("store.json"), r#"{"count":1}"#).unwrap();
+    std::fs::write(outside.path().join("store.json"), store).unwrap();
+    let empty_dir = store_dir(name(99_999_903), 0o700, None);
+    let notes = "my precious notes, not a store";
+    let notes_dir = store_dir(name(99_999_910), 0o755, Some(notes));
+    let private_notes = store_dir(name(99_999_911), 0o700, Some(notes));
+    let open_dir = store_dir(name(99_999_912), 0o755, Some(store));
+    let odd_name = store_dir(format!("ticketlab-99999913-{me:x}z"), 0o700, Some(store));
+    let padded = format!("{store}{}", " ".repeat(4096));
+    let big_dir = store_dir(name(99_999_914), 0o700, Some(&padded));
 
     let (_, out) = sell(&["--workers", "1"]);
     let after = |p: &Path| std::fs::symlink_metadata(p).is_ok();
-    let state: Vec<(PathBuf, bool)> = [
-        &ours, &ours_dir, &empty_dir, &no_magic, &fifo, &link, &theirs, &busy_dir, &dir_link,
-    ]
-    .iter()
-    .map(|p| (p.to_path_buf(), after(p)))
-    .collect();
+    let files = [&ours, &no_magic, &fifo, &link, &theirs, &dir_link];
+    let dirs = [
+        &ours_dir,
+        &busy_dir,
+        &empty_dir,
+        &notes_dir,
+        &private_notes,
+        &open_dir,
+        &odd_name,
+        &big_dir,
+    ];
+    let state: Vec<(PathBuf, bool)> = files
+        .iter()
+        .chain(&dirs)
+        .map(|p| (p.to_path_buf(), after(p)))
+        .collect();
     let outside_intact = target.exists() && outside.path().join("store.json").exists();
-    for p in [&ours, &no_magic, &fifo, &link, &theirs, &dir_link] {
+    let notes_intact =
+        std::fs::read_to_string(notes_dir.join("store.json")).is_ok_and(|t| t == notes);
+    for p in files {
         let _ = std::fs::remove_file(p);
     }
-    for d in [&ours_dir, &empty_dir, &busy_dir] {
+    for d in dirs {
         let _ = std::fs::remove_dir_all(d);
     }
 
@@ -470,21 +498,27 @@ fn files_the_stale_sweep_removes_only_our_dead_runs_files() {
     );
     let expected: Vec<(PathBuf, bool)> = [
         (&ours, false),
-        (&ours_dir, false),
-        (&empty_dir, false),
         (&no_magic, true),
         (&fifo, true),
         (&link, true),
         // Only root can hand a file to another user; otherwise it is ours.
         (&theirs, chowned),
-        (&busy_dir, true),
         (&dir_link, true),
+        (&ours_dir, false),
+        (&busy_dir, true),
+        (&empty_dir, true),
+        (&notes_dir, true),
+        (&private_notes, true),
+        (&open_dir, true),
+        (&odd_name, true),
+        (&big_dir, true),
     ]
     .iter()
     .map(|(p, kept)| (p.to_path_buf(), *kept))
     .collect();
     assert_eq!(state, expected, "(path, still there)");
     assert!(outside_intact);
+    assert!(notes_intact, "the notes in {notes_dir:?} were touched");
 }
 
 /// Issue 8, item 5: a /dev/shm too small for the segment is one line and

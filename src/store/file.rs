@@ -203,7 +203,7 @@ impl StoreFile {
             // An empty file holds nothing to lose (a new path, `mktemp`, a
             // store truncated by a killed sale); anything else must be a store.
             let is_store = match files::read_capped(&mut file, MAX_STORE_BYTES).map_err(io)? {
-                Some(bytes) => bytes.is_empty() || matches!(parse(&bytes), FileRead::Count(_)),
+                Some(bytes) => bytes.is_empty() || is_store_text(&bytes),
                 None => false,
             };
             if !is_store {
@@ -246,6 +246,12 @@ impl Drop for StoreFile {
 
 fn store_text(count: i64) -> String {
     serde_json::to_string(&Db { count }).expect("a number always serialises")
+}
+
+/// Whether `bytes` are exactly a ticket store, `{"count": N}`: what may be
+/// overwritten as one, or swept as one a dead run left.
+pub(crate) fn is_store_text(bytes: &[u8]) -> bool {
+    matches!(parse(bytes), FileRead::Count(_))
 }
 
 fn parse(bytes: &[u8]) -> FileRead {
