@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use crate::config::{LockMode, SaleConfig, Wants};
-use crate::fault::FaultPoint;
+use crate::fault::{Acquisition, FaultPoint};
 use crate::mutex::{Held, SharedMutex};
 use crate::process;
 use crate::segment::{
@@ -597,9 +597,9 @@ impl<'a> Buyer<'a> {
     #[cold]
     #[inline(never)]
     fn acquire_with_fault(&mut self, point: FaultPoint) -> Result<Held, BuyerError> {
-        match point {
-            FaultPoint::AfterTrylock | FaultPoint::AfterSpin | FaultPoint::InsideLock => {
-                let held = loop {
+        if let Some(how) = point.acquisition() {
+            let held = match how {
+                Acquisition::FirstTrylock => loop {
                     if let Some(held) = self.mutex.try_lock() {
                         break held;
                     }
@@ -607,16 +607,24 @@ impl<'a> Buyer<'a> {
                         break held;
                     }
                     std::thread::yield_now();
-                };
-                if point == FaultPoint::InsideLock {
-                    self.mutex.forget_owner(&held);
-                }
-                process::die_now()
+                },
+                // No first trylock, and no fallback to the wait either:
+                // dying after a sleep is `after-wait`'s window, so spin
+                // again until a spinning trylock takes it.
+                Acquisition::Spin => loop {
+                    if let Some(held) = self.spin_for_lock() {
+                        break held;
+                    }
+                    std::thread::yield_now();
+                },
+                Acquisition::Sleep => self.wait_for_lock()?,
+            };
+            if point == FaultPoint::InsideLock {
+                self.mutex.forget_owner(&held);
             }
-            FaultPoint::AfterWait => {
-                let _held = self.wait_for_lock()?;
-                process::die_now()
-            }
+            process::die_now()
+        }
+        match point {
             FaultPoint::WokenWaiter => {
                 // Sleep on the mutex as soon as another buyer holds it, and
                 // die as soon as an unlock wakes us. If nobody takes it for
@@ -632,12 +640,11 @@ impl<'a> Buyer<'a> {
                     None => self.wait_for_lock(),
                 }
             }
-            FaultPoint::Holding | FaultPoint::BeforeUnlock | FaultPoint::InsideUnlock => {
-                match self.mutex.try_lock() {
-                    Some(held) => Ok(held),
-                    None => self.wait_for_lock(),
-                }
-            }
+            // The usual way in; these die later, holding or releasing.
+            _ => match self.mutex.try_lock() {
+                Some(held) => Ok(held),
+                None => self.wait_for_lock(),
+            },
         }
     }
 

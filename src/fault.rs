@@ -19,7 +19,8 @@ pub(crate) enum FaultPoint {
     /// Right after `pthread_mutex_trylock` took the mutex, before the holder
     /// is recorded.
     AfterTrylock,
-    /// Right after a spinning trylock took it.
+    /// Right after a spinning trylock took it; the first trylock is
+    /// skipped, so this is never the `AfterTrylock` window again.
     AfterSpin,
     /// Right after `pthread_mutex_lock` took it, having slept for it.
     AfterWait,
@@ -34,6 +35,35 @@ pub(crate) enum FaultPoint {
     /// A waiter woken by an unlock, before it takes the mutex again: its
     /// wake-up dies with it.
     WokenWaiter,
+}
+
+/// How the armed buyer takes the mutex when it dies right after taking it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acquisition {
+    /// The first `pthread_mutex_trylock`, as an uncontended purchase does
+    /// (retried, with spins, until it succeeds).
+    FirstTrylock,
+    /// Only the spinning trylocks: the first trylock is skipped, so the
+    /// death comes after the spin path, not the trylock path.
+    Spin,
+    /// Asleep in `pthread_mutex_lock`.
+    Sleep,
+}
+
+impl FaultPoint {
+    /// The path that takes the mutex for a point that dies as soon as it
+    /// holds it; `None` for the points that die elsewhere.
+    pub(crate) fn acquisition(self) -> Option<Acquisition> {
+        match self {
+            FaultPoint::AfterTrylock | FaultPoint::InsideLock => Some(Acquisition::FirstTrylock),
+            FaultPoint::AfterSpin => Some(Acquisition::Spin),
+            FaultPoint::AfterWait => Some(Acquisition::Sleep),
+            FaultPoint::Holding
+            | FaultPoint::BeforeUnlock
+            | FaultPoint::InsideUnlock
+            | FaultPoint::WokenWaiter => None,
+        }
+    }
 }
 
 const POINTS: [(&str, FaultPoint); 8] = [
@@ -106,6 +136,21 @@ pub(crate) fn from_env() -> Result<Option<Fault>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Each "after" point must be its own window: after-spin shared the
+    // trylock path once, so a free mutex made it after-trylock again.
+    #[test]
+    fn each_after_point_takes_the_lock_its_own_way() {
+        assert_eq!(
+            FaultPoint::AfterTrylock.acquisition(),
+            Some(Acquisition::FirstTrylock)
+        );
+        assert_eq!(FaultPoint::AfterSpin.acquisition(), Some(Acquisition::Spin));
+        assert_eq!(
+            FaultPoint::AfterWait.acquisition(),
+            Some(Acquisition::Sleep)
+        );
+    }
 
     #[test]
     fn faults_parse_with_one_based_buyers() {

@@ -123,6 +123,7 @@ fn faults_a_buyer_dead_inside_pthread_mutex_unlock_ends_the_sale() {
 fn faults_the_file_store_survives_a_holder_dead_in_every_window() {
     for point in [
         "after-trylock",
+        "after-spin",
         "inside-lock",
         "before-unlock",
         "inside-unlock",
