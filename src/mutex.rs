@@ -144,6 +144,35 @@ impl<'a> SharedMutex<'a> {
     }
 }
 
+/// Initialises raw_sync's process-shared mutex at `at`, in the `room` bytes
+/// reserved there, and returns raw_sync's handle on it.
+///
+/// raw_sync may pad the address up to pointer alignment, so what it needs
+/// depends on `at`: its own `size_of(Some(at))` is asked first, and a room
+/// too small is an error before a byte is written, not a write past the
+/// room into the next field (nor a panic).
+///
+/// # Safety
+/// `room` bytes from `at` are writable, used by nothing else, and outlive
+/// the returned handle and every [`SharedMutex`] made from it.
+pub(crate) unsafe fn init_shared(
+    at: *mut u8,
+    room: usize,
+) -> Result<Box<dyn raw_sync::locks::LockImpl>, String> {
+    use raw_sync::locks::{LockInit, Mutex};
+    let needed = Mutex::size_of(Some(at));
+    if needed > room {
+        return Err(format!(
+            "raw_sync's mutex needs {needed} bytes at {at:p}, but only {room} are reserved"
+        ));
+    }
+    // SAFETY: the caller's promise, and the check above: raw_sync writes at
+    // most `needed` bytes from `at`, all inside the room. The data pointer
+    // is unused.
+    let (mutex, _) = unsafe { Mutex::new(at, std::ptr::null_mut()) }.map_err(|e| e.to_string())?;
+    Ok(mutex)
+}
+
 /// The mutex as the parent finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MutexState {
@@ -183,6 +212,26 @@ mod tests {
         fn handle(&self) -> SharedMutex<'_> {
             // SAFETY: initialised above and alive as long as self.
             unsafe { SharedMutex::from_raw(NonNull::new(self.0.get().cast()).unwrap()) }
+        }
+    }
+
+    #[test]
+    fn a_room_too_small_for_raw_sync_is_an_error_before_any_write() {
+        // 128 bytes, 8-byte aligned: room enough that even a write past the
+        // claimed room stays inside, so a missing check fails, not crashes.
+        let mut buf = Box::new([0u64; 16]);
+        let base = buf.as_mut_ptr().cast::<u8>();
+        let exact = size_of::<libc::pthread_mutex_t>();
+        // SAFETY: every range below lies inside `buf`, which outlives each
+        // handle (dropped at once; raw_sync's drop touches nothing).
+        unsafe {
+            let short = init_shared(base, exact - 1);
+            assert!(short.is_err(), "a room one byte short was accepted");
+            // raw_sync pads an odd address up to pointer alignment.
+            let unaligned = init_shared(base.add(1), exact);
+            assert!(unaligned.is_err(), "the padding was not counted");
+            assert!(buf.iter().all(|&w| w == 0), "refused, yet written");
+            drop(init_shared(base, exact).expect("exactly enough room"));
         }
     }
 

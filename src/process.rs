@@ -13,7 +13,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
-use raw_sync::locks::{LockImpl, LockInit, Mutex};
+use raw_sync::locks::LockImpl;
 
 /// How a reaped child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -573,10 +573,10 @@ impl<const N: usize> SharedPage<N> {
     pub(crate) fn new() -> io::Result<SharedPage<N>> {
         let map = Mapping::<N>::new()?;
         let room = map.get().mutex.get().cast::<u8>();
-        // SAFETY: the room lies inside the live mapping, is 8-byte aligned,
-        // zeroed and large enough (checked at compile time above), and only
-        // this handle ever uses it; the data pointer is unused.
-        let (mutex, _) = unsafe { Mutex::new(room, std::ptr::null_mut()) }
+        // SAFETY: the room lies inside the live mapping, which outlives the
+        // handle (field order), is zeroed and only this handle ever uses it;
+        // init_shared checks raw_sync's size for it before writing.
+        let mutex = unsafe { crate::mutex::init_shared(room, size_of::<MutexRoom>()) }
             .map_err(|e| io::Error::other(format!("initialising the shared mutex: {e}")))?;
         Ok(SharedPage { mutex, map })
     }

@@ -13,11 +13,11 @@ use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
-use raw_sync::locks::{LockImpl, LockInit, Mutex};
+use raw_sync::locks::LockImpl;
 use shared_memory::{Shmem, ShmemConf};
 
 use crate::files::{self, Access, OpenError};
-use crate::mutex::SharedMutex;
+use crate::mutex::{self, SharedMutex};
 
 /// "TKTLAB\0\x01": identifies a ticketlab segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TKTLAB\0\x01");
@@ -83,8 +83,9 @@ pub(crate) const NEXT_DONE: u32 = 1 << 9;
 #[repr(C, align(64))]
 pub(crate) struct LockArea {
     /// Room for the `pthread_mutex_t` (40 bytes on x86-64, 48 on aarch64)
-    /// that `raw_sync` initialises in place; sized by the compiler, so the
-    /// room always fits before anything is written into it.
+    /// that `raw_sync` initialises in place; sized by the compiler from
+    /// libc's type, and `mutex::init_shared` checks raw_sync's own size
+    /// for this address against it before anything is written.
     pub mutex: UnsafeCell<MaybeUninit<libc::pthread_mutex_t>>,
     /// Pid of the buyer holding the mutex, 0 when free. Written by the holder
     /// right after it acquires and right before it releases, so the parent
@@ -254,11 +255,13 @@ impl Segment {
         // SAFETY: the mapping is `layout.total` bytes long and freshly created
         // by us; `lock` lies inside it and is 64-byte aligned because the
         // mapping is page aligned and every region's size is a multiple of 64.
-        let (mutex, used) = unsafe {
+        // The room is LockArea's `mutex` field, which nothing else uses, and
+        // init_shared checks raw_sync's size for it before writing.
+        let mutex = unsafe {
             let at = base.add(layout.lock);
-            Mutex::new(at, std::ptr::null_mut()).map_err(|e| SegmentError::Mutex(e.to_string()))?
+            let room = size_of::<UnsafeCell<MaybeUninit<libc::pthread_mutex_t>>>();
+            mutex::init_shared(at, room).map_err(SegmentError::Mutex)?
         };
-        debug_assert!(used <= size_of::<libc::pthread_mutex_t>());
         let segment = Segment {
             shmem,
             layout,
