@@ -294,6 +294,33 @@ fn sigterm_mid_run_exits_143_and_cleans_up() {
     assert_clean(pid, &seed);
 }
 
+/// A sale on the file store, stopped by `sig` once its buyers run: it exits
+/// `code` (128 + sig) and leaves no segment, no temporary store and no live
+/// buyer.
+fn stop_signal_mid_run_cleans_up(sig: i32, code: i32) {
+    let (mut child, seed, _out) =
+        long_sale(&["--workers", "4", "--store", "file", "--read-delay", "20s"]);
+    let pid = child.id();
+    assert!(eventually(Duration::from_secs(5), || children_of(
+        pid as i32
+    )
+    .len()
+        == 4));
+    signal(pid as i32, sig);
+    assert_eq!(child.wait().unwrap().code(), Some(code));
+    assert_clean(pid, &seed);
+}
+
+#[test]
+fn sighup_mid_run_exits_129_and_cleans_up() {
+    stop_signal_mid_run_cleans_up(libc::SIGHUP, 129);
+}
+
+#[test]
+fn sigquit_mid_run_exits_131_and_cleans_up() {
+    stop_signal_mid_run_cleans_up(libc::SIGQUIT, 131);
+}
+
 #[test]
 fn a_killed_buyer_is_reported_and_the_sale_finishes() {
     let (mut child, seed, out) = long_sale(&[
