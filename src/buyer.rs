@@ -110,6 +110,11 @@ pub(crate) const GAVE_UP_EXIT: i32 = 3;
 /// Exit code of a buyer that met an I/O error.
 pub(crate) const ERROR_EXIT: i32 = 1;
 
+/// How long a parked buyer looks at its turnstile before sleeping on it:
+/// about what a scheduler takes to grant the next step, and short enough
+/// not to matter while a person thinks.
+const GRANT_SPIN: Duration = Duration::from_micros(50);
+
 /// Attempts to take a busy mutex before sleeping on it.
 const SPINS_BEFORE_SLEEP: u32 = 100;
 
@@ -705,9 +710,17 @@ impl<'a> Buyer<'a> {
             .store(NEXT_PARKED | step as u32, Ordering::Release);
         self.control.parked.fetch_add(1, Ordering::Release);
         process::futex_wake_all(&self.control.parked);
-        while self.slot.turn.load(Ordering::Acquire) == turn
-            && self.control.gate.load(Ordering::Acquire) != GATE_OPEN
-        {
+        let waiting = || {
+            self.slot.turn.load(Ordering::Acquire) == turn
+                && self.control.gate.load(Ordering::Acquire) != GATE_OPEN
+        };
+        // A scheduler answers within microseconds: look a while before
+        // sleeping, since waking a sleeping process on another core costs
+        // more than the whole step.
+        if process::spin_until(GRANT_SPIN, || !waiting()) {
+            return;
+        }
+        while waiting() {
             process::futex_wait(&self.slot.turn, turn, None);
         }
     }

@@ -494,6 +494,24 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
     }
 }
 
+/// Spins until `done` says so or `limit` passes; `true` if it was done.
+/// Waking a sleeping process on another core can cost tens of
+/// microseconds on a virtual machine, more than a whole scheduled step.
+pub(crate) fn spin_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        for _ in 0..32 {
+            if done() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= limit {
+            return done();
+        }
+    }
+}
+
 /// Wakes every process sleeping on `word`.
 pub(crate) fn futex_wake_all(word: &AtomicU32) {
     // SAFETY: as in futex_wait; FUTEX_WAKE only reads the address.

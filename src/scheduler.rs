@@ -309,6 +309,9 @@ impl Chooser for ScheduleChooser {
     }
 }
 
+/// How long the parent looks for a granted buyer to park before sleeping.
+const PARKING_SPIN: Duration = Duration::from_micros(50);
+
 /// The parent's hands on the turnstiles.
 pub(crate) struct Turnstiles<'a> {
     seg: &'a Segment,
@@ -378,8 +381,16 @@ impl<'a> Turnstiles<'a> {
 
     /// Sleeps until a buyer parks or finishes after `seen` was read, or
     /// `timeout` passes.
-    pub(crate) fn wait_for_parking(&self, seen: u32, timeout: Duration) {
-        process::futex_wait(&self.seg.control().parked, seen, Some(timeout));
+    /// `moving` says a buyer was granted a step and has not parked yet:
+    /// it will within microseconds, so the parent looks a while before it
+    /// sleeps, since being woken on another core costs more than the step
+    /// itself. With everyone parked (a person thinking) it sleeps at once.
+    pub(crate) fn wait_for_parking(&self, seen: u32, timeout: Duration, moving: bool) {
+        let parked = &self.seg.control().parked;
+        if moving && process::spin_until(PARKING_SPIN, || parked.load(Ordering::Acquire) != seen) {
+            return;
+        }
+        process::futex_wait(parked, seen, Some(timeout));
     }
 }
 

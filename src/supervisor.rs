@@ -157,6 +157,9 @@ struct Run<'a> {
     taken: Vec<(usize, crate::step::Step)>,
     /// When the current pause began.
     pause_started: Option<Instant>,
+    /// A granted buyer has not parked again yet (the scheduler looks for
+    /// it a while before sleeping).
+    moving: bool,
     /// Time spent paused before the current pause: left out of elapsed
     /// time, purchases per second and lock wait.
     paused_total: Duration,
@@ -283,6 +286,7 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
         fault: None,
         taken: Vec::new(),
         pause_started: None,
+        moving: false,
         paused_total: Duration::ZERO,
         torn_since: None,
     })
@@ -435,7 +439,11 @@ impl Run<'_> {
             if scheduling {
                 // Buyers park within microseconds of a grant: sleep on the
                 // parking word, and look at the signals between naps.
-                Turnstiles::new(&self.seg).wait_for_parking(parkings, wait.min(SCHEDULER_NAP));
+                Turnstiles::new(&self.seg).wait_for_parking(
+                    parkings,
+                    wait.min(SCHEDULER_NAP),
+                    self.moving,
+                );
                 wait = Duration::ZERO;
             }
             match process::wait_signal(wait) {
@@ -917,8 +925,10 @@ impl Run<'_> {
     /// was let go (or the gate opened).
     fn schedule_step(&mut self, chooser: &mut dyn Chooser) -> Result<bool, SaleError> {
         let Some(moment) = self.moment() else {
+            self.moving = true;
             return Ok(false);
         };
+        self.moving = false;
         let mut moment = moment;
         if moment.buyers.iter().all(|b| b.runnable().is_none()) {
             // A file nobody will finish writing: let the torn readers read
