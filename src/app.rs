@@ -163,9 +163,9 @@ fn explore_each(
     }
     let mut found = Vec::new();
     for (value, cfg) in configs {
-        let exploration = match explore::explore(&cfg, |runs| {
+        let exploration = match explore::explore(&cfg, |progress| {
             if !json {
-                explore::progress_line(runs);
+                explore::progress_line(progress);
             }
         }) {
             Ok(exploration) => exploration,
@@ -673,9 +673,9 @@ fn explore_command(args: crate::cli::ExploreArgs) -> anyhow::Result<Exit> {
         Ok(cfg) => cfg,
         Err(e) => return Ok(usage(e)),
     };
-    let found = match crate::explore::explore(&cfg, |runs| {
+    let found = match crate::explore::explore(&cfg, |progress| {
         if !json {
-            crate::explore::progress_line(runs);
+            crate::explore::progress_line(progress);
         }
     }) {
         Ok(found) => found,

@@ -490,20 +490,33 @@ fn critical_pair(steps: &[(usize, Step)], report: &SaleReport) -> Option<String>
         })
 }
 
+/// How far a search has come.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Progress {
+    /// Real runs so far.
+    pub runs: usize,
+    /// The share of the search tree done, 0 to 1: each run's path splits
+    /// its share evenly among the branches taken from it, so the figure is
+    /// exact for an even tree and a fair guess for any other.
+    pub done: f64,
+}
+
 /// Runs the exploration; `progress` is called after every run.
 pub(crate) fn explore(
     cfg: &ExploreConfig,
-    mut progress: impl FnMut(usize),
+    mut progress: impl FnMut(Progress),
 ) -> Result<Exploration, ExploreError> {
     let mut sale = cfg.sale.clone();
     sale.schedule = None;
     let dependence = Dependence::of(&sale);
-    let mut stack: Vec<Vec<usize>> = vec![Vec::new()];
+    // Each prefix still to run, with its share of the whole tree.
+    let mut stack: Vec<(Vec<usize>, f64)> = vec![(Vec::new(), 1.0)];
+    let mut done = 0.0;
     let mut runs = 0;
     let mut traces: Vec<Ran> = Vec::new();
     let mut complete = true;
     let mut runs_capped_at = None;
-    while let Some(prefix) = stack.pop() {
+    while let Some((prefix, share)) = stack.pop() {
         if let Some(cap) = cfg.max_schedules.filter(|&m| runs >= m) {
             complete = false;
             runs_capped_at = Some(cap);
@@ -517,7 +530,6 @@ pub(crate) fn explore(
         };
         let result = supervisor::run_sale_with(&sale, &mut Quiet, Some(&mut follower));
         runs += 1;
-        progress(runs);
         let steps: Vec<(usize, Step)> = follower.nodes.iter().map(|n| n.taken).collect();
         let dead_end = follower.first_dead_end.is_some();
         let outcome = match result {
@@ -549,19 +561,33 @@ pub(crate) fn explore(
         let branches = follower
             .first_dead_end
             .map_or(follower.nodes.len(), |d| d + 1);
+        let mut share = share;
         for depth in prefix.len()..branches {
             let node = &follower.nodes[depth];
             let taken = &steps[..depth];
-            for &alt in node.runnable.iter().rev() {
-                if alt.0 <= node.taken.0 || !least_with(dependence, taken, alt) {
-                    continue;
-                }
+            let alternatives: Vec<(usize, Step)> = node
+                .runnable
+                .iter()
+                .rev()
+                .copied()
+                .filter(|&alt| alt.0 > node.taken.0 && least_with(dependence, taken, alt))
+                .collect();
+            // The step taken and each alternative get an equal part.
+            share /= (alternatives.len() + 1) as f64;
+            for alt in alternatives {
                 let mut next: Vec<usize> = taken.iter().map(|s| s.0).collect();
                 next.push(alt.0);
-                stack.push(next);
+                stack.push((next, share));
             }
         }
+        done += share;
+        progress(Progress { runs, done });
     }
+    // Every share is handed on or done, so a whole search ends at 1.
+    debug_assert!(
+        !complete || (done - 1.0f64).abs() < 1e-9,
+        "a complete search did {done} of its tree"
+    );
     let mut found = summarise(cfg, runs, complete, traces);
     found.runs_capped_at = runs_capped_at;
     Ok(found)
@@ -765,11 +791,20 @@ impl Exploration {
     }
 }
 
-/// A progress line on stderr, when stderr is a terminal.
-pub(crate) fn progress_line(runs: usize) {
+/// A progress bar on stderr, when stderr is a terminal.
+pub(crate) fn progress_line(progress: Progress) {
+    const WIDTH: usize = 24;
     let stderr = std::io::stderr();
-    if stderr.is_terminal() && runs % 16 == 0 {
-        let _ = write!(stderr.lock(), "\rexploring: {runs} real runs…");
+    if stderr.is_terminal() && progress.runs % 16 == 0 {
+        let filled = ((progress.done.clamp(0.0, 1.0) * WIDTH as f64) as usize).min(WIDTH);
+        let _ = write!(
+            stderr.lock(),
+            "\rexploring [{}{}] {:>3.0}%  {} real runs",
+            "█".repeat(filled),
+            "░".repeat(WIDTH - filled),
+            progress.done * 100.0,
+            progress.runs
+        );
     }
 }
 
