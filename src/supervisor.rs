@@ -470,6 +470,8 @@ impl Run<'_> {
         self.add_schedule(&mut report);
         let mut snap = monitor.snapshot(&self.seg, self.elapsed(), completed);
         if let Some(person) = chooser.and_then(|c| c.person()) {
+            // A refusal or a hint is about a moment that has passed.
+            person.message = None;
             snap.stepper = Some(self.stepper(person, &snap));
         }
         observer.finish(&snap).map_err(SaleError::View)?;
@@ -757,6 +759,13 @@ impl Run<'_> {
                     BuyerNow::Parked(step) => step.name().to_string(),
                     BuyerNow::Blocked { holder, .. } => {
                         format!("waits for the lock held by buyer {}", holder + 1)
+                    }
+                    // Ended by the parent (q, a signal) before its last
+                    // step: it did not finish on its own.
+                    BuyerNow::Done
+                        if self.buyers[id].ended_by_us && !Turnstiles::new(&self.seg).done(id) =>
+                    {
+                        "stopped".to_string()
                     }
                     BuyerNow::Done => "finished".to_string(),
                     BuyerNow::WaitsForFile(_) => "waits for the file to be whole".to_string(),

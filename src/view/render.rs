@@ -1253,9 +1253,9 @@ fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
     items
 }
 
-/// The file store's bytes exactly, quoted, so an empty file mid-write (a
-/// torn read waiting to happen) shows as `""`, with a note as long as
-/// `width` allows.
+/// The file store's bytes exactly, unquoted (they hold quotes of their
+/// own), and an empty file mid-write (a torn read waiting to happen) as
+/// `(empty)`, with a note as long as `width` allows.
 fn file_line(bytes: &str, width: u16) -> Line<'static> {
     let label = Span::styled("file  ", Style::new().fg(Color::DarkGray));
     // The engine's word for a file it could not read is not the file's bytes.
@@ -1265,18 +1265,12 @@ fn file_line(bytes: &str, width: u16) -> Line<'static> {
             Span::styled("unreadable", Style::new().fg(Color::Yellow)),
         ]);
     }
-    let mut line = Line::from(vec![
-        label,
-        Span::styled(
-            format!("\"{}\"", visible_bytes(bytes)),
-            Style::new().add_modifier(Modifier::BOLD),
-        ),
-    ]);
     if bytes.is_empty() {
-        let notes = [
-            "  empty mid-write: a read now finds no count",
-            "  empty mid-write",
-        ];
+        let mut line = Line::from(vec![
+            label,
+            Span::styled("(empty)", Style::new().fg(Color::Yellow)),
+        ]);
+        let notes = ["  mid-write: a read now finds no count", "  mid-write"];
         if let Some(note) = notes
             .into_iter()
             .find(|n| line.width() + n.chars().count() <= width as usize)
@@ -1284,8 +1278,15 @@ fn file_line(bytes: &str, width: u16) -> Line<'static> {
             line.spans
                 .push(Span::styled(note, Style::new().fg(Color::Yellow)));
         }
+        return line;
     }
-    line
+    Line::from(vec![
+        label,
+        Span::styled(
+            visible_bytes(bytes),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+    ])
 }
 
 /// `bytes` with control characters spelled out (`\n`), so every byte of
@@ -2050,7 +2051,7 @@ schedule 1,1,2 (3 steps)
             "Oversold! schedule: 1,1,2,2,2,1",
             "count 0",
             "no lock",
-            "file  \"\"",
+            "file  (empty)",
         ] {
             assert!(text.contains(want), "{want:?} missing:\n{text}");
         }
@@ -2083,11 +2084,11 @@ schedule 1,1,2 (3 steps)
     }
 
     #[test]
-    fn file_bytes_show_exactly_and_empty_shows_as_two_quotes() {
+    fn file_bytes_show_exactly_and_empty_shows_as_empty() {
         let mut snap = stepping();
         stepper_of(&mut snap).file_bytes = Some("{\"count\":1}".to_string());
         let text = text_of(&render_to(&snap, 80, 24));
-        assert!(text.contains("file  \"{\"count\":1}\""), "{text}");
+        assert!(text.contains("file  {\"count\":1}"), "{text}");
         // Between the truncate and the write: a torn read waiting to happen.
         let st = stepper_of(&mut snap);
         st.file_bytes = Some(String::new());
@@ -2095,7 +2096,7 @@ schedule 1,1,2 (3 steps)
         let buf = render_to(&snap, 80, 24);
         let text = text_of(&buf);
         assert!(
-            text.contains("file  \"\"  empty mid-write: a read now finds no count"),
+            text.contains("file  (empty)  mid-write: a read now finds no count"),
             "{text}"
         );
         assert!(text.contains("count ?"), "{text}");
@@ -2103,7 +2104,7 @@ schedule 1,1,2 (3 steps)
         stepper_of(&mut snap).file_bytes = Some("{\"count\":1}\n\x1b".to_string());
         let buf = render_to(&snap, 80, 24);
         assert!(
-            text_of(&buf).contains(r#""{"count":1}\n\u{1b}""#),
+            text_of(&buf).contains(r#"file  {"count":1}\n\u{1b}"#),
             "{}",
             text_of(&buf)
         );
