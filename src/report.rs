@@ -138,6 +138,10 @@ impl Verdict {
             // Counted from the buyers alone: true however the sale ended.
             return Verdict::Oversold;
         }
+        if *ending == Ending::StoreCorrupt {
+            // The parent ended the sale because the count itself was gone.
+            return Verdict::CountWrong;
+        }
         let cut_short = *ending != Ending::Completed || killed > 0;
         let (Some(lost), Some(vanished)) = (tally.lost_updates, tally.vanished) else {
             // A file torn by the race is the race's damage; one torn because

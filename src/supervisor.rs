@@ -37,6 +37,12 @@ const OWNERLESS_LOOKS: u32 = 20;
 /// parking buyer wakes it at once.
 const SCHEDULER_NAP: Duration = Duration::from_millis(2);
 
+/// How long the file store may stay unreadable, with no purchase made, before
+/// the parent calls it corrupt and ends the sale: a few looks, and well
+/// under a buyer's own patience (`buyer::CORRUPT_AFTER`), so the sale ends
+/// promptly and once, not buyer by buyer.
+const STORE_CORRUPT_AFTER: Duration = Duration::from_millis(500);
+
 /// Something that watches a sale while it runs: the live screen, the plain
 /// progress lines, or nothing.
 pub(crate) trait Observer {
@@ -163,8 +169,9 @@ struct Run<'a> {
     /// Time spent paused before the current pause: left out of elapsed
     /// time, purchases per second and lock wait.
     paused_total: Duration,
-    /// Since when the file store has been unreadable, look after look.
-    torn_since: Option<Instant>,
+    /// Since when the file store has been unreadable, look after look,
+    /// and the purchases made by then.
+    torn_since: Option<(Instant, u64)>,
 }
 
 /// A dead buyer that may have died inside `pthread_mutex_lock` or
@@ -561,19 +568,32 @@ impl Run<'_> {
         }
     }
 
-    /// Ends a sale whose file store has stayed unreadable for as long as a
-    /// buyer waits before it gives up: rewrites take microseconds, so no
-    /// writer is coming, and under a lock each buyer would otherwise give up
-    /// in turn, one after another.
+    /// Ends a sale whose file store stays unreadable while nobody buys:
+    /// under a lock each buyer would otherwise give up in turn, one after
+    /// another, two seconds each. Unreadable alone proves nothing: busy
+    /// buyers rewrite the file so often that a look finds it mid-rewrite
+    /// most of the time. But every rewrite is a purchase a moment later, so
+    /// a file that is unreadable at every look for `STORE_CORRUPT_AFTER`
+    /// with not one purchase meanwhile is not being rewritten: it is
+    /// corrupt.
     fn check_store(&mut self, now: Instant) -> Option<Ending> {
         let db = self.db.as_ref()?;
+        let bought: u64 = (0..self.buyers.len())
+            .map(|id| self.seg.slot(id).bought.load(Ordering::Relaxed))
+            .sum();
         if FileStore::final_count(&db.path).is_some() {
             self.torn_since = None;
             return None;
         }
-        let since = *self.torn_since.get_or_insert(now);
-        (now.saturating_duration_since(since) > buyer::CORRUPT_AFTER)
-            .then_some(Ending::StoreCorrupt)
+        match self.torn_since {
+            Some((since, then)) if then == bought => (now.saturating_duration_since(since)
+                > STORE_CORRUPT_AFTER)
+                .then_some(Ending::StoreCorrupt),
+            _ => {
+                self.torn_since = Some((now, bought));
+                None
+            }
+        }
     }
 
     /// Looks again at a mutex left taken with no owner when a buyer died.
