@@ -27,7 +27,7 @@ pub fn run(command: Command) -> anyhow::Result<Exit> {
         Command::Explore(args) => explore_command(args),
         Command::Step(args) => step_command(args),
         Command::Labs => list_labs(),
-        Command::Lab(args) => show_lab(&args.lab, args.answers),
+        Command::Lab(args) => show_lab(&args.lab, args.explain, args.answers),
         Command::Run(args) => run_lab(&args.lab, args.flags),
         Command::Print(args) => print_command(args),
         Command::Daemon(args) => daemon_command(args),
@@ -39,38 +39,58 @@ pub fn run(command: Command) -> anyhow::Result<Exit> {
 fn list_labs() -> anyhow::Result<Exit> {
     let mut out = io::stdout().lock();
     let title = labs::LABS.iter().map(|l| l.title.len()).max().unwrap_or(0);
-    writeln!(out, "{:<3}  {:<title$}  command", "lab", "title")?;
+    // The short name is shown because `lab` and `run` accept it in place of
+    // the number.
+    let short = labs::LABS.iter().map(|l| l.short.len()).max().unwrap_or(0);
+    writeln!(
+        out,
+        "{:<3}  {:<short$}  {:<title$}  command",
+        "lab", "name", "title"
+    )?;
     for lab in labs::LABS {
         writeln!(
             out,
-            "{:<3}  {:<title$}  ticketlab run {}\n     {}",
-            lab.number, lab.title, lab.number, lab.goal
+            "{:<3}  {:<short$}  {:<title$}  ticketlab run {}\n     {}",
+            lab.number, lab.short, lab.title, lab.number, lab.goal
         )?;
     }
     writeln!(
         out,
-        "\nRead a sheet with `ticketlab lab N`, run it with `ticketlab run N`."
+        "\nRead a sheet with `ticketlab lab N`, run it with `ticketlab run N`;\n\
+         N is a lab's number or its name."
     )?;
     Ok(Exit::Success)
 }
 
-fn show_lab(key: &str, answers: bool) -> anyhow::Result<Exit> {
+/// Shows a lab's sheet in halves, so a student predicts before seeing any
+/// result: Goal to Run alone, then up to Try this with `--explain`, then the
+/// whole sheet with `--answers`. Each part's footer names the next command.
+fn show_lab(key: &str, explain: bool, answers: bool) -> anyhow::Result<Exit> {
     let Some(lab) = labs::find(key) else {
         return Ok(usage(format!(
             "no lab '{key}' (allowed: {})",
             labs::allowed()
         )));
     };
-    let text = if answers {
-        lab.sheet
+    let n = lab.number;
+    let (text, next) = if answers {
+        (lab.sheet, None)
+    } else if explain {
+        (
+            lab.sheet_before("Answers"),
+            Some(format!("(answers: ticketlab lab {n} --answers)")),
+        )
     } else {
-        lab.sheet_without_answers()
+        (
+            lab.sheet_before("Observe"),
+            Some(format!("(after your run: ticketlab lab {n} --explain)")),
+        )
     };
     let styled = io::stdout().is_terminal();
     let mut out = io::stdout().lock();
     write!(out, "{}", sheet::render(text, styled))?;
-    if !answers {
-        writeln!(out, "\n(answers: ticketlab lab {} --answers)", lab.number)?;
+    if let Some(next) = next {
+        writeln!(out, "\n{next}")?;
     }
     Ok(Exit::Success)
 }

@@ -65,7 +65,10 @@ pub struct LabArgs {
     /// The lab: its number (3 or 03) or short name (see `ticketlab labs`).
     #[arg(value_name = "LAB")]
     pub lab: String,
-    /// Include the answers section.
+    /// Also show Observe, Explain and Try this: read them after your run.
+    #[arg(long)]
+    pub explain: bool,
+    /// Also show the answers to the Predict questions (implies --explain).
     #[arg(long)]
     pub answers: bool,
 }

@@ -310,12 +310,21 @@ impl Lab {
         format!("ticketlab {sub}{flags}{tail}")
     }
 
-    /// The sheet without its answers section.
-    pub(crate) fn sheet_without_answers(&self) -> &'static str {
-        match self.sheet.find("\n## Answers") {
-            Some(i) => &self.sheet[..i + 1],
-            None => self.sheet,
-        }
+    /// The sheet up to, not including, section `stop` (a heading from
+    /// `SECTIONS`), or the whole sheet if it has no such section. `lab N`
+    /// cuts at Observe so a student predicts before seeing any result, and
+    /// `--explain` cuts at Answers.
+    pub(crate) fn sheet_before(&self, stop: &str) -> &'static str {
+        cut_before(self.sheet, stop)
+    }
+}
+
+/// `sheet` up to, not including, its level-2 heading `stop`.
+pub(crate) fn cut_before<'a>(sheet: &'a str, stop: &str) -> &'a str {
+    let heading = format!("\n## {stop}\n");
+    match sheet.find(&heading) {
+        Some(i) => &sheet[..i + 1],
+        None => sheet,
     }
 }
 
@@ -541,10 +550,14 @@ mod tests {
     }
 
     #[test]
-    fn answers_are_hidden_unless_asked_for() {
+    fn each_half_ends_where_the_next_one_starts() {
         for lab in LABS {
-            assert!(!lab.sheet_without_answers().contains("## Answers"));
-            assert!(lab.sheet_without_answers().contains("## Try this"));
+            let first = headings(lab.sheet_before("Observe"));
+            assert_eq!(first, SECTIONS[..4], "{}", lab.file);
+            let explained = headings(lab.sheet_before("Answers"));
+            assert_eq!(explained, SECTIONS[..7], "{}", lab.file);
         }
+        assert_eq!(cut_before("# T\n## A\nx\n## B\ny\n", "B"), "# T\n## A\nx\n");
+        assert_eq!(cut_before("# T\n## A\n", "Nope"), "# T\n## A\n");
     }
 }

@@ -118,6 +118,12 @@ fn labs_lists_ten_labs_each_with_its_run_command() {
     for (n, &i) in (1..).zip(&rows) {
         let row = lines[i];
         assert!(row.starts_with(&format!("{n} ")), "{row}");
+        let short = row.split_whitespace().nth(1).unwrap();
+        assert_eq!(
+            text(&succeeds(&["lab", short]).stdout),
+            text(&succeeds(&["lab", &n.to_string()]).stdout),
+            "the listed name {short} finds lab {n}"
+        );
         assert!(row.ends_with(&format!("ticketlab run {n}")), "{row}");
         let goal = lines[i + 1];
         assert!(
@@ -142,21 +148,87 @@ fn labs_unknown_lab_is_refused_in_one_line_listing_the_labs() {
     }
 }
 
+/// The headings of a rendered sheet: lines underlined with dashes.
+fn rendered_headings(stdout: &str) -> Vec<&str> {
+    let lines: Vec<&str> = stdout.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| !w[0].is_empty() && w[1].len() == w[0].len() && w[1].bytes().all(|b| b == b'-'))
+        .map(|w| w[0])
+        .collect()
+}
+
 #[test]
-fn lab03_sheet_hides_its_answers_and_its_markdown() {
+fn lab03_shows_only_what_comes_before_the_run_and_no_markdown() {
     let stdout = text(&succeeds(&["lab", "3"]).stdout);
     assert!(
         stdout.starts_with("Lab 3: A lock around the purchase\n"),
         "{stdout}"
     );
-    for heading in ["Goal", "Predict", "Run", "Try this"] {
-        assert!(stdout.lines().any(|l| l == heading), "{heading}: {stdout}");
-    }
-    assert!(!stdout.lines().any(|l| l == "Answers"), "{stdout}");
+    assert_eq!(
+        rendered_headings(&stdout),
+        ["Goal", "Background", "Predict", "Run"],
+        "{stdout}"
+    );
     assert!(!stdout.contains("```"), "{stdout}");
     assert!(!stdout.contains("## "), "{stdout}");
     assert!(!stdout.contains('\x1b'), "no escape codes through a pipe");
-    assert!(stdout.contains("ticketlab lab 3 --answers"), "{stdout}");
+    assert!(
+        stdout.ends_with("(after your run: ticketlab lab 3 --explain)\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn every_lab_comes_in_halves_explain_then_answers() {
+    for n in 1..=10 {
+        let n = n.to_string();
+        let first = text(&succeeds(&["lab", &n]).stdout);
+        let explained = text(&succeeds(&["lab", &n, "--explain"]).stdout);
+        let answered = text(&succeeds(&["lab", &n, "--answers"]).stdout);
+        let both = text(&succeeds(&["lab", &n, "--explain", "--answers"]).stdout);
+        assert_eq!(
+            rendered_headings(&first),
+            ["Goal", "Background", "Predict", "Run"],
+            "lab {n}"
+        );
+        assert_eq!(
+            rendered_headings(&explained),
+            [
+                "Goal",
+                "Background",
+                "Predict",
+                "Run",
+                "Observe",
+                "Explain",
+                "Try this"
+            ],
+            "lab {n}"
+        );
+        assert_eq!(
+            rendered_headings(&answered),
+            [
+                "Goal",
+                "Background",
+                "Predict",
+                "Run",
+                "Observe",
+                "Explain",
+                "Try this",
+                "Answers"
+            ],
+            "lab {n}"
+        );
+        assert_eq!(answered, both, "--answers implies --explain");
+        assert!(
+            explained.ends_with(&format!("(answers: ticketlab lab {n} --answers)\n")),
+            "{explained}"
+        );
+        // Each part starts with the one before it, less its footer.
+        let body = |s: &str| s[..s.rfind("\n(").unwrap()].to_string();
+        assert!(explained.starts_with(&body(&first)), "lab {n}");
+        assert!(answered.starts_with(&body(&explained)), "lab {n}");
+    }
 }
 
 #[test]
