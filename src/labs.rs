@@ -96,7 +96,7 @@ pub(crate) const LABS: &[Lab] = &[
         2,
         "race",
         "The ticket race",
-        "Watch 100 buyers sell one ticket many times",
+        "Watch 100 buyers race for one ticket, and read the summary",
         sheet!("02-race.md"),
         Experiment::Sale(&[
             "--workers",
@@ -117,7 +117,7 @@ pub(crate) const LABS: &[Lab] = &[
         3,
         "lock",
         "A lock around the purchase",
-        "Lock the read-check-write and sell exactly 5 tickets",
+        "Lock the read-check-write of 5 tickets: what sells, and how fast",
         sheet!("03-lock.md"),
         Experiment::Sale(&[
             "--workers",
@@ -191,7 +191,7 @@ pub(crate) const LABS: &[Lab] = &[
         7,
         "messages",
         "Message passing",
-        "Let a seller process own the count: no lock at all",
+        "Let a seller process own the count: does the sale need a lock?",
         sheet!("07-messages.md"),
         Experiment::Sale(&[
             "--workers",
@@ -213,7 +213,7 @@ pub(crate) const LABS: &[Lab] = &[
         8,
         "lock-free",
         "Lock-free",
-        "Sell exactly with a compare-and-swap loop and no mutex",
+        "Sell with a compare-and-swap loop and no mutex: is it exact?",
         sheet!("08-lock-free.md"),
         Experiment::Sale(&[
             "--workers",
@@ -559,5 +559,174 @@ mod tests {
         }
         assert_eq!(cut_before("# T\n## A\nx\n## B\ny\n", "B"), "# T\n## A\nx\n");
         assert_eq!(cut_before("# T\n## A\n", "Nope"), "# T\n## A\n");
+    }
+
+    /// The text of section `name`, without its heading.
+    fn section<'a>(sheet: &'a str, name: &str) -> &'a str {
+        let heading = format!("\n## {name}\n");
+        let start = sheet
+            .find(&heading)
+            .map_or(sheet.len(), |i| i + heading.len());
+        let rest = &sheet[start..];
+        &rest[..rest.find("\n## ").map_or(rest.len(), |i| i + 1)]
+    }
+
+    /// `text` without what a student types or reads as code rather than as
+    /// a claim: ```sh and ```python blocks, and inline code that holds a
+    /// flag or a command. Other fenced blocks (```text, quoted output) stay,
+    /// since quoted output is exactly where a result could leak.
+    fn prose(text: &str) -> String {
+        let mut out = String::new();
+        let mut skipping: Option<bool> = None;
+        for line in text.lines() {
+            let t = line.trim_start();
+            if let Some(info) = t.strip_prefix("```") {
+                skipping = match skipping {
+                    Some(_) => None,
+                    None => Some(info.starts_with("sh") || info.starts_with("python")),
+                };
+                continue;
+            }
+            if skipping != Some(true) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        // Inline code: odd-numbered pieces between backticks.
+        out.split('`')
+            .enumerate()
+            .filter(|(i, piece)| {
+                i % 2 == 0 || !(piece.contains("--") || piece.starts_with("ticketlab"))
+            })
+            .map(|(_, piece)| piece)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The numbers in `text` (`5`, `0.4`, `1,008`, `1,1,2`), leaving out
+    /// those that name a lab or a command's lab (`Lab 2`, `Labs 2 to 4`,
+    /// `run 3`): those say where, not what happens.
+    fn numbers(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut naming = false;
+        // A list item's own number (`2. How many...`) is no claim.
+        let unlisted: String = text
+            .lines()
+            .map(|l| {
+                let t = l.trim_start();
+                let digits = t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                match t[digits..].strip_prefix(". ") {
+                    Some(rest) if digits > 0 => rest,
+                    _ => l,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        for word in unlisted.split_whitespace() {
+            let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+            let lower = bare.to_ascii_lowercase();
+            if ["lab", "labs", "run"].contains(&lower.as_str()) {
+                naming = true;
+                continue;
+            }
+            let numeric = bare.starts_with(|c: char| c.is_ascii_digit());
+            if naming && (numeric || ["to", "and", "or"].contains(&lower.as_str())) {
+                continue;
+            }
+            naming = false;
+            let chars: Vec<char> = word.chars().collect();
+            let mut i = 0;
+            while i < chars.len() {
+                if !chars[i].is_ascii_digit() {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < chars.len()
+                    && (chars[i].is_ascii_digit()
+                        || (matches!(chars[i], '.' | ',')
+                            && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+                {
+                    i += 1;
+                }
+                found.push(chars[start..i].iter().collect());
+            }
+        }
+        found
+    }
+
+    /// Words that state how a run ends: the verdicts and the refusals.
+    const VERDICTS: &[&str] = &["exact", "oversold", "count wrong", "refuse", "refused"];
+
+    fn verdicts(text: &str) -> Vec<&'static str> {
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let joined = format!(" {} ", words.join(" "));
+        VERDICTS
+            .iter()
+            .filter(|v| joined.contains(&format!(" {v} ")))
+            .copied()
+            .collect()
+    }
+
+    /// Why a sheet's first half (what `lab N` shows) gives away what its
+    /// Explain or Answers say, if it does: a number or verdict from those
+    /// sections that is neither in the Predict questions' own wording nor a
+    /// flag value of a command the sheet or the lab's preset runs.
+    fn giveaways(lab: &Lab) -> Vec<String> {
+        let first = lab.sheet_before("Observe");
+        let later = format!(
+            "{}{}",
+            section(lab.sheet, "Explain"),
+            section(lab.sheet, "Answers")
+        );
+        let later_numbers = numbers(&prose(&later));
+        let later_verdicts = verdicts(&prose(&later));
+        let predict = section(lab.sheet, "Predict");
+        let mut allowed = numbers(predict);
+        for command in commands(first).iter().chain([&lab.command_line()]) {
+            allowed.extend(numbers(command));
+        }
+        let shown = prose(first);
+        let mut found: Vec<String> = numbers(&shown)
+            .into_iter()
+            .filter(|n| later_numbers.contains(n) && !allowed.contains(n))
+            .collect();
+        let asked = verdicts(predict);
+        found.extend(
+            verdicts(&shown)
+                .into_iter()
+                .filter(|v| later_verdicts.contains(v) && !asked.contains(v))
+                .map(str::to_string),
+        );
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn no_first_half_gives_away_an_answer() {
+        let leaks: Vec<String> = LABS
+            .iter()
+            .filter_map(|lab| {
+                let found = giveaways(lab);
+                (!found.is_empty()).then(|| format!("{}: {}", lab.file, found.join(" ")))
+            })
+            .collect();
+        assert!(leaks.is_empty(), "before Observe:\n{}", leaks.join("\n"));
+    }
+
+    #[test]
+    fn the_giveaway_check_bites() {
+        let mut lab = LABS[1];
+        lab.sheet = "# Lab 2: X\n\n## Goal\n\nSell 1 ticket 99 times in Lab 3, OVERSOLD.\n\n\
+                     ## Background\n\n```sh\nticketlab run 2 --workers 7\n```\n\n\
+                     ## Predict\n\n1. Will 3 buyers buy?\n\n## Run\n\n## Observe\n\n\
+                     ## Explain\n\n99 lost, oversold, Lab 3, 7 and 3 buyers.\n\n\
+                     ## Try this\n\n## Answers\n";
+        assert_eq!(giveaways(&lab), ["99", "oversold"]);
     }
 }
