@@ -421,3 +421,37 @@ fn a_reader_that_stops_reading_ends_the_run_quietly_and_cleanly() {
     assert_eq!(status.unwrap().code(), Some(0));
     assert_clean(pid, &seed);
 }
+
+/// A stop signal that arrives during setup waits, blocked, until the sale
+/// looks for signals; it must stop the sale even if every buyer is done by
+/// then. Arranged without a race: the signal is already pending when the
+/// binary starts (blocked and raised before exec, which keeps both), so it
+/// arrives "during setup" on every run.
+#[test]
+fn a_stop_signal_pending_from_setup_still_stops_a_quick_sale() {
+    use std::os::unix::process::CommandExt;
+    for (sig, code) in [
+        (libc::SIGTERM, 143),
+        (libc::SIGINT, 130),
+        (libc::SIGHUP, 129),
+    ] {
+        let mut command = ticketlab_process();
+        command.args(["sell", "-w", "1", "-t", "1", "--view", "quiet"]);
+        // SAFETY: between fork and exec only async-signal-safe calls are
+        // made (sigemptyset, sigaddset, sigprocmask, raise), on a local set.
+        unsafe {
+            command.pre_exec(move || {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, sig);
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                libc::raise(sig);
+                Ok(())
+            });
+        }
+        let out = command.output().expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(code), "signal {sig}: {stdout}");
+        assert!(!stdout.contains("completed"), "signal {sig}: {stdout}");
+    }
+}
