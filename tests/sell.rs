@@ -423,10 +423,12 @@ fn a_reader_that_stops_reading_ends_the_run_quietly_and_cleanly() {
 }
 
 /// A stop signal that arrives during setup waits, blocked, until the sale
-/// looks for signals; it must stop the sale even if every buyer is done by
-/// then. Arranged without a race: the signal is already pending when the
-/// binary starts (blocked and raised before exec, which keeps both), so it
-/// arrives "during setup" on every run.
+/// looks for signals, and must then stop it with 128 + its number, not be
+/// thrown away. Arranged without a race: the signal is already pending when
+/// the binary starts (blocked and raised before exec, which keeps both), so
+/// it arrives during setup on every run. (Whether the one buyer is done by
+/// the time the parent first looks is still up to the machine; the parent
+/// looks before its first wait for exactly that case.)
 #[test]
 fn a_stop_signal_pending_from_setup_still_stops_a_quick_sale() {
     use std::os::unix::process::CommandExt;
