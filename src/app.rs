@@ -730,6 +730,7 @@ mod tests {
             wants: Wants::Count(1),
             store: StoreKind::File,
             lock: LockMode::Buy,
+            search_delay: Default::default(),
             read_delay: Default::default(),
             write_delay: Default::default(),
             jitter: false,

@@ -188,6 +188,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
                 wants: Wants::All,
                 store: case.store,
                 lock: case.lock,
+                search_delay: Default::default(),
                 read_delay: Default::default(),
                 write_delay: Default::default(),
                 jitter: false,
@@ -245,6 +246,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
             store: StoreKind::Shm,
             // No lock: this measures starting and reaping, not a queue.
             lock: LockMode::None,
+            search_delay: Default::default(),
             read_delay: Default::default(),
             write_delay: Default::default(),
             jitter: false,
@@ -289,6 +291,7 @@ fn stepped(rounds: u32) -> anyhow::Result<Row> {
             wants: Wants::All,
             store: StoreKind::Shm,
             lock: LockMode::None,
+            search_delay: Default::default(),
             read_delay: Default::default(),
             write_delay: Default::default(),
             jitter: false,

@@ -314,12 +314,19 @@ impl<'a> Buyer<'a> {
         }
     }
 
+    /// The posts' `search()`: shows the count and waits out the search
+    /// delay, outside the lock unless the lock covers the whole task.
     fn search(&mut self) -> Result<i64, BuyerError> {
+        // Drawn before any purchase's delays, once per buyer, so the same
+        // seed draws the same delays whatever the interleaving; a zero
+        // delay draws nothing, so runs without it repeat as before.
+        let delay = self.draw(self.cfg.search_delay);
         let count = match &self.store {
             StoreClient::Server(_) => self.ask_seller(Ask::Search)?,
             _ => self.read_count(Step::Search)?,
         };
         self.record(Op::Search, count);
+        self.sleep(delay);
         Ok(count)
     }
 

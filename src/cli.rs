@@ -160,6 +160,9 @@ pub struct SaleArgs {
     /// Tickets each buyer tries to buy, or `all` to keep buying until sold out [default 1].
     #[arg(long, value_name = "N|all", value_parser = parse_wants)]
     pub wants: Option<Wants>,
+    /// Latency of the search that only shows the count, outside the lock (inside it under --lock task) [default 0].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub search_delay: Option<Duration>,
     /// Latency between reading the count and acting on it, e.g. 50us, 100ms, 0.2s [default 0].
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub read_delay: Option<Duration>,
@@ -281,6 +284,7 @@ impl ExploreArgs {
             wants: Wants::Count(self.wants),
             store: self.store,
             lock: self.lock,
+            search_delay: Default::default(),
             read_delay: Duration::ZERO,
             write_delay: Duration::ZERO,
             jitter: false,
@@ -353,6 +357,7 @@ impl SaleArgs {
             store: self.store.or(preset.store),
             lock: self.lock.or(preset.lock),
             wants: self.wants.or(preset.wants),
+            search_delay: self.search_delay.or(preset.search_delay),
             read_delay: self.read_delay.or(preset.read_delay),
             write_delay: self.write_delay.or(preset.write_delay),
             jitter: !self.no_jitter && (self.jitter || preset.jitter),
@@ -383,6 +388,7 @@ impl SaleArgs {
             wants: self.wants.unwrap_or(Wants::Count(1)),
             store: self.store.unwrap_or(StoreKind::Shm),
             lock: self.lock.unwrap_or(LockMode::Buy),
+            search_delay: self.search_delay.unwrap_or_default(),
             read_delay: self.read_delay.unwrap_or_default(),
             write_delay: self.write_delay.unwrap_or_default(),
             jitter: self.jitter && !self.no_jitter,

@@ -59,6 +59,9 @@ pub struct SaleConfig {
     pub store: StoreKind,
     /// The lock setting.
     pub lock: LockMode,
+    /// Simulated latency of the search that only shows the count: the work
+    /// outside the lock (inside it under `task`).
+    pub search_delay: Duration,
     /// Simulated latency between reading the count and deciding.
     pub read_delay: Duration,
     /// Simulated latency before the write lands.
@@ -391,6 +394,7 @@ mod tests {
             wants: Wants::Count(1),
             store,
             lock,
+            search_delay: Duration::ZERO,
             read_delay: Duration::ZERO,
             write_delay: Duration::ZERO,
             jitter: false,

@@ -220,6 +220,8 @@ pub struct SaleReport {
     pub wants: Wants,
     /// The run's seed.
     pub seed: u64,
+    /// Search delay as given.
+    pub search_delay: String,
     /// Read delay as given.
     pub read_delay: String,
     /// Write delay as given.
@@ -284,6 +286,7 @@ impl SaleReport {
             tickets: cfg.tickets,
             wants: cfg.wants,
             seed: cfg.seed,
+            search_delay: format_duration(cfg.search_delay),
             read_delay: format_duration(cfg.read_delay),
             write_delay: format_duration(cfg.write_delay),
             jitter: cfg.jitter,
@@ -370,11 +373,12 @@ impl SaleReport {
         let tickets = plural(self.tickets, "ticket");
         writeln!(
             out,
-            "sale: {} buyers, {tickets}, store {}, lock {}, wants {}, delays {}/{}{}",
+            "sale: {} buyers, {tickets}, store {}, lock {}, wants {}, delays search {}, read {}, write {}{}",
             self.workers,
             self.store,
             self.lock,
             self.wants,
+            self.search_delay,
             self.read_delay,
             self.write_delay,
             if self.jitter { " jittered" } else { "" }
@@ -566,6 +570,7 @@ mod tests {
             wants: Wants::Count(1),
             store: StoreKind::Shm,
             lock: LockMode::None,
+            search_delay: Default::default(),
             read_delay: Duration::from_millis(100),
             write_delay: Duration::ZERO,
             jitter: false,

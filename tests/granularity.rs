@@ -1,0 +1,94 @@
+//! Issue 10: lock granularity. The search delay (the work outside the
+//! lock), the single-process baseline, and every figure a lab's Predict
+//! question asks about appearing in the run's own summary.
+
+use crate::common::*;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs `ticketlab ARGS`, which must succeed, and returns its stdout.
+fn stdout_of(args: &[&str]) -> String {
+    let out = ticketlab().args(args).output().expect("runs");
+    assert!(
+        out.status.success(),
+        "ticketlab {args:?} exited {:?}\n{}\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[test]
+fn lab04_the_search_delay_is_drawn_once_per_buyer_and_reported() {
+    let v = sale_json(&[
+        "-w",
+        "3",
+        "-t",
+        "1",
+        "--lock",
+        "buy",
+        "--search-delay",
+        "30ms",
+        "--seed",
+        "5",
+        "--view",
+        "quiet",
+    ]);
+    assert_eq!(v["search_delay"], "30ms", "{v}");
+    // Fixed delays: each buyer waited out its one search, and nothing else.
+    for w in v["per_worker"].as_array().unwrap() {
+        assert_eq!(w["drawn_delay_ms"], 30.0, "{v}");
+    }
+    let out = stdout_of(&[
+        "sell",
+        "-w",
+        "2",
+        "-t",
+        "1",
+        "--search-delay",
+        "1ms",
+        "--read-delay",
+        "2ms",
+        "--view",
+        "quiet",
+    ]);
+    assert!(
+        out.contains("delays search 1ms, read 2ms, write 0"),
+        "{out}"
+    );
+}
+
+#[test]
+fn lab04_a_jittered_search_delay_draws_the_same_under_every_lock() {
+    let drawn = |lock: &str| -> Vec<f64> {
+        let v = sale_json(&[
+            "-w",
+            "4",
+            "-t",
+            "2",
+            "--lock",
+            lock,
+            "--search-delay",
+            "10ms",
+            "--read-delay",
+            "1ms",
+            "--jitter",
+            "--seed",
+            "77",
+            "--view",
+            "quiet",
+        ]);
+        v["per_worker"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["drawn_delay_ms"].as_f64().unwrap())
+            .collect()
+    };
+    let buy = drawn("buy");
+    assert_eq!(buy, drawn("task"), "the buyer's own seeded RNG draws them");
+    assert!(buy.iter().all(|&d| d <= 10.0 + 3.0), "{buy:?}");
+}
