@@ -196,6 +196,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
                 db: None,
                 trace: false,
                 schedule: None,
+                one_process: false,
             };
             let report = run_sale(&cfg, &mut Quiet)?;
             anyhow::ensure!(
@@ -254,6 +255,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
             db: None,
             trace: false,
             schedule: None,
+            one_process: false,
         };
         let report = run_sale(&cfg, &mut Quiet)?;
         ours.push(START_WORKERS as f64 / (report.processes_ms / 1e3));
@@ -302,6 +304,7 @@ fn stepped(rounds: u32) -> anyhow::Result<Row> {
                 Schedule::parse("1").map_err(anyhow::Error::msg)?,
                 Then::Lowest,
             )),
+            one_process: false,
         };
         let report = run_sale(&cfg, &mut Quiet)?;
         let mut reads: Vec<u64> = report

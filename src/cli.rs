@@ -190,6 +190,9 @@ pub struct SaleArgs {
     /// Read the schedule from a file (as written by --save-schedule).
     #[arg(long, value_name = "FILE")]
     pub schedule_file: Option<PathBuf>,
+    /// Run every buyer's task one after another in a single process, with the same delays and no lock: the baseline without concurrency.
+    #[arg(long)]
+    pub one_process: bool,
     /// When the schedule runs out: lowest (the lowest-numbered buyer that can move, so the run stays fixed) or free [default lowest].
     #[arg(long, value_name = "WHAT", value_parser = parse_then)]
     pub then: Option<Then>,
@@ -292,6 +295,7 @@ impl ExploreArgs {
             db: None,
             trace: false,
             schedule: None,
+            one_process: false,
         };
         sale.validate()?;
         Ok(ExploreConfig {
@@ -374,6 +378,7 @@ impl SaleArgs {
             schedule: self.schedule.or(preset.schedule),
             schedule_file: self.schedule_file.or(preset.schedule_file),
             then: self.then.or(preset.then),
+            one_process: self.one_process || preset.one_process,
         }
     }
 
@@ -387,7 +392,13 @@ impl SaleArgs {
             tickets: self.tickets.unwrap_or(1),
             wants: self.wants.unwrap_or(Wants::Count(1)),
             store: self.store.unwrap_or(StoreKind::Shm),
-            lock: self.lock.unwrap_or(LockMode::Buy),
+            // One process needs no lock: the default lock does not apply,
+            // and a lock given is refused by `validate`.
+            lock: self.lock.unwrap_or(if self.one_process {
+                LockMode::None
+            } else {
+                LockMode::Buy
+            }),
             search_delay: self.search_delay.unwrap_or_default(),
             read_delay: self.read_delay.unwrap_or_default(),
             write_delay: self.write_delay.unwrap_or_default(),
@@ -414,6 +425,7 @@ impl SaleArgs {
                 }
                 (None, None) => None,
             },
+            one_process: self.one_process,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -77,6 +77,9 @@ pub struct SaleConfig {
     /// The schedule the parent follows, and what it does after it; `None`
     /// for a free run.
     pub schedule: Option<(crate::schedule::Schedule, crate::scheduler::Then)>,
+    /// `--one-process`: one process runs every buyer's task, one after
+    /// another, with the same delays: the baseline without concurrency.
+    pub one_process: bool,
 }
 
 /// The file store's file named with `--db`.
@@ -189,6 +192,17 @@ pub enum ConfigError {
     /// `--db` names the file store's file.
     #[error("--db applies only to --store file")]
     DbWithoutFile,
+    /// One process cannot race itself.
+    #[error(
+        "--one-process takes no lock: one process cannot race itself (leave --lock out or use --lock none)"
+    )]
+    OneProcessWithLock,
+    /// The baseline runs the buyers' own steps, not a seller's.
+    #[error("--one-process needs --store shm or file")]
+    OneProcessWithServer,
+    /// A schedule chooses between processes; there is only one.
+    #[error("--one-process runs one process: there is nobody to schedule")]
+    OneProcessWithSchedule,
     /// `--db-reset` overwrites the file `--db` names.
     #[error("--db-reset applies only with --db PATH (the temporary store is always new)")]
     ResetWithoutDb,
@@ -218,6 +232,17 @@ impl SaleConfig {
                     named,
                     workers: self.workers,
                 });
+            }
+        }
+        if self.one_process {
+            if self.lock != LockMode::None {
+                return Err(ConfigError::OneProcessWithLock);
+            }
+            if self.store == StoreKind::Server {
+                return Err(ConfigError::OneProcessWithServer);
+            }
+            if self.schedule.is_some() {
+                return Err(ConfigError::OneProcessWithSchedule);
             }
         }
         if self.db.is_some() && self.store != StoreKind::File {
@@ -402,6 +427,7 @@ mod tests {
             db: None,
             trace: false,
             schedule: None,
+            one_process: false,
         }
     }
 

@@ -214,6 +214,8 @@ pub struct SaleReport {
     pub lock: LockMode,
     /// Buyers.
     pub workers: usize,
+    /// Whether one process ran every buyer's task in turn (`--one-process`).
+    pub one_process: bool,
     /// Tickets on sale.
     pub tickets: u64,
     /// Tickets each buyer wanted.
@@ -283,6 +285,7 @@ impl SaleReport {
             store: cfg.store,
             lock: cfg.lock,
             workers: cfg.workers,
+            one_process: cfg.one_process,
             tickets: cfg.tickets,
             wants: cfg.wants,
             seed: cfg.seed,
@@ -373,8 +376,13 @@ impl SaleReport {
         let tickets = plural(self.tickets, "ticket");
         writeln!(
             out,
-            "sale: {} buyers, {tickets}, store {}, lock {}, wants {}, delays search {}, read {}, write {}{}",
+            "sale: {} buyers{}, {tickets}, store {}, lock {}, wants {}, delays search {}, read {}, write {}{}",
             self.workers,
+            if self.one_process {
+                " in one process"
+            } else {
+                ""
+            },
             self.store,
             self.lock,
             self.wants,
@@ -578,6 +586,7 @@ mod tests {
             db: None,
             trace: false,
             schedule: None,
+            one_process: false,
         }
     }
 

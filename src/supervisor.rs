@@ -354,7 +354,12 @@ impl Run<'_> {
             None
         };
         let join = self.cfg.lock == LockMode::Join;
-        if join {
+        if self.cfg.one_process {
+            // Released first, like join, so the one fork counts against it
+            // as join's forks count against join.
+            self.release();
+            self.fork_one_process()?;
+        } else if join {
             self.release();
             self.fork_buyer(0, pipes.as_ref())?;
         } else {
@@ -519,25 +524,66 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// `--one-process`: one forked process runs every buyer's task in
+    /// turn, each in its own slot with its own seeded RNG, so it draws the
+    /// very delays the buyers of the other settings draw, and the report
+    /// reads the same slots. It stops at the first buyer that fails.
+    fn fork_one_process(&mut self) -> Result<(), SaleError> {
+        self.first_fork.get_or_insert_with(Instant::now);
+        let cfg = self.cfg;
+        let epoch = self.epoch;
+        let db = self.db.as_ref().map(|d| d.path.clone());
+        let seg = &mut self.seg;
+        let pid = process::fork(|| {
+            seg.disown();
+            let seg: &Segment = seg;
+            for id in 0..cfg.workers {
+                let store = match &db {
+                    Some(path) => StoreClient::File(FileStore::new(path)),
+                    None => StoreClient::Shm(seg.count()),
+                };
+                let code = Buyer::new(id, cfg, seg, store, epoch, None).run();
+                if code != 0 {
+                    return code;
+                }
+            }
+            0
+        })
+        .map_err(|source| SaleError::Os {
+            what: "fork",
+            source,
+        })?;
+        for buyer in &mut self.buyers {
+            buyer.pid = Some(pid);
+        }
+        Ok(())
+    }
+
     fn on_exit(&mut self, pid: i32, exit: Exit) -> Option<Ending> {
         if let Some(seller) = self.seller.as_mut().filter(|s| s.pid == Some(pid)) {
             seller.end = End::Exited(exit);
             return (exit != Exit::Code(0)).then_some(Ending::SellerDied);
         }
-        let id = self.buyers.iter().position(|b| b.pid == Some(pid))?;
-        self.buyers[id].end = End::Exited(exit);
-        let slot = self.seg.slot(id);
-        let last = Op::from_u8(slot.state.load(Ordering::Acquire) as u8);
-        let crashed = matches!(exit, Exit::Signal(_) | Exit::Code(process::PANIC_EXIT));
-        let final_state = if crashed {
-            Op::Crashed
-        } else if matches!(last, Op::Bought | Op::SoldOut) {
-            last
-        } else {
-            Op::Exited
-        };
-        slot.state.store(final_state as u32, Ordering::Release);
-        self.after_death(id, pid)
+        // Under --one-process every slot belongs to the one process.
+        let ids: Vec<usize> = (0..self.buyers.len())
+            .filter(|&id| self.buyers[id].pid == Some(pid))
+            .collect();
+        let first = *ids.first()?;
+        for id in ids {
+            self.buyers[id].end = End::Exited(exit);
+            let slot = self.seg.slot(id);
+            let last = Op::from_u8(slot.state.load(Ordering::Acquire) as u8);
+            let crashed = matches!(exit, Exit::Signal(_) | Exit::Code(process::PANIC_EXIT));
+            let final_state = if crashed {
+                Op::Crashed
+            } else if matches!(last, Op::Bought | Op::SoldOut) {
+                last
+            } else {
+                Op::Exited
+            };
+            slot.state.store(final_state as u32, Ordering::Release);
+        }
+        self.after_death(first, pid)
     }
 
     /// What a buyer's death means for the mutex. raw_sync's mutex is not
@@ -668,9 +714,17 @@ impl Run<'_> {
                 child.ended_by_us = true;
             }
         }
+        // Under --one-process many slots share one pid, reaped once.
+        let mut reaped: Vec<(i32, Exit)> = Vec::new();
         for child in self.buyers.iter_mut().chain(self.seller.iter_mut()) {
             if running(child) {
-                if let Ok(exit) = process::reap(child.pid.expect("running children have a pid")) {
+                let pid = child.pid.expect("running children have a pid");
+                let exit = match reaped.iter().find(|(p, _)| *p == pid) {
+                    Some(&(_, exit)) => Some(exit),
+                    None => process::reap(pid).ok(),
+                };
+                if let Some(exit) = exit {
+                    reaped.push((pid, exit));
                     child.end = End::Exited(exit);
                 }
             }

@@ -92,3 +92,66 @@ fn lab04_a_jittered_search_delay_draws_the_same_under_every_lock() {
     assert_eq!(buy, drawn("task"), "the buyer's own seeded RNG draws them");
     assert!(buy.iter().all(|&d| d <= 10.0 + 3.0), "{buy:?}");
 }
+
+#[test]
+fn lab04_one_process_runs_every_buyer_in_turn_with_the_same_delays() {
+    let args = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut a = vec![
+            "-w",
+            "4",
+            "-t",
+            "2",
+            "--store",
+            "file",
+            "--search-delay",
+            "2ms",
+            "--read-delay",
+            "1ms",
+            "--write-delay",
+            "1ms",
+            "--jitter",
+            "--seed",
+            "31",
+            "--view",
+            "quiet",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    let single = sale_json(&args(&["--one-process"]));
+    assert_eq!(single["one_process"], true, "{single}");
+    assert_eq!(single["lock"], "none", "no lock needed: {single}");
+    assert_eq!(single["verdict"], "exact", "{single}");
+    assert_eq!(
+        single["per_worker"].as_array().unwrap().len(),
+        4,
+        "{single}"
+    );
+    let drawn = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v["per_worker"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["drawn_delay_ms"].clone())
+            .collect()
+    };
+    let task = sale_json(&args(&["--lock", "task"]));
+    assert_eq!(task["one_process"], false, "{task}");
+    assert_eq!(drawn(&single), drawn(&task), "the buyers' own draws");
+    let summary = stdout_of(&[&["sell"][..], &args(&["--one-process"])].concat());
+    assert!(
+        summary.contains("sale: 4 buyers in one process,"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn lab04_one_process_takes_no_lock() {
+    let out = ticketlab()
+        .args(["sell", "--one-process", "--lock", "buy", "-w", "2"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--one-process takes no lock"), "{stderr}");
+}
