@@ -134,10 +134,15 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
         || matches!(&command, Command::Print(a) if a.json)
         || matches!(&command, Command::Daemon(a) if a.json)
         || matches!(&command, Command::Explore(a) if a.json);
-    let shown = match compare {
+    let single = compare.is_some() && lab.experiment.single_baseline();
+    let mut shown = match compare {
         Some((flag, values)) => format!("{} {flag} {{{}}}", argv.join(" "), values.join("|")),
         None => argv.join(" "),
     };
+    if single {
+        // The baseline is a command of its own a student can run.
+        shown.push_str(&format!("\n$ {} --one-process", argv.join(" ")));
+    }
     // Students learn the real flags from this line; with --json it must not
     // share stdout with the JSON object.
     if json {
@@ -147,7 +152,7 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
     }
     match (command, compare) {
         (Command::Sell(args), Some((flag, values))) => {
-            compare_sales(lab.number, args.sell, flag, values)
+            compare_sales(lab.number, args.sell, flag, values, single)
         }
         (Command::Explore(args), Some((flag, values))) => {
             explore_each(lab.number, args, flag, values)
@@ -326,15 +331,27 @@ fn preset_without(sub: &str, preset: &[&str], given: &[String]) -> Vec<String> {
     kept
 }
 
-/// Runs one sale per value of `flag` and prints them as one table.
-fn compare_sales(lab: u8, args: SellArgs, flag: &str, values: &[&str]) -> anyhow::Result<Exit> {
+/// The row name of the `--one-process` baseline in a comparison.
+const SINGLE_ROW: &str = "single";
+
+/// Runs one sale per value of `flag` and prints them as one table; with
+/// `single`, then the same sale with `--one-process`, as a row `single`.
+fn compare_sales(
+    lab: u8,
+    args: SellArgs,
+    flag: &str,
+    values: &[&str],
+    single: bool,
+) -> anyhow::Result<Exit> {
     let output = Output {
         view: args.output.view,
         json: args.output.json,
         trace: args.output.trace,
     };
     let seed = args.sale.seed.unwrap_or_else(rand::random);
-    let mut reports = Vec::new();
+    // Every sale is checked before any runs, so a refused combination
+    // costs no half-finished comparison.
+    let mut sales = Vec::new();
     for value in values {
         let mut sale = args.sale.clone();
         sale.seed = Some(seed);
@@ -343,18 +360,40 @@ fn compare_sales(lab: u8, args: SellArgs, flag: &str, values: &[&str]) -> anyhow
             "--store" => sale.store = Some(value.parse().map_err(anyhow::Error::msg)?),
             _ => anyhow::bail!("lab {lab} varies an unknown flag {flag}"),
         }
-        let cfg = match sale.into_config(output.trace) {
-            Ok(cfg) => cfg,
+        sales.push((value.to_string(), format!("{flag} {value}"), sale));
+    }
+    if single {
+        // The baseline is an honest run of the same sale, not a formula:
+        // one process runs every buyer's task (search, then purchase) in
+        // turn, each buyer in its own slot with its own seeded RNG, so it
+        // draws exactly the delays the buyers of the other rows draw. What
+        // it leaves out is only concurrency and the cost of processes; a
+        // flag varied for the others (the lock) does not apply to it.
+        let mut sale = args.sale.clone();
+        sale.seed = Some(seed);
+        if flag == "--lock" {
+            sale.lock = None;
+        }
+        sale.one_process = true;
+        sales.push((SINGLE_ROW.to_string(), "--one-process".to_string(), sale));
+    }
+    let mut configs = Vec::new();
+    for (row, heading, sale) in sales {
+        match sale.into_config(output.trace) {
+            Ok(cfg) => configs.push((row, heading, cfg)),
             Err(e) => return Ok(usage(e)),
-        };
+        }
+    }
+    let mut reports = Vec::new();
+    for (row, heading, cfg) in configs {
         let report = sell(&cfg, output)?;
         if !output.json {
-            writeln!(io::stdout(), "{flag} {value}:")?;
+            writeln!(io::stdout(), "{heading}:")?;
             print_report(&report, output)?;
             writeln!(io::stdout())?;
         }
         let exit = exit_of(&report);
-        reports.push((value.to_string(), report));
+        reports.push((row, report));
         if exit != Exit::Success {
             print_comparison(lab, flag, &reports, output.json)?;
             return Ok(exit);
@@ -738,6 +777,7 @@ mod tests {
             db: None,
             trace: false,
             schedule: None,
+            one_process: false,
         };
         let mut report = SaleReport::new(&cfg);
         let buyer = |end| WorkerReport {

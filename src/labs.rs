@@ -19,6 +19,9 @@ pub(crate) enum Experiment {
         flag: &'static str,
         /// Its values, one sale each.
         values: &'static [&'static str],
+        /// Whether a last row runs the same sale with `--one-process`: the
+        /// baseline without concurrency that the others are measured by.
+        single: bool,
     },
     /// `ticketlab step` with these flags: the student at the keys is the
     /// scheduler.
@@ -141,21 +144,44 @@ pub(crate) const LABS: &[Lab] = &[
         "Lock granularity",
         "Compare none, write, buy, task and join: correctness against time",
         sheet!("04-granularity.md"),
+        // The delays decide the order, not luck: with n = 50 buyers,
+        // t = 3 tickets, search S = 10 ms (outside the lock), read R = 2 ms
+        // and write W = 10 ms (inside it), fixed (no jitter):
+        //   none, write ≈ S + R + W = 22 ms. Every buyer has read 3 by the
+        //     time the first write lands R + W = 12 ms after its read: all
+        //     50 buy, 47 oversold.
+        //   buy ≈ S + t·(R+W) + (n−t)·R = 10 + 36 + 94 = 140 ms: the searches
+        //     overlap; purchases and sold-out checks queue.
+        //   task ≈ n·S + t·(R+W) + (n−t)·R = 500 + 130 = 630 ms, 4.5× buy
+        //     (the issue asks 2×): the same, plus 49 searches in the queue.
+        //   single ≈ 630 ms too: one process sleeps exactly the same delays
+        //     (each buyer's own seeded draws), one after another, with no
+        //     lock and no process per buyer.
+        //   join ≈ 630 ms + n·(exit + reap + fork + first run): the same
+        //     delays in the same order, and between every two buyers a
+        //     whole process ends and another starts, where task hands the
+        //     lock on with one wake-up and single with nothing. That is
+        //     about 0.4–0.7 ms a buyer here, 20–35 ms in all, and it grows
+        //     with n: more buyers make join's lead surer.
+        // The whole lab runs in about 2.3 s.
         Experiment::Compare {
             base: &[
                 "--workers",
-                "20",
+                "50",
                 "--tickets",
-                "5",
+                "3",
                 "--store",
                 "file",
+                "--search-delay",
+                "10ms",
                 "--read-delay",
-                "20ms",
+                "2ms",
                 "--write-delay",
-                "20ms",
+                "10ms",
             ],
             flag: "--lock",
             values: &["none", "write", "buy", "task", "join"],
+            single: true,
         },
     ),
     lab(
@@ -185,6 +211,7 @@ pub(crate) const LABS: &[Lab] = &[
             ],
             flag: "--store",
             values: &["file", "shm"],
+            single: false,
         },
     ),
     lab(
@@ -292,9 +319,18 @@ impl Experiment {
             Experiment::Daemon(p) => ("daemon", p, None),
             Experiment::Sale(p) => ("sell", p, None),
             Experiment::Step(p) => ("step", p, None),
-            Experiment::Compare { base, flag, values } => ("sell", base, Some((flag, values))),
+            Experiment::Compare {
+                base, flag, values, ..
+            } => ("sell", base, Some((flag, values))),
             Experiment::Explore { base, flag, values } => ("explore", base, Some((flag, values))),
         }
+    }
+}
+
+impl Experiment {
+    /// Whether a comparison ends with the `--one-process` baseline row.
+    pub(crate) fn single_baseline(self) -> bool {
+        matches!(self, Experiment::Compare { single: true, .. })
     }
 }
 

@@ -371,7 +371,13 @@ fn lab04_too_little_lock_oversells_and_enough_is_exact() {
     assert_eq!(v["varies"], "--lock", "{v}");
     let sales = v["sales"].as_array().expect("sales");
     let locks: Vec<&str> = sales.iter().map(|s| s["lock"].as_str().unwrap()).collect();
-    assert_eq!(locks, ["none", "write", "buy", "task", "join"]);
+    // The last is the single-process baseline, which needs no lock.
+    assert_eq!(locks, ["none", "write", "buy", "task", "join", "none"]);
+    let one_process: Vec<bool> = sales
+        .iter()
+        .map(|s| s["one_process"].as_bool().unwrap())
+        .collect();
+    assert_eq!(one_process, [false, false, false, false, false, true]);
     for sale in &sales[..2] {
         assert_oversold(sale);
     }
@@ -414,10 +420,56 @@ fn lab04_prints_one_table() {
             ("write", "oversold"),
             ("buy", "exact"),
             ("task", "exact"),
-            ("join", "exact")
+            ("join", "exact"),
+            ("single", "exact")
         ],
         "{stdout}"
     );
+}
+
+/// Lab 4 as it ships: the order of the rows is built into its delays
+/// (`src/labs.rs` works it out), so this checks the lesson, not a lucky
+/// timing: too little lock is fast and wrong, `buy` is exact, the whole
+/// task under the lock costs at least twice `buy`, and `join` is the
+/// slowest, slower even than one process doing everything alone.
+#[test]
+fn lab04_the_preset_orders_the_rows_by_construction() {
+    let v = run_json(&["4", "--view", "quiet"]);
+    let sales = v["sales"].as_array().expect("sales");
+    let row = |name: &str| -> &Value {
+        sales
+            .iter()
+            .find(|s| match name {
+                "single" => s["one_process"] == true,
+                lock => s["lock"] == lock && s["one_process"] == false,
+            })
+            .unwrap_or_else(|| panic!("no {name} row: {v}"))
+    };
+    let elapsed = |name: &str| row(name)["elapsed_ms"].as_f64().unwrap();
+    assert_oversold(row("none"));
+    assert_oversold(row("write"));
+    assert_exact(row("buy"));
+    assert_exact(row("task"));
+    assert_exact(row("join"));
+    assert_exact(row("single"));
+    let times: Vec<(&str, f64)> = ["none", "write", "buy", "task", "join", "single"]
+        .into_iter()
+        .map(|n| (n, elapsed(n)))
+        .collect();
+    assert!(
+        elapsed("task") >= 2.0 * elapsed("buy"),
+        "task at least twice buy: {times:?}"
+    );
+    assert!(
+        elapsed("join") > elapsed("single"),
+        "join slower than one process: {times:?}"
+    );
+    for (name, t) in &times {
+        assert!(
+            *name == "join" || elapsed("join") > *t,
+            "join the slowest: {times:?}"
+        );
+    }
 }
 
 #[test]
