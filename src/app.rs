@@ -786,6 +786,7 @@ mod tests {
             lock_wait_ms: 0.0,
             drawn_delay_ms: 0.0,
             torn_reads: 0,
+            failed_swaps: 0,
             end,
         };
         report.per_worker = vec![buyer(WorkerEnd::Ok), buyer(end)];

@@ -372,6 +372,7 @@ impl<'a> Buyer<'a> {
                     ) {
                         Ok(_) => self.record(Op::Wrote, seen - 1),
                         Err(now) => {
+                            self.slot.failed_swaps.fetch_add(1, Ordering::Relaxed);
                             self.record(Op::CasRetry, seen);
                             seen = now;
                             continue;

@@ -34,6 +34,8 @@ pub(crate) struct Monitor {
     db: Option<PathBuf>,
     /// Whether the event log is wanted, and still follows every event.
     follow: bool,
+    /// Whether the sale has compare-and-swaps to count.
+    swaps: bool,
 }
 
 impl Monitor {
@@ -58,6 +60,7 @@ impl Monitor {
             replay: Replay::new(cfg.tickets as i64),
             db,
             follow: events,
+            swaps: crate::report::shows_failed_swaps(cfg.lock),
         }
     }
 
@@ -72,8 +75,10 @@ impl Monitor {
         let mut buyers = Vec::with_capacity(n);
         let mut sold = 0;
         let mut waiting = 0;
+        let mut failed_swaps = 0u64;
         for id in 0..n {
             let slot = seg.slot(id);
+            failed_swaps = failed_swaps.saturating_add(slot.failed_swaps.load(Ordering::Relaxed));
             let op = Op::from_u8(slot.state.load(Ordering::Acquire) as u8);
             let bought = slot.bought.load(Ordering::Relaxed);
             sold += bought;
@@ -115,6 +120,7 @@ impl Monitor {
             holder,
             holder_pid: holder.and(holder_pid),
             waiting,
+            failed_swaps: self.swaps.then_some(failed_swaps),
             ops_per_sec: if elapsed.is_zero() {
                 0.0
             } else {

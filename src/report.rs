@@ -22,6 +22,8 @@ pub struct WorkerReport {
     pub drawn_delay_ms: f64,
     /// Torn file reads it met.
     pub torn_reads: u64,
+    /// Compare-and-swaps it lost to another buyer (`--lock atomic`).
+    pub failed_swaps: u64,
     /// How it ended.
     pub end: WorkerEnd,
 }
@@ -245,6 +247,9 @@ pub struct SaleReport {
     pub verdict: Verdict,
     /// Reads that found a half-written file.
     pub torn_reads: u64,
+    /// Compare-and-swaps that lost to another buyer and were retried
+    /// (`--lock atomic`; 0 under every other setting).
+    pub failed_swaps: u64,
     /// Whether the file store ended unparsable.
     pub store_corrupt: bool,
     /// Buyers killed by a signal or by a panic.
@@ -300,6 +305,7 @@ impl SaleReport {
             vanished: None,
             verdict: Verdict::Stopped,
             torn_reads: 0,
+            failed_swaps: 0,
             store_corrupt: false,
             crashed_workers: 0,
             elapsed_ms: 0.0,
@@ -327,6 +333,10 @@ impl SaleReport {
             .per_worker
             .iter()
             .fold(0u64, |sum, w| sum.saturating_add(w.torn_reads));
+        self.failed_swaps = self
+            .per_worker
+            .iter()
+            .fold(0u64, |sum, w| sum.saturating_add(w.failed_swaps));
         self.lock_wait_ms = self.per_worker.iter().map(|w| w.lock_wait_ms).sum();
         self.crashed_workers = self
             .per_worker
@@ -429,6 +439,9 @@ impl SaleReport {
             )?,
         }
         writeln!(out, "  torn reads    {}", self.torn_reads)?;
+        if shows_failed_swaps(self.lock) {
+            writeln!(out, "  failed swaps  {}", self.failed_swaps)?;
+        }
         let dead: Vec<String> = self
             .per_worker
             .iter()
@@ -546,6 +559,12 @@ impl SaleReport {
     }
 }
 
+/// Whether the summary and the live view show failed compare-and-swaps:
+/// only a compare-and-swap loop has them.
+pub(crate) fn shows_failed_swaps(lock: LockMode) -> bool {
+    lock == LockMode::Atomic
+}
+
 /// "1 ticket", "5 tickets".
 pub(crate) fn plural(n: u64, word: &str) -> String {
     if n == 1 {
@@ -597,6 +616,7 @@ mod tests {
             lock_wait_ms: 0.0,
             drawn_delay_ms: 100.0,
             torn_reads: 0,
+            failed_swaps: 0,
             end: WorkerEnd::Ok,
         }
     }
@@ -654,6 +674,28 @@ mod tests {
         assert!(text.contains("OVERSOLD by 2"), "{text}");
         assert!(text.contains("--seed 9"), "{text}");
         assert_eq!(serde_json::to_value(&r).unwrap()["verdict"], "oversold");
+    }
+
+    #[test]
+    fn failed_swaps_are_summed_and_shown_only_under_atomic() {
+        let mut c = cfg();
+        c.lock = LockMode::Atomic;
+        let mut r = SaleReport::new(&c);
+        let lost = |n| WorkerReport {
+            failed_swaps: n,
+            ..worker(0)
+        };
+        r.per_worker = vec![worker(1), lost(2), lost(1)];
+        r.settle(Some(0), 1.0);
+        assert_eq!(r.failed_swaps, 3);
+        assert!(
+            summary(&r).contains("  failed swaps  3\n"),
+            "{}",
+            summary(&r)
+        );
+        assert_eq!(serde_json::to_value(&r).unwrap()["failed_swaps"], 3);
+        let r = sale(1, vec![worker(1)], Ending::Completed, Some(0));
+        assert!(!summary(&r).contains("failed swaps"), "{}", summary(&r));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::mutex::{self, SharedMutex};
 /// "TKTLAB\0\x01": identifies a ticketlab segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TKTLAB\0\x01");
 /// Bumped whenever the layout below changes.
-pub(crate) const LAYOUT_VERSION: u32 = 3;
+pub(crate) const LAYOUT_VERSION: u32 = 4;
 /// Prefix of every segment's name in `/dev/shm`, followed by `<pid>-<nonce>`.
 pub(crate) const NAME_PREFIX: &str = "ticketlab-";
 
@@ -125,6 +125,8 @@ pub(crate) struct Slot {
     pub drawn_delay_ns: AtomicU64,
     /// Trace entries written so far (may exceed the room: then it overflowed).
     pub trace_len: AtomicU64,
+    /// Compare-and-swaps it lost to another buyer (`--lock atomic`).
+    pub failed_swaps: AtomicU64,
     /// The turnstile's futex word: the parent adds one to grant a step.
     pub turn: AtomicU32,
     /// The shared step the buyer is about to take (a [`crate::step::Step`]

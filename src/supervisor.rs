@@ -1084,6 +1084,7 @@ impl Run<'_> {
                 lock_wait_ms: slot.lock_wait_ns.load(Ordering::Relaxed) as f64 / 1e6,
                 drawn_delay_ms: slot.drawn_delay_ns.load(Ordering::Relaxed) as f64 / 1e6,
                 torn_reads: slot.torn_reads.load(Ordering::Relaxed),
+                failed_swaps: slot.failed_swaps.load(Ordering::Relaxed),
                 end,
             });
             let written = slot.trace_len.load(Ordering::Acquire) as usize;

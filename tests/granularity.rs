@@ -155,3 +155,48 @@ fn lab04_one_process_takes_no_lock() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("--one-process takes no lock"), "{stderr}");
 }
+
+/// Five buyers read the one ticket, and 300 ms later all five swap: one
+/// wins, four lose. The delay dwarfs the start, so every read comes first.
+const SWAPS_RACE: &[&str] = &[
+    "-w",
+    "5",
+    "-t",
+    "1",
+    "--lock",
+    "atomic",
+    "--read-delay",
+    "300ms",
+];
+
+#[test]
+fn lab08_failed_swaps_are_counted_in_the_summary_and_the_json() {
+    let v = sale_json(&[SWAPS_RACE, &["--view", "quiet"]].concat());
+    assert_eq!(v["verdict"], "exact", "{v}");
+    assert_eq!(v["failed_swaps"], 4, "{v}");
+    let per: u64 = v["per_worker"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["failed_swaps"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per, 4, "{v}");
+    let out = stdout_of(&[&["sell"][..], SWAPS_RACE, &["--view", "quiet"]].concat());
+    assert!(out.contains("  failed swaps  4\n"), "{out}");
+    // A mutex has no swaps to fail: the line is not there.
+    let out = stdout_of(&[
+        "sell", "-w", "2", "-t", "1", "--lock", "buy", "--view", "quiet",
+    ]);
+    assert!(!out.contains("failed swaps"), "{out}");
+}
+
+#[test]
+fn lab08_the_live_view_shows_failed_swaps_beside_the_lock() {
+    let run = term::TermRun::start(&[&["sell"][..], SWAPS_RACE].concat(), 80, 24);
+    run.wait_for_screen("four lost swaps", |s| {
+        s.lines()
+            .any(|l| l.contains("lock: free") && l.contains("failed swaps 4"))
+    });
+    let ended = run.end();
+    assert_eq!(ended.status.code(), Some(0), "{}", ended.printed_after());
+}

@@ -344,10 +344,16 @@ fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     } else {
         ("lock:", "waiting", "purchases/s")
     };
+    // Under --lock atomic nobody waits for a lock: the cost of contention
+    // is the swaps that lost, shown in the waiting count's place.
+    let contention = match snap.failed_swaps {
+        Some(n) if narrow => format!("swaps lost {n}"),
+        Some(n) => format!("failed swaps {n}"),
+        None => format!("{waiting} {}", snap.waiting),
+    };
     Line::raw(format!(
-        "{lock} {}{SEP}{waiting} {}",
-        holder_text(snap.holder),
-        snap.waiting
+        "{lock} {}{SEP}{contention}",
+        holder_text(snap.holder)
     ))
     .render(rows[2], buf);
     Line::raw(format!(
@@ -1715,6 +1721,24 @@ q quit  p pause  + slower  - faster  sale finished
         assert!(text.contains("lost updates 0"), "{text}");
         assert!(text.contains("lock: buyer 13"), "{text}");
         assert!(!has_red(&buf), "{text}");
+    }
+
+    #[test]
+    fn failed_swaps_show_beside_the_lock_only_when_counted() {
+        let mut snap = snapshot(5, 1, 1, 0);
+        snap.settings.lock = "atomic".to_string();
+        snap.failed_swaps = Some(4);
+        for width in [80, 50] {
+            let text = text_of(&render_to(&snap, width, 24));
+            assert!(
+                text.lines()
+                    .any(|l| l.contains("lock") && l.contains(" 4") && l.contains("swaps")),
+                "{text}"
+            );
+        }
+        snap.failed_swaps = None;
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(!text.contains("swaps"), "{text}");
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub(crate) struct Snapshot {
     pub holder_pid: Option<i32>,
     /// Buyers waiting for the lock.
     pub waiting: usize,
+    /// Compare-and-swaps lost so far; `None` where the setting has none
+    /// (every lock but `atomic`).
+    pub failed_swaps: Option<u64>,
     /// Purchases per second so far.
     pub ops_per_sec: f64,
     /// Whether the sale is paused.
@@ -235,6 +238,7 @@ pub(crate) mod tests {
             holder: None,
             holder_pid: None,
             waiting: 0,
+            failed_swaps: None,
             ops_per_sec: sold as f64 / 1.25,
             paused: false,
             delay_factor: 1.0,
