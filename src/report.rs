@@ -247,6 +247,9 @@ pub struct SaleReport {
     pub verdict: Verdict,
     /// Reads that found a half-written file.
     pub torn_reads: u64,
+    /// How the tickets were shared among the buyers, when a buyer may buy
+    /// more than one (`--wants` above 1 or `all`); `None` otherwise.
+    pub per_buyer: Option<Share>,
     /// Compare-and-swaps that lost to another buyer and were retried
     /// (`--lock atomic`; 0 under every other setting).
     pub failed_swaps: u64,
@@ -305,6 +308,7 @@ impl SaleReport {
             vanished: None,
             verdict: Verdict::Stopped,
             torn_reads: 0,
+            per_buyer: None,
             failed_swaps: 0,
             store_corrupt: false,
             crashed_workers: 0,
@@ -333,6 +337,10 @@ impl SaleReport {
             .per_worker
             .iter()
             .fold(0u64, |sum, w| sum.saturating_add(w.torn_reads));
+        self.per_buyer = match self.wants {
+            Wants::Count(1) => None,
+            _ => Share::of(self.per_worker.iter().map(|w| w.bought)),
+        };
         self.failed_swaps = self
             .per_worker
             .iter()
@@ -421,6 +429,9 @@ impl SaleReport {
                 "  remaining     unknown: the store file ended corrupt or unreadable"
             )?,
             None => writeln!(out, "  remaining     unknown")?,
+        }
+        if let Some(share) = self.per_buyer {
+            writeln!(out, "  per buyer     min {}, max {}", share.min, share.max)?;
         }
         if let Some(lost) = self.lost_updates {
             writeln!(out, "  lost updates  {lost}")?;
@@ -556,6 +567,25 @@ impl SaleReport {
             }
         }
         Ok(())
+    }
+}
+
+/// The fewest and the most tickets one buyer bought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Share {
+    /// Tickets the buyer that bought fewest bought.
+    pub min: u64,
+    /// Tickets the buyer that bought most bought.
+    pub max: u64,
+}
+
+impl Share {
+    /// The share of these buyers' purchases; `None` without buyers.
+    fn of(bought: impl Iterator<Item = u64> + Clone) -> Option<Share> {
+        Some(Share {
+            min: bought.clone().min()?,
+            max: bought.max()?,
+        })
     }
 }
 
@@ -696,6 +726,27 @@ mod tests {
         assert_eq!(serde_json::to_value(&r).unwrap()["failed_swaps"], 3);
         let r = sale(1, vec![worker(1)], Ending::Completed, Some(0));
         assert!(!summary(&r).contains("failed swaps"), "{}", summary(&r));
+    }
+
+    #[test]
+    fn the_share_per_buyer_shows_only_when_a_buyer_may_buy_more_than_one() {
+        let mut c = cfg();
+        c.tickets = 10;
+        c.wants = Wants::All;
+        let mut r = SaleReport::new(&c);
+        r.per_worker = vec![worker(7), worker(0), worker(3)];
+        r.settle(Some(0), 1.0);
+        assert_eq!(r.per_buyer, Some(Share { min: 0, max: 7 }));
+        assert!(
+            summary(&r).contains("  per buyer     min 0, max 7\n"),
+            "{}",
+            summary(&r)
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["per_buyer"]["max"], 7);
+        let r = sale(1, vec![worker(1), worker(0)], Ending::Completed, Some(0));
+        assert_eq!(r.per_buyer, None);
+        assert!(!summary(&r).contains("per buyer"), "{}", summary(&r));
     }
 
     #[test]

@@ -200,3 +200,30 @@ fn lab08_the_live_view_shows_failed_swaps_beside_the_lock() {
     let ended = run.end();
     assert_eq!(ended.status.code(), Some(0), "{}", ended.printed_after());
 }
+
+#[test]
+fn lab06_the_summary_shows_how_the_tickets_were_shared() {
+    let args = [
+        "-w", "4", "-t", "2000", "--wants", "all", "--lock", "buy", "--seed", "3", "--view",
+        "quiet",
+    ];
+    let v = sale_json(&args);
+    let bought: Vec<u64> = v["per_worker"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["bought"].as_u64().unwrap())
+        .collect();
+    let (min, max) = (*bought.iter().min().unwrap(), *bought.iter().max().unwrap());
+    assert_eq!(v["per_buyer"]["min"], min, "{v}");
+    assert_eq!(v["per_buyer"]["max"], max, "{v}");
+    let out = stdout_of(&[&["sell"][..], &args].concat());
+    assert!(out.contains("  per buyer     min "), "{out}");
+    let out = stdout_of(&[
+        "sell", "-w", "3", "-t", "6", "--wants", "2", "--view", "quiet",
+    ]);
+    assert!(out.contains("  per buyer     min 2, max 2\n"), "{out}");
+    // One ticket each: nothing to share out.
+    let out = stdout_of(&["sell", "-w", "3", "-t", "6", "--view", "quiet"]);
+    assert!(!out.contains("per buyer"), "{out}");
+}
