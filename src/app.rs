@@ -472,10 +472,11 @@ fn print_command(args: PrintArgs) -> anyhow::Result<Exit> {
     if quiet {
         writeln!(
             io::stdout(),
-            "interleaved lines: {}\nsplit pairs: {} of {}\nseed: {}",
+            "interleaved lines: {}\nsplit pairs: {} of {}\n{}\nseed: {}",
             outcome.interleaved_lines,
             outcome.split_pairs,
             outcome.pairs,
+            outcome.elapsed_line(),
             cfg.seed
         )?;
     }

@@ -97,7 +97,7 @@ pub struct PrintArgs {
     /// Unlocked lines each worker prints [1-100000].
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub lines: u64,
-    /// none: the begin/end pairs are unlocked; pair: each pair is printed under the shared mutex.
+    /// none: the begin/end pairs are unlocked; pair: each pair is printed under the shared mutex; all: each worker's whole body (lines and pair) is under it.
     #[arg(short, long, value_name = "LOCK", default_value = "none", value_parser = parse_print_lock)]
     pub lock: PrintLock,
     /// Seed of the workers' pauses [default: drawn].
@@ -138,7 +138,7 @@ pub struct DaemonArgs {
 
 fn parse_print_lock(s: &str) -> Result<PrintLock, String> {
     s.parse()
-        .map_err(|_| format!("unknown lock '{s}' (allowed: none, pair)"))
+        .map_err(|_| format!("unknown lock '{s}' (allowed: none, pair, all)"))
 }
 
 /// Flags of one sale. Every field is optional so a lab's preset can fill

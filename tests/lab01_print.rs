@@ -69,6 +69,7 @@ fn lab01_json_echoes_the_settings() {
     assert_eq!(
         keys,
         [
+            "elapsed_ms",
             "interleaved_lines",
             "lines",
             "lock",
@@ -143,4 +144,59 @@ fn lab01_out_of_range_workers_are_refused() {
             .assert()
             .failure();
     }
+}
+
+#[test]
+fn lab01_the_summary_and_the_json_give_the_elapsed_time() {
+    let v = print_json(&["--workers", "2", "--lines", "3", "--lock", "pair"]);
+    // A figure, not a timing check: it is there and it is a time.
+    assert!(v["elapsed_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{v}");
+    for view in [&[][..], &["--view", "quiet"]] {
+        let out = ticketlab()
+            .args(["print", "--workers", "2", "--lines", "3"])
+            .args(view)
+            .output()
+            .expect("runs");
+        assert!(out.status.success());
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("elapsed: ") && l.ends_with(" ms")),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn lab01_a_lock_around_everything_runs_the_workers_one_after_another() {
+    let out = ticketlab()
+        .args(["print", "--workers", "4", "--lines", "5", "--lock", "all"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    // Each worker's 5 lines, begin and end come out as one block of 7.
+    let writers: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("worker "))
+        .map(|l| l.split(' ').nth(1).unwrap())
+        .collect();
+    assert_eq!(writers.len(), 4 * 7, "{stdout}");
+    for block in writers.chunks(7) {
+        assert!(block.iter().all(|w| *w == block[0]), "{stdout}");
+    }
+    let v = print_json(&["--workers", "4", "--lines", "5", "--lock", "all"]);
+    assert_eq!(v["lock"], "all", "{v}");
+    // Only the three hand-overs from one worker to the next interleave.
+    assert_eq!(v["interleaved_lines"], 3, "{v}");
+    assert_eq!(
+        (v["split_pairs"].as_u64(), v["pairs"].as_u64()),
+        (Some(0), Some(4)),
+        "{v}"
+    );
 }

@@ -45,6 +45,10 @@ pub enum PrintLock {
     None,
     /// Each pair is written while holding the process-shared mutex.
     Pair,
+    /// The whole body (lines, begin, pause, end) under the mutex, as in the
+    /// post's first demo: the output is orderly because the concurrency is
+    /// gone; workers run one after another.
+    All,
 }
 
 impl fmt::Display for PrintLock {
@@ -52,6 +56,7 @@ impl fmt::Display for PrintLock {
         f.write_str(match self {
             PrintLock::None => "none",
             PrintLock::Pair => "pair",
+            PrintLock::All => "all",
         })
     }
 }
@@ -63,7 +68,10 @@ impl FromStr for PrintLock {
         match s {
             "none" => Ok(PrintLock::None),
             "pair" => Ok(PrintLock::Pair),
-            other => Err(format!("unknown lock {other:?} (expected none or pair)")),
+            "all" => Ok(PrintLock::All),
+            other => Err(format!(
+                "unknown lock {other:?} (expected none, pair or all)"
+            )),
         }
     }
 }
@@ -95,8 +103,8 @@ impl Default for PrintConfig {
     }
 }
 
-/// What the parent counted on the shared pipe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+/// What the parent counted on the shared pipe, and how long it took.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub(crate) struct PrintOutcome {
     /// Lines written by another worker than the line before them.
     pub interleaved_lines: u64,
@@ -106,6 +114,16 @@ pub(crate) struct PrintOutcome {
     pub pairs: u64,
     /// All lines read from the workers.
     pub lines: u64,
+    /// From the start signal to the last worker's last line (the pipe's end
+    /// of file): what the lock costs in time.
+    pub elapsed_ms: f64,
+}
+
+impl PrintOutcome {
+    /// The summary's elapsed line, in one place for every view.
+    pub(crate) fn elapsed_line(&self) -> String {
+        format!("elapsed: {:.1} ms", self.elapsed_ms)
+    }
 }
 
 /// The one object `--json` prints: the settings, then the counts.
@@ -118,6 +136,7 @@ struct Report {
     interleaved_lines: u64,
     split_pairs: u64,
     pairs: u64,
+    elapsed_ms: f64,
 }
 
 /// Forks the workers, forwards their lines to `out` and counts them.
@@ -164,6 +183,7 @@ pub(crate) fn run(cfg: &PrintConfig, out: &mut dyn Write) -> anyhow::Result<Prin
     // Only the workers may hold the write end now, so end of file arrives
     // exactly when the last of them exits.
     drop(writer);
+    let started = Instant::now();
     board.start.store(1, Ordering::Release);
     process::futex_wake_all(board.start);
 
@@ -177,13 +197,17 @@ pub(crate) fn run(cfg: &PrintConfig, out: &mut dyn Write) -> anyhow::Result<Prin
         }
     }
 
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     // reap_all keeps fork order, so a position is a worker index.
     let ended = children.reap_all().context("reaping the workers")?;
     if let Some((i, (pid, exit))) = ended.iter().enumerate().find(|(_, (_, e))| !e.success()) {
         return Err(worker_failed(i, *pid, *exit).into());
     }
 
-    let outcome = tally.outcome();
+    let outcome = PrintOutcome {
+        elapsed_ms,
+        ..tally.outcome()
+    };
     if cfg.json {
         let report = Report {
             workers: cfg.workers,
@@ -193,6 +217,7 @@ pub(crate) fn run(cfg: &PrintConfig, out: &mut dyn Write) -> anyhow::Result<Prin
             interleaved_lines: outcome.interleaved_lines,
             split_pairs: outcome.split_pairs,
             pairs: outcome.pairs,
+            elapsed_ms: outcome.elapsed_ms,
         };
         serde_json::to_writer(&mut *out, &report)?;
         writeln!(out)?;
@@ -207,6 +232,7 @@ pub(crate) fn run(cfg: &PrintConfig, out: &mut dyn Write) -> anyhow::Result<Prin
             "split pairs: {} of {}",
             outcome.split_pairs, outcome.pairs
         )?;
+        writeln!(out, "{}", outcome.elapsed_line())?;
     }
     out.flush()?;
     Ok(outcome)
@@ -388,6 +414,20 @@ fn worker(
         board.failed,
         Instant::now() + WAIT_LIMIT,
     )?;
+    if cfg.lock == PrintLock::All {
+        // The lock around everything: no barrier here, since a worker
+        // holding the mutex must never wait for one that waits for it.
+        let _held = lock
+            .lock()
+            .map_err(|e| std::io::Error::other(format!("taking the mutex: {e}")))?;
+        for k in 1..=cfg.lines {
+            say(&format!("line {k}"))?;
+        }
+        say("begin")?;
+        std::thread::sleep(pause);
+        say("end")?;
+        return Ok(());
+    }
     for k in 1..=cfg.lines {
         say(&format!("line {k}"))?;
     }
@@ -399,7 +439,8 @@ fn worker(
     arrive(board.lined, board.failed, all)?;
 
     match cfg.lock {
-        PrintLock::Pair => {
+        // `All` returned above, having held the mutex all along.
+        PrintLock::Pair | PrintLock::All => {
             let _held = lock
                 .lock()
                 .map_err(|e| std::io::Error::other(format!("taking the mutex: {e}")))?;
@@ -502,7 +543,8 @@ mod tests {
                 interleaved_lines: 0,
                 split_pairs: 0,
                 pairs: 1,
-                lines: 4
+                lines: 4,
+                elapsed_ms: 0.0,
             }
         );
     }
@@ -565,7 +607,7 @@ mod tests {
 
     #[test]
     fn lab01_lock_names_round_trip() {
-        for lock in [PrintLock::None, PrintLock::Pair] {
+        for lock in [PrintLock::None, PrintLock::Pair, PrintLock::All] {
             assert_eq!(lock.to_string().parse::<PrintLock>(), Ok(lock));
         }
         assert!("both".parse::<PrintLock>().is_err());
