@@ -770,6 +770,7 @@ mod tests {
             wants: Wants::Count(1),
             store: StoreKind::File,
             lock: LockMode::Buy,
+            start_delay: Default::default(),
             search_delay: Default::default(),
             read_delay: Default::default(),
             write_delay: Default::default(),

@@ -188,6 +188,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
                 wants: Wants::All,
                 store: case.store,
                 lock: case.lock,
+                start_delay: Default::default(),
                 search_delay: Default::default(),
                 read_delay: Default::default(),
                 write_delay: Default::default(),
@@ -247,6 +248,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
             store: StoreKind::Shm,
             // No lock: this measures starting and reaping, not a queue.
             lock: LockMode::None,
+            start_delay: Default::default(),
             search_delay: Default::default(),
             read_delay: Default::default(),
             write_delay: Default::default(),
@@ -293,6 +295,7 @@ fn stepped(rounds: u32) -> anyhow::Result<Row> {
             wants: Wants::All,
             store: StoreKind::Shm,
             lock: LockMode::None,
+            start_delay: Default::default(),
             search_delay: Default::default(),
             read_delay: Default::default(),
             write_delay: Default::default(),

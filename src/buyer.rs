@@ -233,6 +233,15 @@ impl<'a> Buyer<'a> {
     pub(crate) fn run(mut self) -> i32 {
         self.slot.pid.store(self.pid, Ordering::Relaxed);
         self.wait_for_start();
+        // Starting a process costs time before it can do anything: all
+        // buyers pay it at once when they start together, one after another
+        // under join. Drawn by every buyer, so the seeded draws stay the
+        // same in every setting; slept once by the one process that runs
+        // every buyer in turn.
+        let start_delay = self.draw(self.cfg.start_delay);
+        if !self.cfg.one_process || self.id == 0 {
+            self.sleep(start_delay);
+        }
         let code = match self.shop() {
             Ok(()) => 0,
             Err(BuyerError::Store(StoreError::Corrupt(_))) => GAVE_UP_EXIT,

@@ -160,6 +160,9 @@ pub struct SaleArgs {
     /// Tickets each buyer tries to buy, or `all` to keep buying until sold out [default 1].
     #[arg(long, value_name = "N|all", value_parser = parse_wants)]
     pub wants: Option<Wants>,
+    /// Time each buyer process takes to start before it can work, as Python's multiprocessing pays tens of ms to start a worker [default 0].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub start_delay: Option<Duration>,
     /// Latency of the search that only shows the count, outside the lock (inside it under --lock task) [default 0].
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub search_delay: Option<Duration>,
@@ -287,6 +290,7 @@ impl ExploreArgs {
             wants: Wants::Count(self.wants),
             store: self.store,
             lock: self.lock,
+            start_delay: Duration::ZERO,
             search_delay: Default::default(),
             read_delay: Duration::ZERO,
             write_delay: Duration::ZERO,
@@ -361,6 +365,7 @@ impl SaleArgs {
             store: self.store.or(preset.store),
             lock: self.lock.or(preset.lock),
             wants: self.wants.or(preset.wants),
+            start_delay: self.start_delay.or(preset.start_delay),
             search_delay: self.search_delay.or(preset.search_delay),
             read_delay: self.read_delay.or(preset.read_delay),
             write_delay: self.write_delay.or(preset.write_delay),
@@ -399,6 +404,7 @@ impl SaleArgs {
             } else {
                 LockMode::Buy
             }),
+            start_delay: self.start_delay.unwrap_or_default(),
             search_delay: self.search_delay.unwrap_or_default(),
             read_delay: self.read_delay.unwrap_or_default(),
             write_delay: self.write_delay.unwrap_or_default(),

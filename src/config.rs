@@ -59,6 +59,10 @@ pub struct SaleConfig {
     pub store: StoreKind,
     /// The lock setting.
     pub lock: LockMode,
+    /// Simulated time a buyer process takes to start before it can work
+    /// (a Python worker pays tens of milliseconds): paid in parallel when
+    /// buyers start together, one after another under `join`.
+    pub start_delay: Duration,
     /// Simulated latency of the search that only shows the count: the work
     /// outside the lock (inside it under `task`).
     pub search_delay: Duration,
@@ -419,6 +423,7 @@ mod tests {
             wants: Wants::Count(1),
             store,
             lock,
+            start_delay: Duration::ZERO,
             search_delay: Duration::ZERO,
             read_delay: Duration::ZERO,
             write_delay: Duration::ZERO,

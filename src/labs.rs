@@ -145,25 +145,27 @@ pub(crate) const LABS: &[Lab] = &[
         "Compare none, write, buy, task and join: correctness against time",
         sheet!("04-granularity.md"),
         // The delays decide the order, not luck: with n = 50 buyers,
-        // t = 3 tickets, search S = 10 ms (outside the lock), read R = 2 ms
-        // and write W = 10 ms (inside it), fixed (no jitter):
-        //   none, write ≈ S + R + W = 22 ms. Every buyer has read 3 by the
-        //     time the first write lands R + W = 12 ms after its read: all
-        //     50 buy, 47 oversold.
-        //   buy ≈ S + t·(R+W) + (n−t)·R = 10 + 36 + 94 = 140 ms: the searches
-        //     overlap; purchases and sold-out checks queue.
-        //   task ≈ n·S + t·(R+W) + (n−t)·R = 500 + 130 = 630 ms, 4.5× buy
-        //     (the issue asks 2×): the same, plus 49 searches in the queue.
-        //   single ≈ 630 ms too: one process sleeps exactly the same delays
-        //     (each buyer's own seeded draws), one after another, with no
-        //     lock and no process per buyer.
-        //   join ≈ 630 ms + n·(exit + reap + fork + first run): the same
-        //     delays in the same order, and between every two buyers a
-        //     whole process ends and another starts, where task hands the
-        //     lock on with one wake-up and single with nothing. That is
-        //     about 0.4–0.7 ms a buyer here, 20–35 ms in all, and it grows
-        //     with n: more buyers make join's lead surer.
-        // The whole lab runs in about 2.3 s.
+        // t = 3 tickets, start-up P = 5 ms (a process's own start), search
+        // S = 10 ms (outside the lock), read R = 2 ms and write W = 10 ms
+        // (inside it), fixed (no jitter):
+        //   none, write ≈ P + S + R + W = 27 ms. Every buyer has read 3 by
+        //     the time the first write lands R + W = 12 ms after its read:
+        //     all 50 buy, 47 oversold.
+        //   buy ≈ P + S + t·(R+W) + (n−t)·R = 5 + 10 + 36 + 94 = 145 ms:
+        //     the start-ups and searches overlap; purchases and sold-out
+        //     checks queue.
+        //   task ≈ P + n·S + t·(R+W) + (n−t)·R = 5 + 500 + 130 = 635 ms,
+        //     4.4× buy (the issue asks 2×): the same, plus 49 searches in
+        //     the queue.
+        //   single ≈ 635 ms too: one process starts once and sleeps exactly
+        //     the same delays (each buyer's own seeded draws), one after
+        //     another, with no lock.
+        //   join ≈ n·P + 630 = 880 ms: the same delays in the same order,
+        //     but every buyer starts only when the one before has exited,
+        //     so the 50 start-ups queue too: 245 ms more than task or
+        //     single, by construction, plus a real fork and reap per buyer.
+        //     That is the posts' "worse than not using processes at all".
+        // The whole lab runs in about 2.6 s.
         Experiment::Compare {
             base: &[
                 "--workers",
@@ -172,6 +174,8 @@ pub(crate) const LABS: &[Lab] = &[
                 "3",
                 "--store",
                 "file",
+                "--start-delay",
+                "5ms",
                 "--search-delay",
                 "10ms",
                 "--read-delay",

@@ -224,7 +224,9 @@ pub struct SaleReport {
     pub wants: Wants,
     /// The run's seed.
     pub seed: u64,
-    /// Search delay as given.
+    /// Start-up delay as given.
+    pub start_delay: String,
+    /// The search delay as given.
     pub search_delay: String,
     /// Read delay as given.
     pub read_delay: String,
@@ -297,6 +299,7 @@ impl SaleReport {
             tickets: cfg.tickets,
             wants: cfg.wants,
             seed: cfg.seed,
+            start_delay: format_duration(cfg.start_delay),
             search_delay: format_duration(cfg.search_delay),
             read_delay: format_duration(cfg.read_delay),
             write_delay: format_duration(cfg.write_delay),
@@ -394,7 +397,7 @@ impl SaleReport {
         let tickets = plural(self.tickets, "ticket");
         writeln!(
             out,
-            "sale: {} buyers{}, {tickets}, store {}, lock {}, wants {}, delays search {}, read {}, write {}{}",
+            "sale: {} buyers{}, {tickets}, store {}, lock {}, wants {}, delays{} search {}, read {}, write {}{}",
             self.workers,
             if self.one_process {
                 " in one process"
@@ -404,6 +407,11 @@ impl SaleReport {
             self.store,
             self.lock,
             self.wants,
+            if self.start_delay == "0" {
+                String::new()
+            } else {
+                format!(" start {},", self.start_delay)
+            },
             self.search_delay,
             self.read_delay,
             self.write_delay,
@@ -627,6 +635,7 @@ mod tests {
             wants: Wants::Count(1),
             store: StoreKind::Shm,
             lock: LockMode::None,
+            start_delay: Default::default(),
             search_delay: Default::default(),
             read_delay: Duration::from_millis(100),
             write_delay: Duration::ZERO,
