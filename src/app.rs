@@ -553,8 +553,11 @@ pub fn save_schedule(report: &SaleReport, path: &std::path::Path) -> anyhow::Res
 }
 
 /// The exit a sale's report calls for. An oversold sale or a wrong count
-/// still ran as asked (that is the lesson); a buyer that crashed, met an
-/// error or gave up, or a store that ended unreadable, is a run that failed.
+/// still ran as asked (that is the lesson), and so did a sale whose buyer
+/// died where `--crash` told it to and that finished all the same; a buyer
+/// that crashed unasked, met an error or gave up, a sale that had to be
+/// ended (a dead lock holder, asked for or not), or a store that ended
+/// unreadable, is a run that failed.
 pub fn exit_of(report: &SaleReport) -> Exit {
     let failed = report.store_corrupt || report.per_worker.iter().any(|w| w.end.is_failure());
     match report.ending {
@@ -717,6 +720,7 @@ mod tests {
             db: None,
             trace: false,
             schedule: None,
+            crash: None,
         };
         let mut report = SaleReport::new(&cfg);
         let buyer = |end| WorkerReport {

@@ -195,6 +195,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
                 db: None,
                 trace: false,
                 schedule: None,
+                crash: None,
             };
             let report = run_sale(&cfg, &mut Quiet)?;
             anyhow::ensure!(
@@ -252,6 +253,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
             db: None,
             trace: false,
             schedule: None,
+            crash: None,
         };
         let report = run_sale(&cfg, &mut Quiet)?;
         ours.push(START_WORKERS as f64 / (report.processes_ms / 1e3));
@@ -299,6 +301,7 @@ fn stepped(rounds: u32) -> anyhow::Result<Row> {
                 Schedule::parse("1").map_err(anyhow::Error::msg)?,
                 Then::Lowest,
             )),
+            crash: None,
         };
         let report = run_sale(&cfg, &mut Quiet)?;
         let mut reads: Vec<u64> = report

@@ -602,6 +602,10 @@ impl<'a> Buyer<'a> {
     #[cold]
     #[inline(never)]
     fn acquire_with_fault(&mut self, point: FaultPoint) -> Result<Held, BuyerError> {
+        // A free run takes the lock without passing a gate for it.
+        if point == FaultPoint::BeforeStep(Step::Lock) {
+            self.crash_here();
+        }
         if let Some(how) = point.acquisition() {
             let held = match how {
                 Acquisition::FirstTrylock => loop {
@@ -688,6 +692,12 @@ impl<'a> Buyer<'a> {
         if self.control.gate.load(Ordering::Relaxed) != GATE_OPEN {
             self.park(step);
         }
+        // After the park: under a scheduler the crash is the granted step.
+        if let Some(FaultPoint::BeforeStep(at)) = self.fault {
+            if at == step {
+                self.crash_here();
+            }
+        }
         // The lock step is recorded when the lock is taken (`hold`), not
         // when it is asked for: in a free run a buyer may wait for it long
         // after passing the gate, and the recorded order must have it after
@@ -695,6 +705,16 @@ impl<'a> Buyer<'a> {
         if step != Step::Lock && !self.trace.is_empty() {
             self.append_trace(STEP_TRACE_BASE + step as u8, 0);
         }
+    }
+
+    /// `--crash`: dies right here, before the step. The slot says so
+    /// first, so the parent can tell a crash that was asked for from one
+    /// that was not (the hidden fault hook, a real bug).
+    #[cold]
+    #[inline(never)]
+    fn crash_here(&self) -> ! {
+        self.record(Op::Crashed, 0);
+        process::die_now()
     }
 
     /// The turnstile: publish the next step, tell the parent, and sleep on

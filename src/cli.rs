@@ -184,6 +184,9 @@ pub struct SaleArgs {
     /// Read the schedule from a file (as written by --save-schedule).
     #[arg(long, value_name = "FILE")]
     pub schedule_file: Option<PathBuf>,
+    /// Buyer BUYER (from 1) kills itself (SIGKILL) right before its first STEP: a step name or letter, e.g. 1:write or 1:W, keyed to its own steps, not to time.
+    #[arg(long, value_name = "BUYER:STEP", value_parser = parse_crash)]
+    pub crash: Option<config::Crash>,
     /// When the schedule runs out: lowest (the lowest-numbered buyer that can move, so the run stays fixed) or free [default lowest].
     #[arg(long, value_name = "WHAT", value_parser = parse_then)]
     pub then: Option<Then>,
@@ -285,6 +288,7 @@ impl ExploreArgs {
             db: None,
             trace: false,
             schedule: None,
+            crash: None,
         };
         sale.validate()?;
         Ok(ExploreConfig {
@@ -323,6 +327,10 @@ fn parse_then(s: &str) -> Result<Then, String> {
         "free" => Ok(Then::Free),
         _ => Err(format!("unknown '{s}' (allowed: lowest, free)")),
     }
+}
+
+fn parse_crash(s: &str) -> Result<config::Crash, String> {
+    s.parse()
 }
 
 fn parse_store(s: &str) -> Result<StoreKind, String> {
@@ -366,6 +374,7 @@ impl SaleArgs {
             schedule: self.schedule.or(preset.schedule),
             schedule_file: self.schedule_file.or(preset.schedule_file),
             then: self.then.or(preset.then),
+            crash: self.crash.or(preset.crash),
         }
     }
 
@@ -405,6 +414,7 @@ impl SaleArgs {
                 }
                 (None, None) => None,
             },
+            crash: self.crash,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -42,6 +42,9 @@ pub enum WorkerEnd {
     /// Killed by a signal, or panicked.
     #[serde(rename = "crashed")]
     Crashed,
+    /// Killed itself where `--crash` said: the lesson, not a failure.
+    #[serde(rename = "crashed as asked")]
+    CrashedAsAsked,
     /// Killed by the parent because the sale stopped early.
     #[serde(rename = "ended")]
     EndedByParent,
@@ -65,7 +68,10 @@ impl WorkerEnd {
     /// the store without living to count it in its slot: each such buyer
     /// can explain one ticket that vanished.
     pub fn was_killed(self) -> bool {
-        matches!(self, WorkerEnd::Crashed | WorkerEnd::EndedByParent)
+        matches!(
+            self,
+            WorkerEnd::Crashed | WorkerEnd::EndedByParent | WorkerEnd::CrashedAsAsked
+        )
     }
 }
 
@@ -132,13 +138,14 @@ pub enum Verdict {
 
 impl Verdict {
     /// The verdict on `tally` for a sale that ended as `ending`, in which
-    /// `killed` buyers were killed before they finished.
-    pub fn judge(tally: &Tally, ending: &Ending, killed: usize) -> Verdict {
+    /// `killed` buyers were killed before they finished, `asked` of them
+    /// by `--crash` (which alone does not cut the sale short).
+    pub fn judge(tally: &Tally, ending: &Ending, killed: usize, asked: usize) -> Verdict {
         if tally.oversold > 0 {
             // Counted from the buyers alone: true however the sale ended.
             return Verdict::Oversold;
         }
-        let cut_short = *ending != Ending::Completed || killed > 0;
+        let cut_short = *ending != Ending::Completed || killed > asked;
         let (Some(lost), Some(vanished)) = (tally.lost_updates, tally.vanished) else {
             // A file torn by the race is the race's damage; one torn because
             // a writer was killed between its truncate and its write is not.
@@ -263,6 +270,8 @@ pub struct SaleReport {
     /// The run's interleaving as an annotated schedule with the values each
     /// step read or wrote (`1S=1,1R=1,2S=1`), when it was recorded whole.
     pub schedule: Option<String>,
+    /// `--crash BUYER:STEP`, as given, when the run asked a buyer to die.
+    pub crash: Option<String>,
     /// The same in the short form a person pastes (`1x2,2x3,1`).
     #[serde(skip)]
     pub schedule_compact: Option<String>,
@@ -302,6 +311,7 @@ impl SaleReport {
             per_worker: Vec::new(),
             events: Vec::new(),
             schedule: None,
+            crash: cfg.crash.map(|c| c.to_string()),
             schedule_compact: None,
             replay_diverged: None,
         }
@@ -335,7 +345,12 @@ impl SaleReport {
         self.oversold = tally.oversold;
         self.lost_updates = tally.lost_updates;
         self.vanished = tally.vanished;
-        self.verdict = Verdict::judge(&tally, &self.ending, killed);
+        let asked = self
+            .per_worker
+            .iter()
+            .filter(|w| w.end == WorkerEnd::CrashedAsAsked)
+            .count();
+        self.verdict = Verdict::judge(&tally, &self.ending, killed, asked);
         self.elapsed_ms = elapsed_ms;
         self.ops_per_sec = if elapsed_ms > 0.0 {
             self.sold as f64 / (elapsed_ms / 1000.0)
@@ -417,8 +432,11 @@ impl SaleReport {
             .per_worker
             .iter()
             .enumerate()
-            .filter(|(_, w)| w.end == WorkerEnd::Crashed)
-            .map(|(i, _)| format!("buyer {}", BuyerNo(i)))
+            .filter(|(_, w)| matches!(w.end, WorkerEnd::Crashed | WorkerEnd::CrashedAsAsked))
+            .map(|(i, w)| match w.end {
+                WorkerEnd::CrashedAsAsked => format!("buyer {}, as --crash asked", BuyerNo(i)),
+                _ => format!("buyer {}", BuyerNo(i)),
+            })
             .collect();
         if dead.is_empty() {
             writeln!(out, "  buyers died   0")?;
@@ -472,9 +490,13 @@ impl SaleReport {
         match &self.ending {
             Ending::Completed => {}
             Ending::Interrupted(_) => writeln!(out, "  interrupted: the sale was stopped early")?,
+            // Said so a student sees why: the holder is gone, this mutex
+            // (raw_sync's, not robust) cannot be taken again, and only the
+            // parent stepping in kept the sale from hanging.
             Ending::HolderDied { buyer, pid } => writeln!(
                 out,
-                "  stopped: buyer {} (pid {pid}) died holding the lock; the others were ended",
+                "  stopped: buyer {} (pid {pid}) died holding the lock, which nobody can take\n           \
+                 again: the sale would hang for ever, so the parent ended it.",
                 BuyerNo(*buyer)
             )?,
             Ending::SellerDied => writeln!(out, "  stopped: the seller process died")?,
@@ -569,6 +591,7 @@ mod tests {
             db: None,
             trace: false,
             schedule: None,
+            crash: None,
         }
     }
 
@@ -805,6 +828,7 @@ mod tests {
             (WorkerEnd::GaveUp, "gave up", true),
             (WorkerEnd::Error, "error", true),
             (WorkerEnd::Crashed, "crashed", true),
+            (WorkerEnd::CrashedAsAsked, "crashed as asked", false),
             (WorkerEnd::EndedByParent, "ended", false),
             (WorkerEnd::NeverStarted, "never started", false),
         ];

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::buyer::{self, Buyer, Op};
 use crate::config::{LockMode, SaleConfig, StoreKind};
-use crate::fault::Fault;
+use crate::fault::{Fault, FaultPoint};
 use crate::monitor::Monitor;
 use crate::mutex::MutexState;
 use crate::postmortem::Event;
@@ -125,6 +125,8 @@ struct Child {
     end: End,
     /// Ended by the parent when the sale stopped early, not crashed.
     ended_by_us: bool,
+    /// Killed itself where `--crash` asked.
+    crashed_as_asked: bool,
 }
 
 /// The file store's file. `_store` is held for the run: it keeps the `--db`
@@ -275,6 +277,7 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
                 pid: None,
                 end: End::Running,
                 ended_by_us: false,
+                crashed_as_asked: false,
             })
             .collect(),
         seller: None,
@@ -341,6 +344,7 @@ impl Run<'_> {
                 pid: Some(pid),
                 end: End::Running,
                 ended_by_us: false,
+                crashed_as_asked: false,
             });
             Some(pipes)
         } else {
@@ -490,7 +494,16 @@ impl Run<'_> {
         let cfg = self.cfg;
         let epoch = self.epoch;
         let db = self.db.as_ref().map(|d| d.path.clone());
-        let fault = self.fault.filter(|f| f.buyer == id).map(|f| f.point);
+        // The hidden hook wins over --crash for the one buyer it names.
+        let fault = self
+            .fault
+            .filter(|f| f.buyer == id)
+            .map(|f| f.point)
+            .or_else(|| {
+                cfg.crash
+                    .filter(|c| c.buyer == id)
+                    .map(|c| FaultPoint::BeforeStep(c.step))
+            });
         let seg = &mut self.seg;
         let pid = process::fork(|| {
             seg.disown();
@@ -522,6 +535,12 @@ impl Run<'_> {
         let slot = self.seg.slot(id);
         let last = Op::from_u8(slot.state.load(Ordering::Acquire) as u8);
         let crashed = matches!(exit, Exit::Signal(_) | Exit::Code(process::PANIC_EXIT));
+        // A buyer dying at its --crash says so in its slot first; any
+        // other death of the same buyer is a crash like any other.
+        self.buyers[id].crashed_as_asked = crashed
+            && last == Op::Crashed
+            && self.cfg.crash.is_some_and(|c| c.buyer == id)
+            && self.fault.is_none_or(|f| f.buyer != id);
         let final_state = if crashed {
             Op::Crashed
         } else if matches!(last, Op::Bought | Op::SoldOut) {
@@ -996,6 +1015,7 @@ impl Run<'_> {
             last_finish = last_finish.max(finished);
             let end = match child.end {
                 _ if child.ended_by_us => WorkerEnd::EndedByParent,
+                _ if child.crashed_as_asked => WorkerEnd::CrashedAsAsked,
                 End::Running => WorkerEnd::NeverStarted,
                 End::Exited(Exit::Code(0)) => WorkerEnd::Ok,
                 End::Exited(Exit::Code(buyer::GAVE_UP_EXIT)) => WorkerEnd::GaveUp,

@@ -6,6 +6,7 @@ mod common;
 mod explore;
 mod faults;
 mod files;
+mod holder;
 mod lab01_print;
 mod lab05_daemon;
 mod lab_scheduler;

@@ -1,0 +1,103 @@
+//! Issue 10, "When the holder dies": `--crash BUYER:STEP` kills a buyer at
+//! a step a student can name, raw_sync's mutex ends the sale with exit 1,
+//! and `--lock robust` recovers and sells exact.
+
+use std::time::Duration;
+
+use crate::common::{
+    drain_output, eventually, leftovers_of, one_json_object, processes_with, spawn_sale_json,
+    ticketlab, wait_or_kill,
+};
+
+/// Far beyond what any of these sales needs: only a hang gets near it.
+const HANG: Duration = Duration::from_secs(20);
+
+/// Runs a sale to its end as a child process, checks that nothing of it
+/// outlives it (no buyer, no segment, no temporary file), and returns its
+/// exit code and JSON object.
+fn sale_leaving_nothing(args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let (mut child, seed) = spawn_sale_json(args);
+    let pid = child.id();
+    let status = wait_or_kill(&mut child, HANG).unwrap_or_else(|| panic!("the sale {args:?} hung"));
+    let (stdout, stderr) = drain_output(&mut child);
+    assert!(
+        eventually(Duration::from_secs(3), || processes_with(&seed).is_empty()),
+        "buyers outlived the sale: {:?}",
+        processes_with(&seed)
+    );
+    assert_eq!(leftovers_of(pid), Vec::<std::path::PathBuf>::new());
+    assert!(!stdout.is_empty(), "no JSON; stderr: {stderr}");
+    (status.code(), one_json_object(&stdout))
+}
+
+#[test]
+fn holder_crash_under_raw_sync_ends_the_sale_with_exit_1_and_leaves_nothing() {
+    // 3 buyers for 3 tickets: buyer 1 surely reads one and reaches its
+    // write, holding the lock.
+    let (code, json) =
+        sale_leaving_nothing(&["-w", "3", "-t", "3", "--lock", "buy", "--crash", "1:write"]);
+    assert_eq!(code, Some(1), "{json}");
+    assert_eq!(json["ending"]["holder_died"]["buyer"], 0, "{json}");
+    assert_eq!(json["per_worker"][0]["end"], "crashed as asked", "{json}");
+    assert_eq!(json["crash"], "1:write", "{json}");
+}
+
+#[test]
+fn holder_summary_says_the_mutex_would_have_hung_and_the_parent_ended_it() {
+    let out = ticketlab()
+        .args(["sell", "-w", "3", "-t", "3", "--view", "quiet"])
+        .args(["--lock", "buy", "--crash", "1:W"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("buyer 1 (pid"), "{text}");
+    assert!(text.contains("died holding the lock"), "{text}");
+    assert!(text.contains("would hang for ever"), "{text}");
+    assert!(text.contains("the parent ended it"), "{text}");
+}
+
+#[test]
+fn holder_a_crash_away_from_the_lock_is_the_lesson_not_a_failure() {
+    // Dying before its search, buyer 1 touches nothing shared: the others
+    // sell what they want, and the asked-for death fails nothing.
+    let (code, json) = sale_leaving_nothing(&["-w", "3", "-t", "2", "--crash", "1:search"]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["verdict"], "exact", "{json}");
+    assert_eq!(json["sold"], 2, "{json}");
+    assert_eq!(json["per_worker"][0]["end"], "crashed as asked", "{json}");
+}
+
+/// `ticketlab ARGS` fails with exit 2 and exactly one line on stderr that
+/// names --crash and contains `allowed`.
+fn refused(args: &[&str], allowed: &str) {
+    let out = ticketlab().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--crash"), "{err}");
+    assert!(err.contains(allowed), "{allowed:?} in {err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn holder_crash_of_a_buyer_the_sale_lacks_is_a_usage_error() {
+    refused(&["sell", "-w", "3", "--crash", "4:write"], "the sale has 3");
+}
+
+#[test]
+fn holder_crash_at_an_unknown_step_is_a_usage_error() {
+    refused(
+        &["sell", "-w", "3", "--crash", "1:fly"],
+        "search, read, lock, write",
+    );
+    refused(&["sell", "-w", "3", "--crash", "write"], "BUYER:STEP");
+}
+
+#[test]
+fn holder_crash_at_a_step_this_lock_never_takes_is_a_usage_error() {
+    refused(
+        &["sell", "-w", "3", "--lock", "buy", "--crash", "1:cas"],
+        "allowed: search, lock, read, write, unlock",
+    );
+}
