@@ -151,7 +151,7 @@ pub struct SaleArgs {
     /// Where the count lives: shm (shared memory), file (JSON file), server (a seller process) [default shm].
     #[arg(short, long, value_name = "STORE", value_parser = parse_store)]
     pub store: Option<StoreKind>,
-    /// Lock: none, write (only the write), buy (read+check+write), task (search+buy), join (one buyer at a time), atomic (compare-and-swap) [default buy].
+    /// Lock: none, write (only the write), buy (read+check+write), robust (as buy, with a robust mutex), task (search+buy), join (one buyer at a time), atomic (compare-and-swap) [default buy].
     #[arg(short, long, value_name = "LOCK", value_parser = parse_lock)]
     pub lock: Option<LockMode>,
     /// Tickets each buyer tries to buy, or `all` to keep buying until sold out [default 1].
@@ -243,7 +243,7 @@ pub struct ExploreArgs {
     /// Where the count lives: shm, file, server.
     #[arg(short, long, value_name = "STORE", default_value = "shm", value_parser = parse_store)]
     pub store: StoreKind,
-    /// The lock setting: none, write, buy, task, join, atomic.
+    /// The lock setting: none, write, buy, robust, task, join, atomic.
     #[arg(short, long, value_name = "LOCK", default_value = "none", value_parser = parse_lock)]
     pub lock: LockMode,
     /// Tickets each buyer tries to buy [1-3].

@@ -31,6 +31,9 @@ pub enum LockMode {
     Write,
     /// Read, check and write under the mutex.
     Buy,
+    /// As `buy`, under a robust mutex: a holder that dies leaves it to the
+    /// next buyer, who is told (`EOWNERDEAD`) and repairs the count.
+    Robust,
     /// Search and buy together under the mutex.
     Task,
     /// No lock; each buyer starts only after the previous one exited.
@@ -139,7 +142,7 @@ pub(crate) fn steps_taken(store: StoreKind, lock: LockMode) -> Vec<Step> {
     let steps: &[Step] = match lock {
         LockMode::None | LockMode::Join => &[Search, Read, Write],
         LockMode::Write => &[Search, Read, Lock, Write, Unlock],
-        LockMode::Buy => &[Search, Lock, Read, Write, Unlock],
+        LockMode::Buy | LockMode::Robust => &[Search, Lock, Read, Write, Unlock],
         LockMode::Task => &[Lock, Search, Read, Write, Unlock],
         LockMode::Atomic => &[Search, Read, Cas],
     };
@@ -244,6 +247,12 @@ pub enum ConfigError {
         "--lock atomic needs --store shm: a file has no compare-and-swap (with --store file use none, write, buy, task or join)"
     )]
     AtomicWithFile,
+    /// A robust mutex cannot mend a file torn by a dead holder for the
+    /// searches that read it outside the lock.
+    #[error(
+        "--lock robust needs --store shm: a holder that dies mid-rewrite leaves the file torn for the searches outside the lock, which no recovery reaches (with --store file use none, write, buy, task or join)"
+    )]
+    RobustWithFile,
     /// The schedule file could not be read or parsed.
     #[error("--schedule-file {0}")]
     ScheduleFile(String),
@@ -307,6 +316,7 @@ impl SaleConfig {
                 return Err(ConfigError::ServerWithLock);
             }
             (StoreKind::File, LockMode::Atomic) => return Err(ConfigError::AtomicWithFile),
+            (StoreKind::File, LockMode::Robust) => return Err(ConfigError::RobustWithFile),
             (StoreKind::Server, LockMode::Atomic) => return Err(ConfigError::ServerWithLock),
             _ => {}
         }
@@ -372,6 +382,7 @@ impl fmt::Display for LockMode {
             LockMode::None => "none",
             LockMode::Write => "write",
             LockMode::Buy => "buy",
+            LockMode::Robust => "robust",
             LockMode::Task => "task",
             LockMode::Join => "join",
             LockMode::Atomic => "atomic",
@@ -386,11 +397,12 @@ impl FromStr for LockMode {
             "none" => Ok(LockMode::None),
             "write" => Ok(LockMode::Write),
             "buy" => Ok(LockMode::Buy),
+            "robust" => Ok(LockMode::Robust),
             "task" => Ok(LockMode::Task),
             "join" => Ok(LockMode::Join),
             "atomic" => Ok(LockMode::Atomic),
             _ => Err(format!(
-                "unknown lock '{s}' (allowed: none, write, buy, task, join, atomic)"
+                "unknown lock '{s}' (allowed: none, write, buy, robust, task, join, atomic)"
             )),
         }
     }

@@ -185,6 +185,18 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// A robust mutex recovered: buyer `by` took it with `EOWNERDEAD`, set the
+/// count from the recorded sales and called `pthread_mutex_consistent`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    /// The buyer that recovered it (an index from 0).
+    pub by: usize,
+    /// The holder that died holding it, if it had written its name.
+    pub from: Option<usize>,
+    /// The count it set: tickets minus the sales recorded.
+    pub count: i64,
+}
+
 /// How a sale ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -272,6 +284,8 @@ pub struct SaleReport {
     pub schedule: Option<String>,
     /// `--crash BUYER:STEP`, as given, when the run asked a buyer to die.
     pub crash: Option<String>,
+    /// `--lock robust`: each time a buyer took the mutex from a dead holder.
+    pub recoveries: Vec<Recovery>,
     /// The same in the short form a person pastes (`1x2,2x3,1`).
     #[serde(skip)]
     pub schedule_compact: Option<String>,
@@ -312,6 +326,7 @@ impl SaleReport {
             events: Vec::new(),
             schedule: None,
             crash: cfg.crash.map(|c| c.to_string()),
+            recoveries: Vec::new(),
             schedule_compact: None,
             replay_diverged: None,
         }
@@ -485,6 +500,18 @@ impl SaleReport {
                 out,
                 "  trace overflowed: {} operations not recorded; lost updates named from the rest",
                 self.trace_overflow
+            )?;
+        }
+        for r in &self.recoveries {
+            let who = r.from.map_or("its holder".to_string(), |b| {
+                format!("buyer {}", BuyerNo(b))
+            });
+            writeln!(
+                out,
+                "  recovered     buyer {} got EOWNERDEAD ({who} died holding the lock),\n                \
+                 set the count to {} (tickets - sales recorded): consistent again",
+                BuyerNo(r.by),
+                r.count
             )?;
         }
         match &self.ending {

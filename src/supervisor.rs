@@ -248,7 +248,12 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
     } else {
         0
     };
-    let seg = Segment::create(cfg.workers, trace_per_worker)?;
+    let kind = if cfg.lock == LockMode::Robust {
+        segment::MutexKind::Robust
+    } else {
+        segment::MutexKind::RawSync
+    };
+    let seg = Segment::create(cfg.workers, trace_per_worker, kind)?;
     seg.count().store(cfg.tickets as i64, Ordering::Relaxed);
     let db = match cfg.store {
         StoreKind::File => {
@@ -562,6 +567,13 @@ impl Run<'_> {
         // took the wake-up with it, and the word is 0 with sleepers behind
         // it. Waking them all is harmless: who finds it taken sleeps again.
         mutex.wake_all_waiters();
+        // A robust mutex outlives its holder: the kernel marked it when the
+        // buyer died, and the next buyer to lock it recovers it. Ending the
+        // sale here would take that lesson away (docs/segment.md says why
+        // a robust sale cannot hang all the same).
+        if self.cfg.lock == LockMode::Robust {
+            return None;
+        }
         if self.seg.lock_area().holder_pid.load(Ordering::Acquire) == pid {
             return Some(Ending::HolderDied { buyer, pid });
         }
@@ -813,8 +825,10 @@ impl Run<'_> {
             selected: person.selected,
             count: snap.remaining,
             file_bytes,
+            // A dead holder of a robust mutex holds nothing any more.
             holder: usize::try_from(self.seg.lock_area().holder_worker.load(Ordering::Acquire))
-                .ok(),
+                .ok()
+                .filter(|&h| self.buyers.get(h).is_none_or(|b| b.end == End::Running)),
             schedule,
             challenge: person.challenge.clone(),
             achieved: person.achieved.clone(),
@@ -917,8 +931,13 @@ impl Run<'_> {
                 BuyerNow::Parked(turnstiles.parked(id)?)
             });
         }
-        let holder =
-            usize::try_from(self.seg.lock_area().holder_worker.load(Ordering::Acquire)).ok();
+        // A robust mutex whose holder is dead is free for the next buyer,
+        // who takes it with EOWNERDEAD: the scheduler's model of the lock
+        // must not keep it for the dead (only robust sales go on past a
+        // dead holder).
+        let holder = usize::try_from(self.seg.lock_area().holder_worker.load(Ordering::Acquire))
+            .ok()
+            .filter(|&h| self.buyers.get(h).is_none_or(|b| b.end == End::Running));
         let file_torn = self
             .db
             .as_ref()
@@ -1041,6 +1060,16 @@ impl Run<'_> {
                     buyer: id,
                     op: Op::from_u8(op),
                     value,
+                });
+            }
+        }
+        for id in 0..self.buyers.len() {
+            let slot = self.seg.slot(id);
+            if slot.recoveries.load(Ordering::Relaxed) > 0 {
+                report.recoveries.push(crate::report::Recovery {
+                    by: id,
+                    from: (slot.recovered_from.load(Ordering::Relaxed) as usize).checked_sub(1),
+                    count: slot.repaired_to.load(Ordering::Relaxed),
                 });
             }
         }

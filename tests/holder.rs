@@ -101,3 +101,112 @@ fn holder_crash_at_a_step_this_lock_never_takes_is_a_usage_error() {
         "allowed: search, lock, read, write, unlock",
     );
 }
+
+#[test]
+fn holder_robust_mutex_recovers_from_a_dead_holder_and_sells_exact() {
+    // Enough tickets that buyer 1 surely reaches a write, and that the
+    // others buy every one: 2 ms of reading under the lock per purchase.
+    let (code, json) = sale_leaving_nothing(&[
+        "-w",
+        "3",
+        "-t",
+        "20",
+        "--wants",
+        "all",
+        "--read-delay",
+        "2ms",
+        "--lock",
+        "robust",
+        "--crash",
+        "1:write",
+    ]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["verdict"], "exact", "{json}");
+    assert_eq!(json["sold"], 20, "{json}");
+    assert_eq!(json["ending"], "completed", "{json}");
+    assert_eq!(json["per_worker"][0]["end"], "crashed as asked", "{json}");
+    let recoveries = json["recoveries"].as_array().expect("recoveries");
+    assert_eq!(recoveries.len(), 1, "{json}");
+    assert_eq!(recoveries[0]["from"], 0, "{json}");
+    assert_ne!(recoveries[0]["by"], 0, "{json}");
+}
+
+#[test]
+fn holder_robust_mutex_repairs_the_count_a_holder_died_after_writing() {
+    // Dying at its unlock, buyer 1 has written the count and recorded its
+    // purchase: the repair keeps both, and every ticket is sold once.
+    let (code, json) = sale_leaving_nothing(&[
+        "-w",
+        "3",
+        "-t",
+        "20",
+        "--wants",
+        "all",
+        "--read-delay",
+        "2ms",
+        "--lock",
+        "robust",
+        "--crash",
+        "1:unlock",
+    ]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["verdict"], "exact", "{json}");
+    assert_eq!(json["sold"], 20, "{json}");
+    assert_eq!(json["per_worker"][0]["bought"], 1, "{json}");
+}
+
+#[test]
+fn holder_robust_mutex_is_free_for_the_next_buyer_under_the_scheduler() {
+    // Buyer 1 searches, locks, reads and dies granted its write; the
+    // scheduler then grants buyer 2 the lock, which it takes with
+    // EOWNERDEAD.
+    let (code, json) = sale_leaving_nothing(&[
+        "-w",
+        "2",
+        "-t",
+        "1",
+        "--lock",
+        "robust",
+        "--crash",
+        "1:write",
+        "--schedule",
+        "1S,1L,1R,1W",
+    ]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["verdict"], "exact", "{json}");
+    assert_eq!(json["sold"], 1, "{json}");
+    assert_eq!(json["per_worker"][1]["bought"], 1, "{json}");
+    assert_eq!(json["recoveries"][0]["by"], 1, "{json}");
+    assert_eq!(json["recoveries"][0]["from"], 0, "{json}");
+    assert_eq!(json["recoveries"][0]["count"], 1, "{json}");
+}
+
+#[test]
+fn holder_raw_sync_mutex_under_the_scheduler_ends_with_exit_1() {
+    let (code, json) = sale_leaving_nothing(&[
+        "-w",
+        "2",
+        "-t",
+        "1",
+        "--lock",
+        "buy",
+        "--crash",
+        "1:write",
+        "--schedule",
+        "1S,1L,1R,1W",
+    ]);
+    assert_eq!(code, Some(1), "{json}");
+    assert_eq!(json["ending"]["holder_died"]["buyer"], 0, "{json}");
+}
+
+#[test]
+fn holder_robust_lock_refuses_the_file_store_in_one_line() {
+    let out = ticketlab()
+        .args(["sell", "--store", "file", "--lock", "robust"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--lock robust needs --store shm"), "{err}");
+}
