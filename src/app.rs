@@ -315,6 +315,7 @@ fn compare_sales(lab: u8, args: SellArgs, flag: &str, values: &[&str]) -> anyhow
     };
     let seed = args.sale.seed.unwrap_or_else(rand::random);
     let mut reports = Vec::new();
+    let mut worst = None;
     for value in values {
         let mut sale = args.sale.clone();
         sale.seed = Some(seed);
@@ -334,14 +335,21 @@ fn compare_sales(lab: u8, args: SellArgs, flag: &str, values: &[&str]) -> anyhow
             writeln!(io::stdout())?;
         }
         let exit = exit_of(&report);
+        // A holder killed on purpose (--crash, lab 11) fails its sale, and
+        // that failure is what the next value is compared with: go on, and
+        // exit as it did. Any other failure stops the comparison.
+        let asked = report.crash.is_some() && matches!(report.ending, Ending::HolderDied { .. });
         reports.push((value.to_string(), report));
-        if exit != Exit::Success {
+        if exit != Exit::Success && !asked {
             print_comparison(lab, flag, &reports, output.json)?;
             return Ok(exit);
         }
+        if exit != Exit::Success {
+            worst.get_or_insert(exit);
+        }
     }
     print_comparison(lab, flag, &reports, output.json)?;
-    Ok(Exit::Success)
+    Ok(worst.unwrap_or(Exit::Success))
 }
 
 fn print_comparison(

@@ -509,7 +509,7 @@ impl SaleReport {
             writeln!(
                 out,
                 "  recovered     buyer {} got EOWNERDEAD ({who} died holding the lock),\n                \
-                 set the count to {} (tickets - sales recorded): consistent again",
+                 count set to {} (tickets - sales recorded); consistent again",
                 BuyerNo(r.by),
                 r.count
             )?;
