@@ -798,6 +798,16 @@ impl Run<'_> {
                     {
                         "stopped".to_string()
                     }
+                    // Dead, not done: the person stepping should see that
+                    // buyer 1 died at the step they granted it.
+                    BuyerNow::Done if self.buyers[id].crashed_as_asked => {
+                        "died, as --crash asked".to_string()
+                    }
+                    BuyerNow::Done
+                        if matches!(self.buyers[id].end, End::Exited(Exit::Signal(_))) =>
+                    {
+                        "crashed".to_string()
+                    }
                     BuyerNow::Done => "finished".to_string(),
                     BuyerNow::WaitsForFile(_) => "waits for the file to be whole".to_string(),
                     BuyerNow::NotStarted => "not started".to_string(),

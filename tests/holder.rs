@@ -286,3 +286,54 @@ fn lab11_table_says_stopped_then_exact() {
     assert!(rows[1].ends_with(" exact"), "{text}");
     assert!(text.contains("got EOWNERDEAD"), "{text}");
 }
+
+#[test]
+fn holder_step_mode_grants_a_dead_robust_holders_lock_to_the_next_buyer() {
+    use crate::common::term::TermRun;
+    let mut run = TermRun::start(
+        &[
+            "step", "-w", "2", "-t", "1", "--lock", "robust", "--crash", "1:write", "--seed", "1",
+        ],
+        80,
+        24,
+    );
+    run.wait_for_screen("every buyer at its first step", |s| {
+        s.contains("schedule no steps yet") && !s.contains("moving")
+    });
+    // Buyer 1: search, lock, read, and the write it dies at.
+    let mut shown = String::new();
+    for (n, key) in b"1111".iter().enumerate() {
+        shown = (0..=n).map(|_| "1").collect::<Vec<_>>().join(",");
+        run.press(&[*key]);
+        let want = format!("schedule {shown} (");
+        run.wait_for_screen(&want, |s| s.contains(&want));
+    }
+    run.wait_for_screen("buyer 1 shown dead", |s| {
+        s.contains("died, as --crash asked")
+    });
+    // Buyer 2 is not blocked by the dead holder: its lock is granted, and
+    // it finishes the sale with its unlock.
+    for key in *b"2222" {
+        shown.push_str(",2");
+        run.wait_for_screen("buyer 2 parked", |s| !s.contains("moving"));
+        run.press(&[key]);
+        let want = format!("schedule {shown} (");
+        run.wait_for_screen(&want, |s| s.contains(&want));
+    }
+    run.wait_for_screen("buyer 2 at its unlock", |s| {
+        s.contains("unlock") && !s.contains("moving")
+    });
+    run.press(b"2");
+    if !eventually(Duration::from_secs(10), || run.has_exited()) {
+        run.press(b"a");
+    }
+    let ended = run.end();
+    let printed = ended.printed_after();
+    assert_eq!(ended.status.code(), Some(0), "{printed}");
+    assert!(
+        printed.contains("sold          1 of 1   exact"),
+        "{printed}"
+    );
+    assert!(printed.contains("buyer 2 got EOWNERDEAD"), "{printed}");
+    assert_eq!(leftovers_of(ended.pid), Vec::<std::path::PathBuf>::new());
+}
