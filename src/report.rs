@@ -503,7 +503,7 @@ impl SaleReport {
             )?;
         }
         for r in &self.recoveries {
-            let who = r.from.map_or("its holder".to_string(), |b| {
+            let who = r.from.map_or("the holder".to_string(), |b| {
                 format!("buyer {}", BuyerNo(b))
             });
             writeln!(

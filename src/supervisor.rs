@@ -231,6 +231,27 @@ pub(crate) fn run_sale_with(
     process::request_short_slices(Some(Duration::from_micros(100)));
     let result = crate::fault::from_env()
         .map_err(SaleError::Fault)
+        .and_then(|fault| match fault {
+            // These hidden points reach into glibc's plain mutex (its owner
+            // field, its lock word as 0/1/2); a robust mutex's word holds
+            // the owner's thread id, and writing 2 into it would corrupt it.
+            // The others only die somewhere, which a robust mutex survives.
+            Some(f)
+                if cfg.lock == LockMode::Robust
+                    && matches!(
+                        f.point,
+                        FaultPoint::InsideLock | FaultPoint::InsideUnlock | FaultPoint::WokenWaiter
+                    ) =>
+            {
+                Err(SaleError::Fault(format!(
+                    "{}={}:{} models raw_sync's plain mutex; with --lock robust use --crash",
+                    crate::fault::ENV,
+                    f.buyer + 1,
+                    f.point
+                )))
+            }
+            fault => Ok(fault),
+        })
         .and_then(|fault| {
             let mut run = prepare(cfg)?;
             run.fault = fault;

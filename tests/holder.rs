@@ -337,3 +337,17 @@ fn holder_step_mode_grants_a_dead_robust_holders_lock_to_the_next_buyer() {
     assert!(printed.contains("buyer 2 got EOWNERDEAD"), "{printed}");
     assert_eq!(leftovers_of(ended.pid), Vec::<std::path::PathBuf>::new());
 }
+
+#[test]
+fn holder_hidden_faults_inside_glibc_refuse_the_robust_mutex() {
+    // woken-waiter writes glibc's plain 0/1/2 into the lock word, which in
+    // a robust mutex holds the owner's thread id: refused, not corrupted.
+    let out = ticketlab()
+        .args(["sell", "-w", "3", "--lock", "robust", "--view", "quiet"])
+        .env("TICKETLAB_FAULT", "2:woken-waiter")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("with --lock robust use --crash"), "{err}");
+}
