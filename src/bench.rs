@@ -198,6 +198,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
                 trace: false,
                 schedule: None,
                 one_process: false,
+                crash: None,
             };
             let report = run_sale(&cfg, &mut Quiet)?;
             anyhow::ensure!(
@@ -258,6 +259,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
             trace: false,
             schedule: None,
             one_process: false,
+            crash: None,
         };
         let report = run_sale(&cfg, &mut Quiet)?;
         ours.push(START_WORKERS as f64 / (report.processes_ms / 1e3));
@@ -308,6 +310,7 @@ fn stepped(rounds: u32) -> anyhow::Result<Row> {
                 Then::Lowest,
             )),
             one_process: false,
+            crash: None,
         };
         let report = run_sale(&cfg, &mut Quiet)?;
         let mut reads: Vec<u64> = report

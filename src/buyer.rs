@@ -304,7 +304,7 @@ impl<'a> Buyer<'a> {
             } else {
                 (Duration::ZERO, Duration::ZERO)
             };
-            let outcome = if self.cfg.lock == LockMode::Buy {
+            let outcome = if matches!(self.cfg.lock, LockMode::Buy | LockMode::Robust) {
                 self.acquire()?;
                 let outcome = self.buy(read_delay, write_delay);
                 self.release()?;
@@ -387,6 +387,13 @@ impl<'a> Buyer<'a> {
                             continue;
                         }
                     }
+                }
+                LockMode::Robust => {
+                    self.write_count(seen - 1)?;
+                    // Recorded at once, still under the mutex: the
+                    // repair after a dead holder counts on it (`recover`).
+                    let bought = self.slot.bought.load(Ordering::Relaxed) + 1;
+                    self.slot.bought.store(bought, Ordering::Release);
                 }
                 _ => self.write_count(seen - 1)?,
             }
@@ -527,12 +534,14 @@ impl<'a> Buyer<'a> {
             },
             Some(point) => self.acquire_with_fault(point)?,
         };
-        self.hold(held);
-        Ok(())
+        self.hold(held)
     }
 
     #[inline(always)]
-    fn hold(&mut self, held: Held) {
+    fn hold(&mut self, mut held: Held) -> Result<(), BuyerError> {
+        if held.owner_died() {
+            self.recover(&mut held)?;
+        }
         self.held = Some(held);
         self.lock_area.holder_pid.store(self.pid, Ordering::Relaxed);
         self.lock_area
@@ -545,6 +554,49 @@ impl<'a> Buyer<'a> {
         if self.fault == Some(FaultPoint::Holding) {
             process::die_now();
         }
+        Ok(())
+    }
+
+    /// `--lock robust`: this buyer took the mutex from a holder that died
+    /// holding it (`EOWNERDEAD`), and must repair what it guards before
+    /// making it consistent.
+    ///
+    /// Why tickets minus the recorded purchases is the right count: under
+    /// this lock every purchase is recorded in its buyer's slot (`bought`,
+    /// a word only that buyer writes) right after its write of the count,
+    /// both under the mutex. So whenever the mutex is free, the count is
+    /// tickets minus Σ bought. Only the holder breaks that, and only between its write
+    /// and its record. Dying, it left the count either untouched (died
+    /// before its write: the sum is right and so is the count) or one lower
+    /// with the record missing (died between the two: the count is one too
+    /// low, the sum right) or both done (died after: both right). In every
+    /// case the records are whole (each is one atomic word) and the sum is
+    /// the truth; the count is derived, so it is rewritten from the sum.
+    /// Every earlier record is visible here: it was made under the mutex,
+    /// and so was every later one, before the death the kernel reported.
+    #[cold]
+    #[inline(never)]
+    fn recover(&mut self, held: &mut Held) -> Result<(), BuyerError> {
+        // The dead holder never cleared its name: read it before ours
+        // replaces it. -1 if it died before writing it.
+        let dead = self.lock_area.holder_worker.load(Ordering::Acquire);
+        let sold: u64 = (0..self.seg.layout().slots)
+            .map(|i| self.seg.slot(i).bought.load(Ordering::Acquire))
+            .sum();
+        let tickets = i64::try_from(self.cfg.tickets).unwrap_or(i64::MAX);
+        let repaired = tickets.saturating_sub(i64::try_from(sold).unwrap_or(i64::MAX));
+        let StoreClient::Shm(count) = &self.store else {
+            unreachable!("--lock robust is validated to need the shm store")
+        };
+        count.store(repaired, Ordering::Relaxed);
+        self.mutex
+            .consistent(held)
+            .map_err(|e| BuyerError::Lock(format!("pthread_mutex_consistent: {e}")))?;
+        self.slot.recoveries.fetch_add(1, Ordering::Relaxed);
+        let from = u32::try_from(dead).map_or(0, |d| d + 1);
+        self.slot.recovered_from.store(from, Ordering::Relaxed);
+        self.slot.repaired_to.store(repaired, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The lock attempt behind a closed gate. A scheduler grants it only
@@ -558,16 +610,14 @@ impl<'a> Buyer<'a> {
         loop {
             self.gate(Step::Lock);
             if let Some(held) = self.mutex.try_lock() {
-                self.hold(held);
-                return Ok(());
+                return self.hold(held);
             }
             if self.control.gate.load(Ordering::Relaxed) == GATE_OPEN {
                 let held = match self.spin_for_lock() {
                     Some(held) => held,
                     None => self.wait_for_lock()?,
                 };
-                self.hold(held);
-                return Ok(());
+                return self.hold(held);
             }
             self.record(Op::LockWait, 0);
         }
@@ -619,6 +669,10 @@ impl<'a> Buyer<'a> {
     #[cold]
     #[inline(never)]
     fn acquire_with_fault(&mut self, point: FaultPoint) -> Result<Held, BuyerError> {
+        // A free run takes the lock without passing a gate for it.
+        if point == FaultPoint::BeforeStep(Step::Lock) {
+            self.crash_here();
+        }
         if let Some(how) = point.acquisition() {
             let held = match how {
                 Acquisition::FirstTrylock => loop {
@@ -705,6 +759,12 @@ impl<'a> Buyer<'a> {
         if self.control.gate.load(Ordering::Relaxed) != GATE_OPEN {
             self.park(step);
         }
+        // After the park: under a scheduler the crash is the granted step.
+        if let Some(FaultPoint::BeforeStep(at)) = self.fault {
+            if at == step {
+                self.crash_here();
+            }
+        }
         // The lock step is recorded when the lock is taken (`hold`), not
         // when it is asked for: in a free run a buyer may wait for it long
         // after passing the gate, and the recorded order must have it after
@@ -712,6 +772,16 @@ impl<'a> Buyer<'a> {
         if step != Step::Lock && !self.trace.is_empty() {
             self.append_trace(STEP_TRACE_BASE + step as u8, 0);
         }
+    }
+
+    /// `--crash`: dies right here, before the step. The slot says so
+    /// first, so the parent can tell a crash that was asked for from one
+    /// that was not (the hidden fault hook, a real bug).
+    #[cold]
+    #[inline(never)]
+    fn crash_here(&self) -> ! {
+        self.record(Op::Crashed, 0);
+        process::die_now()
     }
 
     /// The turnstile: publish the next step, tell the parent, and sleep on

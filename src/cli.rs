@@ -154,7 +154,7 @@ pub struct SaleArgs {
     /// Where the count lives: shm (shared memory), file (JSON file), server (a seller process) [default shm].
     #[arg(short, long, value_name = "STORE", value_parser = parse_store)]
     pub store: Option<StoreKind>,
-    /// Lock: none, write (only the write), buy (read+check+write), task (search+buy), join (one buyer at a time), atomic (compare-and-swap) [default buy].
+    /// Lock: none, write (only the write), buy (read+check+write), robust (as buy, with a robust mutex), task (search+buy), join (one buyer at a time), atomic (compare-and-swap) [default buy].
     #[arg(short, long, value_name = "LOCK", value_parser = parse_lock)]
     pub lock: Option<LockMode>,
     /// Tickets each buyer tries to buy, or `all` to keep buying until sold out [default 1].
@@ -196,6 +196,9 @@ pub struct SaleArgs {
     /// Run every buyer's task one after another in a single process, with the same delays and no lock: the baseline without concurrency.
     #[arg(long)]
     pub one_process: bool,
+    /// Buyer BUYER (from 1) kills itself (SIGKILL) right before its first STEP: a step name or letter, e.g. 1:write or 1:W, keyed to its own steps, not to time.
+    #[arg(long, value_name = "BUYER:STEP", value_parser = parse_crash)]
+    pub crash: Option<config::Crash>,
     /// When the schedule runs out: lowest (the lowest-numbered buyer that can move, so the run stays fixed) or free [default lowest].
     #[arg(long, value_name = "WHAT", value_parser = parse_then)]
     pub then: Option<Then>,
@@ -252,7 +255,7 @@ pub struct ExploreArgs {
     /// Where the count lives: shm, file, server.
     #[arg(short, long, value_name = "STORE", default_value = "shm", value_parser = parse_store)]
     pub store: StoreKind,
-    /// The lock setting: none, write, buy, task, join, atomic.
+    /// The lock setting: none, write, buy, robust, task, join, atomic.
     #[arg(short, long, value_name = "LOCK", default_value = "none", value_parser = parse_lock)]
     pub lock: LockMode,
     /// Tickets each buyer tries to buy [1-3].
@@ -300,6 +303,7 @@ impl ExploreArgs {
             trace: false,
             schedule: None,
             one_process: false,
+            crash: None,
         };
         sale.validate()?;
         Ok(ExploreConfig {
@@ -338,6 +342,10 @@ fn parse_then(s: &str) -> Result<Then, String> {
         "free" => Ok(Then::Free),
         _ => Err(format!("unknown '{s}' (allowed: lowest, free)")),
     }
+}
+
+fn parse_crash(s: &str) -> Result<config::Crash, String> {
+    s.parse()
 }
 
 fn parse_store(s: &str) -> Result<StoreKind, String> {
@@ -384,6 +392,7 @@ impl SaleArgs {
             schedule_file: self.schedule_file.or(preset.schedule_file),
             then: self.then.or(preset.then),
             one_process: self.one_process || preset.one_process,
+            crash: self.crash.or(preset.crash),
         }
     }
 
@@ -432,6 +441,7 @@ impl SaleArgs {
                 (None, None) => None,
             },
             one_process: self.one_process,
+            crash: self.crash,
         };
         cfg.validate()?;
         Ok(cfg)

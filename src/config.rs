@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::step::Step;
+
 /// Where the ticket count lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,6 +31,9 @@ pub enum LockMode {
     Write,
     /// Read, check and write under the mutex.
     Buy,
+    /// As `buy`, under a robust mutex: a holder that dies leaves it to the
+    /// next buyer, who is told (`EOWNERDEAD`) and repairs the count.
+    Robust,
     /// Search and buy together under the mutex.
     Task,
     /// No lock; each buyer starts only after the previous one exited.
@@ -84,6 +89,81 @@ pub struct SaleConfig {
     /// `--one-process`: one process runs every buyer's task, one after
     /// another, with the same delays: the baseline without concurrency.
     pub one_process: bool,
+    /// `--crash`: the buyer that kills itself, and before which step.
+    pub crash: Option<Crash>,
+}
+
+/// `--crash BUYER:STEP`: buyer BUYER (from 1) SIGKILLs itself right before
+/// its first shared step STEP. Keyed to the buyer's own steps, not to time,
+/// so the same flag kills at the same place on every run; a buyer that
+/// never reaches the step (it found the tickets gone) lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Crash {
+    /// The buyer's index (its number minus one).
+    pub buyer: usize,
+    /// The step it dies before.
+    pub step: Step,
+}
+
+/// What `--crash` accepts after the colon, for its error messages.
+const CRASH_STEPS: &str = "search, read, lock, write, truncate, cas, unlock, request, reply, \
+                           or a letter S R L W T C U Q A";
+
+impl FromStr for Crash {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Crash, String> {
+        let bad = || format!("'{s}' is not BUYER:STEP (BUYER from 1; STEP one of {CRASH_STEPS})");
+        let (buyer, step) = s.split_once(':').ok_or_else(bad)?;
+        let buyer: usize = buyer
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&b| b >= 1)
+            .ok_or_else(bad)?;
+        let step = step.trim();
+        let mut letters = step.chars();
+        let step = match (letters.next(), letters.next()) {
+            (Some(c), None) => Step::from_letter(c),
+            _ if step.eq_ignore_ascii_case("cas") => Some(Step::Cas),
+            _ => Step::from_name(step),
+        }
+        .ok_or_else(bad)?;
+        Ok(Crash {
+            buyer: buyer - 1,
+            step,
+        })
+    }
+}
+
+impl fmt::Display for Crash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.buyer + 1, self.step)
+    }
+}
+
+/// The shared steps a buyer takes under a store and lock setting, in the
+/// order it first takes them (`docs/scheduler.md`'s table): what `--crash`
+/// can name, since a step the buyer never takes would kill nobody.
+pub(crate) fn steps_taken(store: StoreKind, lock: LockMode) -> Vec<Step> {
+    use Step::*;
+    if store == StoreKind::Server {
+        return vec![Request, Reply];
+    }
+    let steps: &[Step] = match lock {
+        LockMode::None | LockMode::Join => &[Search, Read, Write],
+        LockMode::Write => &[Search, Read, Lock, Write, Unlock],
+        LockMode::Buy | LockMode::Robust => &[Search, Lock, Read, Write, Unlock],
+        LockMode::Task => &[Lock, Search, Read, Write, Unlock],
+        LockMode::Atomic => &[Search, Read, Cas],
+    };
+    let mut steps = steps.to_vec();
+    if store == StoreKind::File {
+        // The file is truncated before the bytes are written.
+        if let Some(w) = steps.iter().position(|&s| s == Write) {
+            steps.insert(w, Truncate);
+        }
+    }
+    steps
 }
 
 /// The file store's file named with `--db`.
@@ -177,6 +257,12 @@ pub enum ConfigError {
         "--lock atomic needs --store shm: a file has no compare-and-swap (with --store file use none, write, buy, task or join)"
     )]
     AtomicWithFile,
+    /// A robust mutex cannot mend a file torn by a dead holder for the
+    /// searches that read it outside the lock.
+    #[error(
+        "--lock robust needs --store shm: a holder that dies mid-rewrite leaves the file torn for the searches outside the lock, which no recovery reaches (with --store file use none, write, buy, task or join)"
+    )]
+    RobustWithFile,
     /// The schedule file could not be read or parsed.
     #[error("--schedule-file {0}")]
     ScheduleFile(String),
@@ -207,6 +293,30 @@ pub enum ConfigError {
     /// A schedule chooses between processes; there is only one.
     #[error("--one-process runs one process: there is nobody to schedule")]
     OneProcessWithSchedule,
+    /// `--crash` names a buyer the sale does not have.
+    #[error("--crash names buyer {named}, but the sale has {workers} (buyers are numbered from 1)")]
+    CrashBuyer {
+        /// The buyer named, from 1.
+        named: usize,
+        /// Buyers in the sale.
+        workers: usize,
+    },
+    /// `--crash` names a step the buyers never take under this setting.
+    #[error(
+        "--crash {crash}: a buyer never takes the {step} step under --store {store} --lock {lock} (allowed: {allowed})"
+    )]
+    CrashStep {
+        /// The flag's value.
+        crash: String,
+        /// The step named.
+        step: Step,
+        /// The store.
+        store: StoreKind,
+        /// The lock.
+        lock: LockMode,
+        /// The steps that setting takes.
+        allowed: String,
+    },
     /// `--db-reset` overwrites the file `--db` names.
     #[error("--db-reset applies only with --db PATH (the temporary store is always new)")]
     ResetWithoutDb,
@@ -227,6 +337,7 @@ impl SaleConfig {
                 return Err(ConfigError::ServerWithLock);
             }
             (StoreKind::File, LockMode::Atomic) => return Err(ConfigError::AtomicWithFile),
+            (StoreKind::File, LockMode::Robust) => return Err(ConfigError::RobustWithFile),
             (StoreKind::Server, LockMode::Atomic) => return Err(ConfigError::ServerWithLock),
             _ => {}
         }
@@ -251,6 +362,25 @@ impl SaleConfig {
         }
         if self.db.is_some() && self.store != StoreKind::File {
             return Err(ConfigError::DbWithoutFile);
+        }
+        if let Some(crash) = self.crash {
+            if crash.buyer >= self.workers {
+                return Err(ConfigError::CrashBuyer {
+                    named: crash.buyer + 1,
+                    workers: self.workers,
+                });
+            }
+            let steps = steps_taken(self.store, self.lock);
+            if !steps.contains(&crash.step) {
+                let allowed: Vec<&str> = steps.iter().map(|s| s.name()).collect();
+                return Err(ConfigError::CrashStep {
+                    crash: crash.to_string(),
+                    step: crash.step,
+                    store: self.store,
+                    lock: self.lock,
+                    allowed: allowed.join(", "),
+                });
+            }
         }
         Ok(())
     }
@@ -284,6 +414,7 @@ impl fmt::Display for LockMode {
             LockMode::None => "none",
             LockMode::Write => "write",
             LockMode::Buy => "buy",
+            LockMode::Robust => "robust",
             LockMode::Task => "task",
             LockMode::Join => "join",
             LockMode::Atomic => "atomic",
@@ -298,11 +429,12 @@ impl FromStr for LockMode {
             "none" => Ok(LockMode::None),
             "write" => Ok(LockMode::Write),
             "buy" => Ok(LockMode::Buy),
+            "robust" => Ok(LockMode::Robust),
             "task" => Ok(LockMode::Task),
             "join" => Ok(LockMode::Join),
             "atomic" => Ok(LockMode::Atomic),
             _ => Err(format!(
-                "unknown lock '{s}' (allowed: none, write, buy, task, join, atomic)"
+                "unknown lock '{s}' (allowed: none, write, buy, robust, task, join, atomic)"
             )),
         }
     }
@@ -433,7 +565,33 @@ mod tests {
             trace: false,
             schedule: None,
             one_process: false,
+            crash: None,
         }
+    }
+
+    #[test]
+    fn crash_takes_a_buyer_from_one_and_a_step_name_or_letter() {
+        let write = Crash {
+            buyer: 0,
+            step: Step::Write,
+        };
+        assert_eq!("1:write".parse(), Ok(write));
+        assert_eq!("1:W".parse(), Ok(write));
+        assert_eq!("1:w".parse(), Ok(write));
+        assert_eq!(write.to_string(), "1:write");
+        for bad in ["0:write", "1:fly", "write", "x:W", "1:"] {
+            assert!(bad.parse::<Crash>().is_err(), "{bad}");
+        }
+        let mut cfg = sale(StoreKind::Shm, LockMode::Buy);
+        cfg.crash = Some("3:write".parse().unwrap());
+        assert!(matches!(
+            cfg.validate(),
+            Err(ConfigError::CrashBuyer { named: 3, .. })
+        ));
+        cfg.crash = Some("1:cas".parse().unwrap());
+        assert!(matches!(cfg.validate(), Err(ConfigError::CrashStep { .. })));
+        cfg.crash = Some("2:U".parse().unwrap());
+        assert!(cfg.validate().is_ok());
     }
 
     #[test]

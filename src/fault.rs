@@ -6,9 +6,16 @@
 //! `TICKETLAB_FAULT=BUYER:POINT`, with BUYER counted from 1 as everywhere a
 //! person reads buyer numbers. Not a flag: it is for the test suite and for
 //! anyone checking the dead-holder argument in `docs/segment.md`.
+//!
+//! The public `sell --crash BUYER:STEP` (lab 11) arms the same machinery
+//! with [`FaultPoint::BeforeStep`]: the buyer dies right before its first
+//! shared step of that kind, a point a student can name from the step
+//! table, where the hidden points name instants inside glibc.
 
 use std::fmt;
 use std::str::FromStr;
+
+use crate::step::Step;
 
 /// The environment variable that arms the hook.
 pub(crate) const ENV: &str = "TICKETLAB_FAULT";
@@ -35,6 +42,10 @@ pub(crate) enum FaultPoint {
     /// A waiter woken by an unlock, before it takes the mutex again: its
     /// wake-up dies with it.
     WokenWaiter,
+    /// Right before the buyer's first shared step of this kind (`--crash`):
+    /// keyed to the buyer's own steps, so a run dies at the same place
+    /// whatever the timing.
+    BeforeStep(Step),
 }
 
 /// How the armed buyer takes the mutex when it dies right after taking it.
@@ -61,7 +72,8 @@ impl FaultPoint {
             FaultPoint::Holding
             | FaultPoint::BeforeUnlock
             | FaultPoint::InsideUnlock
-            | FaultPoint::WokenWaiter => None,
+            | FaultPoint::WokenWaiter
+            | FaultPoint::BeforeStep(_) => None,
         }
     }
 }
@@ -79,6 +91,9 @@ const POINTS: [(&str, FaultPoint); 8] = [
 
 impl fmt::Display for FaultPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let FaultPoint::BeforeStep(step) = self {
+            return write!(f, "before-{step}");
+        }
         let name = POINTS
             .iter()
             .find(|(_, p)| p == self)

@@ -282,6 +282,32 @@ pub(crate) const LABS: &[Lab] = &[
             values: &["none", "write", "buy"],
         },
     ),
+    lab(
+        11,
+        "holder",
+        "When the holder dies",
+        "Kill the lock's holder: a plain mutex hangs, a robust one recovers",
+        sheet!("11-holder-dies.md"),
+        Experiment::Compare {
+            base: &[
+                "--workers",
+                "5",
+                "--tickets",
+                "5",
+                "--read-delay",
+                "20ms",
+                "--crash",
+                "1:write",
+                "--schedule",
+                "1S,1L,1R,1W",
+                "--then",
+                "free",
+            ],
+            flag: "--lock",
+            values: &["buy", "robust"],
+            single: false,
+        },
+    ),
 ];
 
 /// The headings every sheet has, in this order.
@@ -469,7 +495,8 @@ mod tests {
         assert_eq!(find("03").unwrap().number, 3);
         assert_eq!(find("lock-free").unwrap().number, 8);
         assert_eq!(find("interleavings").unwrap().number, 10);
-        assert!(find("11").is_none());
+        assert_eq!(find("holder").unwrap().number, 11);
+        assert!(find("12").is_none());
         assert!(find("nope").is_none());
     }
 

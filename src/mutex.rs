@@ -12,6 +12,13 @@
 //! - the owner (glibc's `__owner`, offset 8): the holder's thread id,
 //!   written right after the word is taken and cleared right before it is
 //!   released. Buyers are single-threaded, so a thread id is a pid.
+//!
+//! `--lock robust` uses a second kind, initialised here with libc directly
+//! ([`init_robust`]), since raw_sync has no robust option: the same
+//! `pthread_mutex_t`, process-shared and `PTHREAD_MUTEX_ROBUST`. The kernel
+//! marks it when its holder dies, and the next to lock it is told so
+//! (`EOWNERDEAD`, a [`Held`] that [`Held::owner_died`]) and must make it
+//! consistent again ([`SharedMutex::consistent`]) before releasing it.
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -24,9 +31,37 @@ const OWNER_OFFSET: usize = 8;
 /// Proof that this process holds the mutex: only [`SharedMutex::try_lock`]
 /// and [`SharedMutex::lock`] make one, and [`SharedMutex::unlock`] takes it
 /// back, so nothing can unlock a mutex it does not hold.
+///
+/// A robust mutex can be taken from a holder that died: then `owner_died`
+/// is set until [`SharedMutex::consistent`] clears it.
 #[derive(Debug)]
 #[must_use = "a held mutex must be released with SharedMutex::unlock"]
-pub(crate) struct Held(());
+pub(crate) struct Held {
+    owner_died: bool,
+}
+
+impl Held {
+    /// Taken with a plain success.
+    const CLEAN: Held = Held { owner_died: false };
+    /// Taken with `EOWNERDEAD`: the last holder of this robust mutex died
+    /// holding it, and whatever it guarded may be half-changed.
+    const FROM_THE_DEAD: Held = Held { owner_died: true };
+
+    /// Whether the last holder died holding the mutex and it has not been
+    /// made consistent yet.
+    #[inline(always)]
+    pub(crate) fn owner_died(&self) -> bool {
+        self.owner_died
+    }
+
+    fn from_code(code: i32) -> Option<Held> {
+        match code {
+            0 => Some(Held::CLEAN),
+            libc::EOWNERDEAD => Some(Held::FROM_THE_DEAD),
+            _ => None,
+        }
+    }
+}
 
 /// A handle on a `pthread_mutex_t` that lives in a shared mapping.
 #[derive(Debug, Clone, Copy)]
@@ -48,18 +83,37 @@ impl<'a> SharedMutex<'a> {
         }
     }
 
-    /// Takes the mutex if it is free, without waiting.
+    /// Takes the mutex if it is free, without waiting. A robust mutex whose
+    /// holder died is free in this sense: it is taken, and the [`Held`]
+    /// says the owner died (`EOWNERDEAD` is a success with news, never a
+    /// failure, or the mutex would be held by a process that thinks not).
     #[inline(always)]
     pub(crate) fn try_lock(self) -> Option<Held> {
         // SAFETY: `from_raw`'s promise: an initialised mutex in live memory.
-        (unsafe { libc::pthread_mutex_trylock(self.raw.as_ptr()) } == 0).then_some(Held(()))
+        Held::from_code(unsafe { libc::pthread_mutex_trylock(self.raw.as_ptr()) })
     }
 
     /// Waits for the mutex, sleeping on its futex word.
     pub(crate) fn lock(self) -> Result<Held, std::io::Error> {
         // SAFETY: as in `try_lock`.
-        match unsafe { libc::pthread_mutex_lock(self.raw.as_ptr()) } {
-            0 => Ok(Held(())),
+        let code = unsafe { libc::pthread_mutex_lock(self.raw.as_ptr()) };
+        Held::from_code(code).ok_or_else(|| std::io::Error::from_raw_os_error(code))
+    }
+
+    /// Marks a robust mutex taken from a dead holder consistent again, once
+    /// what it guards has been repaired. Without this the unlock would make
+    /// it unrecoverable: every later lock fails with `ENOTRECOVERABLE`.
+    pub(crate) fn consistent(self, held: &mut Held) -> Result<(), std::io::Error> {
+        if !held.owner_died {
+            return Ok(());
+        }
+        // SAFETY: as in `try_lock`; `held` proves this process holds it,
+        // which pthread_mutex_consistent requires.
+        match unsafe { libc::pthread_mutex_consistent(self.raw.as_ptr()) } {
+            0 => {
+                held.owner_died = false;
+                Ok(())
+            }
             errno => Err(std::io::Error::from_raw_os_error(errno)),
         }
     }
@@ -67,7 +121,7 @@ impl<'a> SharedMutex<'a> {
     /// Releases the mutex this process holds.
     #[inline(always)]
     pub(crate) fn unlock(self, held: Held) -> Result<(), std::io::Error> {
-        let Held(()) = held;
+        let Held { .. } = held;
         // SAFETY: as in `try_lock`; `held` proves this process took it.
         match unsafe { libc::pthread_mutex_unlock(self.raw.as_ptr()) } {
             0 => Ok(()),
@@ -173,6 +227,56 @@ pub(crate) unsafe fn init_shared(
     Ok(mutex)
 }
 
+/// Initialises a robust, process-shared `pthread_mutex_t` at `at`, in the
+/// `room` bytes reserved there: raw_sync has no robust option, so this is
+/// libc's own `pthread_mutex_init` with `PTHREAD_MUTEX_ROBUST` and
+/// `PTHREAD_PROCESS_SHARED`.
+///
+/// # Safety
+/// `room` bytes from `at` are writable, used by nothing else, and outlive
+/// every [`SharedMutex`] made from them.
+pub(crate) unsafe fn init_robust(at: *mut u8, room: usize) -> Result<(), String> {
+    let mutex = at.cast::<libc::pthread_mutex_t>();
+    if room < size_of::<libc::pthread_mutex_t>() || !mutex.is_aligned() {
+        return Err(format!(
+            "a robust mutex needs {} aligned bytes at {at:p}, but only {room} are reserved",
+            size_of::<libc::pthread_mutex_t>()
+        ));
+    }
+    let fail =
+        |what: &str, code: i32| format!("{what}: {}", std::io::Error::from_raw_os_error(code));
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+    // SAFETY: `attr` is room for an attribute object, initialised by the
+    // first call before the others read it and destroyed at the end; the
+    // mutex room is the caller's promise and was checked for size and
+    // alignment above.
+    unsafe {
+        let code = libc::pthread_mutexattr_init(attr.as_mut_ptr());
+        if code != 0 {
+            return Err(fail("pthread_mutexattr_init", code));
+        }
+        let set = [
+            (
+                "pthread_mutexattr_setpshared",
+                libc::pthread_mutexattr_setpshared(attr.as_mut_ptr(), libc::PTHREAD_PROCESS_SHARED),
+            ),
+            (
+                "pthread_mutexattr_setrobust",
+                libc::pthread_mutexattr_setrobust(attr.as_mut_ptr(), libc::PTHREAD_MUTEX_ROBUST),
+            ),
+        ];
+        let result = match set.iter().find(|(_, code)| *code != 0) {
+            Some((what, code)) => Err(fail(what, *code)),
+            None => match libc::pthread_mutex_init(mutex, attr.as_ptr()) {
+                0 => Ok(()),
+                code => Err(fail("pthread_mutex_init", code)),
+            },
+        };
+        libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
+        result
+    }
+}
+
 /// The mutex as the parent finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MutexState {
@@ -233,6 +337,55 @@ mod tests {
             assert!(buf.iter().all(|&w| w == 0), "refused, yet written");
             drop(init_shared(base, exact).expect("exactly enough room"));
         }
+    }
+
+    #[test]
+    fn a_robust_mutex_taken_from_a_dead_holder_says_so_until_made_consistent() {
+        let room = size_of::<libc::pthread_mutex_t>();
+        // Shared with the child, as the segment is: a heap copy would not be.
+        // SAFETY: an anonymous shared mapping, no pointer passed in.
+        let at = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(at, libc::MAP_FAILED);
+        // SAFETY: the mapping is page-aligned room for a mutex, alive until
+        // the munmap at the end.
+        unsafe { init_robust(at.cast(), room) }.unwrap();
+        // SAFETY: initialised above; unmapped only after the last use.
+        let mutex = unsafe { SharedMutex::from_raw(NonNull::new(at.cast()).unwrap()) };
+        // A forked child takes it and dies holding it; the kernel marks it.
+        // SAFETY: the test process may be multi-threaded, so the child
+        // makes only the lock call and _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: see above; the child never returns into the harness.
+            unsafe {
+                libc::pthread_mutex_lock(at.cast());
+                libc::_exit(0);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waitpid writes the status into a live i32.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        let mut held = mutex
+            .try_lock()
+            .expect("a dead holder's robust mutex is taken");
+        assert!(held.owner_died());
+        mutex.consistent(&mut held).unwrap();
+        assert!(!held.owner_died());
+        mutex.unlock(held).unwrap();
+        let held = mutex.lock().unwrap();
+        assert!(!held.owner_died(), "consistent again");
+        mutex.unlock(held).unwrap();
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { libc::munmap(at, 4096) };
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::mutex::{self, SharedMutex};
 /// "TKTLAB\0\x01": identifies a ticketlab segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TKTLAB\0\x01");
 /// Bumped whenever the layout below changes.
-pub(crate) const LAYOUT_VERSION: u32 = 4;
+pub(crate) const LAYOUT_VERSION: u32 = 5;
 /// Prefix of every segment's name in `/dev/shm`, followed by `<pid>-<nonce>`.
 pub(crate) const NAME_PREFIX: &str = "ticketlab-";
 
@@ -134,6 +134,14 @@ pub(crate) struct Slot {
     /// [`NEXT_DONE`] once it has no step left. The buyer sets the flags;
     /// the parent clears `NEXT_PARKED` when it grants.
     pub next: AtomicU32,
+    /// `--lock robust`: times this buyer took the mutex from a dead holder
+    /// (`EOWNERDEAD`) and repaired the count.
+    pub recoveries: AtomicU32,
+    /// The dead holder it last recovered from, as buyer index + 1 (0: none
+    /// recorded, e.g. the holder died before it wrote its name).
+    pub recovered_from: AtomicU32,
+    /// The count it repaired to, the last time.
+    pub repaired_to: AtomicI64,
 }
 
 /// One recorded operation.
@@ -240,13 +248,30 @@ impl Layout {
 pub(crate) struct Segment {
     shmem: Shmem,
     layout: Layout,
-    mutex: Box<dyn LockImpl>,
+    /// raw_sync's handle, kept alive with the mapping; `None` for a robust
+    /// mutex, which raw_sync cannot make.
+    _raw_sync: Option<Box<dyn LockImpl>>,
+    /// The `pthread_mutex_t` itself, inside the mapping.
+    mutex: NonNull<libc::pthread_mutex_t>,
+}
+
+/// Which `pthread_mutex_t` the segment holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MutexKind {
+    /// raw_sync's: default type, process-shared, not robust.
+    RawSync,
+    /// Process-shared and robust (`--lock robust`), made with libc.
+    Robust,
 }
 
 impl Segment {
     /// Creates a fresh segment named after this process, zeroed, with an
     /// initialised mutex and header.
-    pub(crate) fn create(slots: usize, trace_per_worker: usize) -> Result<Segment, SegmentError> {
+    pub(crate) fn create(
+        slots: usize,
+        trace_per_worker: usize,
+        kind: MutexKind,
+    ) -> Result<Segment, SegmentError> {
         let layout = Layout::new(slots, trace_per_worker);
         let shmem = create_unique(layout.total)?;
         // Nothing has touched the mapping yet: reserve it first, so a full
@@ -259,15 +284,26 @@ impl Segment {
         // mapping is page aligned and every region's size is a multiple of 64.
         // The room is LockArea's `mutex` field, which nothing else uses, and
         // init_shared checks raw_sync's size for it before writing.
-        let mutex = unsafe {
+        let (raw_sync, at) = unsafe {
             let at = base.add(layout.lock);
             let room = size_of::<UnsafeCell<MaybeUninit<libc::pthread_mutex_t>>>();
-            mutex::init_shared(at, room).map_err(SegmentError::Mutex)?
+            match kind {
+                MutexKind::RawSync => {
+                    let lock = mutex::init_shared(at, room).map_err(SegmentError::Mutex)?;
+                    let at = lock.as_raw().cast::<u8>();
+                    (Some(lock), at)
+                }
+                MutexKind::Robust => {
+                    mutex::init_robust(at, room).map_err(SegmentError::Mutex)?;
+                    (None, at)
+                }
+            }
         };
         let segment = Segment {
             shmem,
             layout,
-            mutex,
+            _raw_sync: raw_sync,
+            mutex: NonNull::new(at.cast()).expect("the mutex is in the mapping"),
         };
         let header = segment.header_ptr();
         // SAFETY: no other process has the mapping yet (nothing is forked), so
@@ -341,11 +377,10 @@ impl Segment {
 
     /// The process-shared mutex (inherited through fork by every buyer).
     pub(crate) fn mutex(&self) -> SharedMutex<'_> {
-        let raw =
-            NonNull::new(self.mutex.as_raw().cast()).expect("raw_sync's mutex is in the mapping");
-        // SAFETY: raw_sync initialised this PTHREAD_PROCESS_SHARED mutex in
-        // `create`, inside the mapping, which lives as long as `self`.
-        unsafe { SharedMutex::from_raw(raw) }
+        // SAFETY: `create` initialised this PTHREAD_PROCESS_SHARED mutex
+        // (raw_sync's, or a robust one), inside the mapping, which lives as
+        // long as `self`.
+        unsafe { SharedMutex::from_raw(self.mutex) }
     }
 
     /// The `shm` store's count.
@@ -603,7 +638,7 @@ mod tests {
 
     #[test]
     fn a_segment_is_removed_when_dropped() {
-        let segment = Segment::create(2, 0).unwrap();
+        let segment = Segment::create(2, 0, MutexKind::RawSync).unwrap();
         let path = Path::new("/dev/shm").join(segment.name().trim_start_matches('/'));
         assert!(path.exists());
         assert_eq!(segment.header().magic, MAGIC);

@@ -86,6 +86,12 @@ impl Step {
             .find(|s| s.letter() == c.to_ascii_uppercase())
     }
 
+    /// The step a word names (`write`), as [`Step::name`] spells it.
+    pub fn from_name(name: &str) -> Option<Step> {
+        ALL.into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(name))
+    }
+
     /// A word for messages: "buyer 2's next step is read".
     pub fn name(self) -> &'static str {
         match self {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::buyer::{self, Buyer, Op};
 use crate::config::{LockMode, SaleConfig, StoreKind};
-use crate::fault::Fault;
+use crate::fault::{Fault, FaultPoint};
 use crate::monitor::Monitor;
 use crate::mutex::MutexState;
 use crate::postmortem::Event;
@@ -131,6 +131,8 @@ struct Child {
     end: End,
     /// Ended by the parent when the sale stopped early, not crashed.
     ended_by_us: bool,
+    /// Killed itself where `--crash` asked.
+    crashed_as_asked: bool,
 }
 
 /// The file store's file. `_store` is held for the run: it keeps the `--db`
@@ -236,6 +238,27 @@ pub(crate) fn run_sale_with(
     process::request_short_slices(Some(Duration::from_micros(100)));
     let result = crate::fault::from_env()
         .map_err(SaleError::Fault)
+        .and_then(|fault| match fault {
+            // These hidden points reach into glibc's plain mutex (its owner
+            // field, its lock word as 0/1/2); a robust mutex's word holds
+            // the owner's thread id, and writing 2 into it would corrupt it.
+            // The others only die somewhere, which a robust mutex survives.
+            Some(f)
+                if cfg.lock == LockMode::Robust
+                    && matches!(
+                        f.point,
+                        FaultPoint::InsideLock | FaultPoint::InsideUnlock | FaultPoint::WokenWaiter
+                    ) =>
+            {
+                Err(SaleError::Fault(format!(
+                    "{}={}:{} models raw_sync's plain mutex; with --lock robust use --crash",
+                    crate::fault::ENV,
+                    f.buyer + 1,
+                    f.point
+                )))
+            }
+            fault => Ok(fault),
+        })
         .and_then(|fault| {
             let mut run = prepare(cfg)?;
             run.fault = fault;
@@ -253,7 +276,12 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
     } else {
         0
     };
-    let seg = Segment::create(cfg.workers, trace_per_worker)?;
+    let kind = if cfg.lock == LockMode::Robust {
+        segment::MutexKind::Robust
+    } else {
+        segment::MutexKind::RawSync
+    };
+    let seg = Segment::create(cfg.workers, trace_per_worker, kind)?;
     seg.count().store(cfg.tickets as i64, Ordering::Relaxed);
     let db = match cfg.store {
         StoreKind::File => {
@@ -282,6 +310,7 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
                 pid: None,
                 end: End::Running,
                 ended_by_us: false,
+                crashed_as_asked: false,
             })
             .collect(),
         seller: None,
@@ -348,6 +377,7 @@ impl Run<'_> {
                 pid: Some(pid),
                 end: End::Running,
                 ended_by_us: false,
+                crashed_as_asked: false,
             });
             Some(pipes)
         } else {
@@ -502,7 +532,16 @@ impl Run<'_> {
         let cfg = self.cfg;
         let epoch = self.epoch;
         let db = self.db.as_ref().map(|d| d.path.clone());
-        let fault = self.fault.filter(|f| f.buyer == id).map(|f| f.point);
+        // The hidden hook wins over --crash for the one buyer it names.
+        let fault = self
+            .fault
+            .filter(|f| f.buyer == id)
+            .map(|f| f.point)
+            .or_else(|| {
+                cfg.crash
+                    .filter(|c| c.buyer == id)
+                    .map(|c| FaultPoint::BeforeStep(c.step))
+            });
         let seg = &mut self.seg;
         let pid = process::fork(|| {
             seg.disown();
@@ -574,6 +613,12 @@ impl Run<'_> {
             let slot = self.seg.slot(id);
             let last = Op::from_u8(slot.state.load(Ordering::Acquire) as u8);
             let crashed = matches!(exit, Exit::Signal(_) | Exit::Code(process::PANIC_EXIT));
+            // A buyer dying at its --crash says so in its slot first; any
+            // other death of the same buyer is a crash like any other.
+            self.buyers[id].crashed_as_asked = crashed
+                && last == Op::Crashed
+                && self.cfg.crash.is_some_and(|c| c.buyer == id)
+                && self.fault.is_none_or(|f| f.buyer != id);
             let final_state = if crashed {
                 Op::Crashed
             } else if matches!(last, Op::Bought | Op::SoldOut) {
@@ -596,6 +641,13 @@ impl Run<'_> {
         // took the wake-up with it, and the word is 0 with sleepers behind
         // it. Waking them all is harmless: who finds it taken sleeps again.
         mutex.wake_all_waiters();
+        // A robust mutex outlives its holder: the kernel marked it when the
+        // buyer died, and the next buyer to lock it recovers it. Ending the
+        // sale here would take that lesson away (docs/segment.md says why
+        // a robust sale cannot hang all the same).
+        if self.cfg.lock == LockMode::Robust {
+            return None;
+        }
         if self.seg.lock_area().holder_pid.load(Ordering::Acquire) == pid {
             return Some(Ending::HolderDied { buyer, pid });
         }
@@ -841,6 +893,16 @@ impl Run<'_> {
                     {
                         "stopped".to_string()
                     }
+                    // Dead, not done: the person stepping should see that
+                    // buyer 1 died at the step they granted it.
+                    BuyerNow::Done if self.buyers[id].crashed_as_asked => {
+                        "died, as --crash asked".to_string()
+                    }
+                    BuyerNow::Done
+                        if matches!(self.buyers[id].end, End::Exited(Exit::Signal(_))) =>
+                    {
+                        "crashed".to_string()
+                    }
                     BuyerNow::Done => "finished".to_string(),
                     BuyerNow::WaitsForFile(_) => "waits for the file to be whole".to_string(),
                     BuyerNow::NotStarted => "not started".to_string(),
@@ -868,8 +930,10 @@ impl Run<'_> {
             selected: person.selected,
             count: snap.remaining,
             file_bytes,
+            // A dead holder of a robust mutex holds nothing any more.
             holder: usize::try_from(self.seg.lock_area().holder_worker.load(Ordering::Acquire))
-                .ok(),
+                .ok()
+                .filter(|&h| self.buyers.get(h).is_none_or(|b| b.end == End::Running)),
             schedule,
             challenge: person.challenge.clone(),
             achieved: person.achieved.clone(),
@@ -972,8 +1036,13 @@ impl Run<'_> {
                 BuyerNow::Parked(turnstiles.parked(id)?)
             });
         }
-        let holder =
-            usize::try_from(self.seg.lock_area().holder_worker.load(Ordering::Acquire)).ok();
+        // A robust mutex whose holder is dead is free for the next buyer,
+        // who takes it with EOWNERDEAD: the scheduler's model of the lock
+        // must not keep it for the dead (only robust sales go on past a
+        // dead holder).
+        let holder = usize::try_from(self.seg.lock_area().holder_worker.load(Ordering::Acquire))
+            .ok()
+            .filter(|&h| self.buyers.get(h).is_none_or(|b| b.end == End::Running));
         let file_torn = self
             .db
             .as_ref()
@@ -1070,6 +1139,7 @@ impl Run<'_> {
             last_finish = last_finish.max(finished);
             let end = match child.end {
                 _ if child.ended_by_us => WorkerEnd::EndedByParent,
+                _ if child.crashed_as_asked => WorkerEnd::CrashedAsAsked,
                 End::Running => WorkerEnd::NeverStarted,
                 End::Exited(Exit::Code(0)) => WorkerEnd::Ok,
                 End::Exited(Exit::Code(buyer::GAVE_UP_EXIT)) => WorkerEnd::GaveUp,
@@ -1096,6 +1166,16 @@ impl Run<'_> {
                     buyer: id,
                     op: Op::from_u8(op),
                     value,
+                });
+            }
+        }
+        for id in 0..self.buyers.len() {
+            let slot = self.seg.slot(id);
+            if slot.recoveries.load(Ordering::Relaxed) > 0 {
+                report.recoveries.push(crate::report::Recovery {
+                    by: id,
+                    from: (slot.recovered_from.load(Ordering::Relaxed) as usize).checked_sub(1),
+                    count: slot.repaired_to.load(Ordering::Relaxed),
                 });
             }
         }

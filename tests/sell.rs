@@ -185,7 +185,7 @@ fn bad_flags_exit_2_with_one_line() {
         ),
         (
             vec!["sell", "--lock", "maybe"],
-            "allowed: none, write, buy, task, join, atomic",
+            "allowed: none, write, buy, robust, task, join, atomic",
         ),
         (vec!["sell", "--read-delay", "soon"], "--read-delay"),
         (

@@ -7,6 +7,7 @@ mod explore;
 mod faults;
 mod files;
 mod granularity;
+mod holder;
 mod lab01_print;
 mod lab05_daemon;
 mod lab_scheduler;
