@@ -501,8 +501,17 @@ pub(crate) struct Progress {
     pub done: f64,
 }
 
-/// Runs the exploration; `progress` is called after every run.
+/// Runs the exploration; `progress` is called after every run. The stop
+/// signals stay blocked for the whole search, so a Ctrl-C between two runs
+/// stops the next one rather than being lost.
 pub(crate) fn explore(
+    cfg: &ExploreConfig,
+    progress: impl FnMut(Progress),
+) -> Result<Exploration, ExploreError> {
+    supervisor::holding_stop_signals(|| search(cfg, progress))
+}
+
+fn search(
     cfg: &ExploreConfig,
     mut progress: impl FnMut(Progress),
 ) -> Result<Exploration, ExploreError> {

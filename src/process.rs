@@ -436,12 +436,16 @@ fn supervisor_set() -> libc::sigset_t {
 }
 
 /// Blocks SIGCHLD, SIGINT, SIGTERM, SIGHUP and SIGQUIT so the supervisor can take
-/// them one at a time with [`wait_signal`] instead of in a handler.
-pub(crate) fn block_supervisor_signals() {
+/// them one at a time with [`wait_signal`] instead of in a handler. Returns
+/// whether they were blocked already (a caller further out holds them).
+pub(crate) fn block_supervisor_signals() -> bool {
     let set = supervisor_set();
-    // SAFETY: set is initialised; the old mask is not needed.
+    // SAFETY: both sets are initialised (old by sigprocmask) and outlive
+    // the calls.
     unsafe {
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+        libc::sigismember(&old, libc::SIGINT) == 1
     }
 }
 

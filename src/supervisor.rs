@@ -232,11 +232,32 @@ pub(crate) fn run_sale_with(
         what: "fork",
         source: e.into(),
     })?;
-    // Blocked before anything is created, so a Ctrl-C during setup is taken
-    // by the loop like any other, and the cleanup path stays the only one.
-    process::block_supervisor_signals();
+    holding_stop_signals(|| run_blocked(cfg, observer, chooser))
+}
+
+/// Runs `f` with the stop signals blocked, so a Ctrl-C during setup is
+/// taken by the sale's loop like any other and the cleanup path stays the
+/// only one. Nested calls (explore runs many sales) leave the signals to
+/// the outermost: a Ctrl-C that lands between two sales then stays pending
+/// and stops the next one, instead of being drained and lost or killing
+/// the process by default between them.
+pub(crate) fn holding_stop_signals<T>(f: impl FnOnce() -> T) -> T {
+    let nested = process::block_supervisor_signals();
+    let result = f();
+    if !nested {
+        drain_signals();
+        process::unblock_supervisor_signals();
+    }
+    result
+}
+
+fn run_blocked(
+    cfg: &SaleConfig,
+    observer: &mut dyn Observer,
+    chooser: Option<&mut dyn Chooser>,
+) -> Result<SaleReport, SaleError> {
     process::request_short_slices(Some(Duration::from_micros(100)));
-    let result = crate::fault::from_env()
+    crate::fault::from_env()
         .map_err(SaleError::Fault)
         .and_then(|fault| match fault {
             // These hidden points reach into glibc's plain mutex (its owner
@@ -263,10 +284,7 @@ pub(crate) fn run_sale_with(
             let mut run = prepare(cfg)?;
             run.fault = fault;
             run.drive(observer, chooser)
-        });
-    drain_signals();
-    process::unblock_supervisor_signals();
-    result
+        })
 }
 
 fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
