@@ -331,7 +331,7 @@ impl<'a> Buyer<'a> {
         // delay draws nothing, so runs without it repeat as before.
         let delay = self.draw(self.cfg.search_delay);
         let count = match &self.store {
-            StoreClient::Server(_) => self.ask_seller(Ask::Search)?,
+            StoreClient::Server(_) | StoreClient::Queue(_) => self.ask_seller(Ask::Search)?,
             _ => self.read_count(Step::Search)?,
         };
         self.record(Op::Search, count);
@@ -341,7 +341,7 @@ impl<'a> Buyer<'a> {
 
     #[inline(always)]
     fn buy(&mut self, read_delay: Duration, write_delay: Duration) -> Result<Outcome, BuyerError> {
-        if matches!(self.store, StoreClient::Server(_)) {
+        if matches!(self.store, StoreClient::Server(_) | StoreClient::Queue(_)) {
             return self.buy_from_seller(read_delay, write_delay);
         }
         let mut seen = self.read_count(Step::Read)?;
@@ -444,19 +444,44 @@ impl<'a> Buyer<'a> {
         }
     }
 
-    /// One request to the seller and its answer, each a step of its own.
+    /// One request to the seller and its answer, each a step of its own;
+    /// through the queue, the request is written under the lock.
     #[inline(never)]
     fn ask_seller(&mut self, ask: Ask) -> Result<i64, BuyerError> {
-        let StoreClient::Server(client) = &self.store else {
-            unreachable!("only server buyers ask the seller")
-        };
-        self.gate(Step::Request);
-        match ask {
-            Ask::Search => client.send_search()?,
-            Ask::Buy => client.send_buy()?,
+        let queued = matches!(self.store, StoreClient::Queue(_));
+        if queued {
+            // The lock is what makes the shared pipe a queue, as
+            // `multiprocessing.Queue` writes each message under its lock.
+            // It is not what keeps these requests whole: each is one
+            // 4-byte write, below PIPE_BUF, and the kernel never mixes
+            // such writes. But a message past PIPE_BUF can be split
+            // between other writers' bytes, and a queue cannot know how
+            // long its messages will be, so it writes every one whole
+            // under the lock. Only the write is covered: the answer comes
+            // on this buyer's own pipe, which nobody else reads.
+            self.acquire()?;
         }
+        self.gate(Step::Request);
+        let sent = match ask {
+            Ask::Search => self.seller().send_search(),
+            Ask::Buy => self.seller().send_buy(),
+        };
+        if queued {
+            // Released before a send error is passed on: a buyer must
+            // never exit holding the mutex.
+            self.release()?;
+        }
+        sent?;
         self.gate(Step::Reply);
-        Ok(client.receive()?)
+        Ok(self.seller().receive()?)
+    }
+
+    /// The pipes to the seller, of a server or queue buyer.
+    fn seller(&self) -> &crate::store::ServerClient {
+        match &self.store {
+            StoreClient::Server(client) | StoreClient::Queue(client) => client,
+            _ => unreachable!("only server and queue buyers ask the seller"),
+        }
     }
 
     #[cold]
@@ -487,7 +512,9 @@ impl<'a> Buyer<'a> {
                     }
                 }
             }
-            StoreClient::Server(_) => unreachable!("server buyers ask the seller"),
+            StoreClient::Server(_) | StoreClient::Queue(_) => {
+                unreachable!("server and queue buyers ask the seller")
+            }
         }
     }
 
@@ -509,7 +536,7 @@ impl<'a> Buyer<'a> {
     #[inline(never)]
     fn write_file(&self, value: i64) -> Result<(), BuyerError> {
         let StoreClient::File(file) = &self.store else {
-            unreachable!("server buyers never write the count")
+            unreachable!("server and queue buyers never write the count")
         };
         let open = file.open_for_write()?;
         self.gate(Step::Truncate);

@@ -151,7 +151,7 @@ pub struct SaleArgs {
     /// Tickets on sale [0-10^12, default 1].
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=MAX_TICKETS))]
     pub tickets: Option<u64>,
-    /// Where the count lives: shm (shared memory), file (JSON file), server (a seller process) [default shm].
+    /// Where the count lives: shm (shared memory), file (JSON file), server (a seller process), queue (a seller behind one locked request pipe) [default shm].
     #[arg(short, long, value_name = "STORE", value_parser = parse_store)]
     pub store: Option<StoreKind>,
     /// Lock: none, write (only the write), buy (read+check+write), robust (as buy, with a robust mutex), task (search+buy), join (one buyer at a time), atomic (compare-and-swap) [default buy].
@@ -252,7 +252,7 @@ pub struct ExploreArgs {
     /// Tickets on sale [0-5].
     #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=5))]
     pub tickets: u64,
-    /// Where the count lives: shm, file, server.
+    /// Where the count lives: shm, file, server, queue.
     #[arg(short, long, value_name = "STORE", default_value = "shm", value_parser = parse_store)]
     pub store: StoreKind,
     /// The lock setting: none, write, buy, robust, task, join, atomic.

@@ -19,6 +19,10 @@ pub enum StoreKind {
     File,
     /// A seller process that owns the count; buyers talk to it over pipes.
     Server,
+    /// The server's seller behind a queue: one request pipe that every
+    /// buyer writes under the segment's mutex, as Python's
+    /// `multiprocessing.Queue` guards its pipe with a lock.
+    Queue,
 }
 
 /// How buyers are kept from trampling each other: the instructor's switch.
@@ -198,9 +202,17 @@ const SMALL_SALE_PURCHASES: u64 = 10_000;
 
 /// Whether a store and lock setting can lose updates: the one place that
 /// says which settings race. The seller serialises every sale, so the
-/// server store never does.
+/// and queue stores never do.
 pub(crate) fn racy(store: StoreKind, lock: LockMode) -> bool {
-    store != StoreKind::Server && matches!(lock, LockMode::None | LockMode::Write)
+    !store.has_seller() && matches!(lock, LockMode::None | LockMode::Write)
+}
+
+impl StoreKind {
+    /// Whether a seller process owns the count (server and queue): then no
+    /// buyer touches the count, and no lock setting applies to it.
+    pub(crate) fn has_seller(self) -> bool {
+        matches!(self, StoreKind::Server | StoreKind::Queue)
+    }
 }
 
 /// How a run shows itself while it goes.
@@ -252,6 +264,11 @@ pub enum ConfigError {
         "--store server takes no lock: the seller process serialises every purchase (use --lock none)"
     )]
     ServerWithLock,
+    /// The queue's lock guards its pipe; the seller serialises every sale.
+    #[error(
+        "--store queue takes no lock setting: the queue locks its own pipe and the seller serialises every purchase (use --lock none)"
+    )]
+    QueueWithLock,
     /// A file has no compare-and-swap.
     #[error(
         "--lock atomic needs --store shm: a file has no compare-and-swap (with --store file use none, write, buy, task or join)"
@@ -325,7 +342,7 @@ pub enum ConfigError {
 impl SaleConfig {
     /// Whether this setting can lose updates: the one place that says
     /// which settings race. The seller serialises every sale, so the server
-    /// store never does.
+    /// and queue stores never do.
     pub fn racy(&self) -> bool {
         racy(self.store, self.lock)
     }
@@ -335,6 +352,9 @@ impl SaleConfig {
         match (self.store, self.lock) {
             (StoreKind::Server, lock) if lock != LockMode::None => {
                 return Err(ConfigError::ServerWithLock);
+            }
+            (StoreKind::Queue, lock) if lock != LockMode::None => {
+                return Err(ConfigError::QueueWithLock);
             }
             (StoreKind::File, LockMode::Atomic) => return Err(ConfigError::AtomicWithFile),
             (StoreKind::File, LockMode::Robust) => return Err(ConfigError::RobustWithFile),
@@ -392,6 +412,7 @@ impl fmt::Display for StoreKind {
             StoreKind::Shm => "shm",
             StoreKind::File => "file",
             StoreKind::Server => "server",
+            StoreKind::Queue => "queue",
         })
     }
 }
@@ -403,7 +424,10 @@ impl FromStr for StoreKind {
             "shm" => Ok(StoreKind::Shm),
             "file" => Ok(StoreKind::File),
             "server" => Ok(StoreKind::Server),
-            _ => Err(format!("unknown store '{s}' (allowed: shm, file, server)")),
+            "queue" => Ok(StoreKind::Queue),
+            _ => Err(format!(
+                "unknown store '{s}' (allowed: shm, file, server, queue)"
+            )),
         }
     }
 }
@@ -605,6 +629,21 @@ mod tests {
             Err(ConfigError::AtomicWithFile)
         );
         assert!(sale(StoreKind::Server, LockMode::None).validate().is_ok());
+        for lock in [
+            LockMode::Write,
+            LockMode::Buy,
+            LockMode::Task,
+            LockMode::Join,
+            LockMode::Atomic,
+        ] {
+            assert_eq!(
+                sale(StoreKind::Queue, lock).validate(),
+                Err(ConfigError::QueueWithLock),
+                "{lock}"
+            );
+        }
+        assert!(sale(StoreKind::Queue, LockMode::None).validate().is_ok());
+        assert!(!racy(StoreKind::Queue, LockMode::None));
         assert!(sale(StoreKind::Shm, LockMode::Atomic).validate().is_ok());
         let mut with_db = sale(StoreKind::Shm, LockMode::Buy);
         with_db.db = Some(DbFile {

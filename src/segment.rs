@@ -93,8 +93,8 @@ pub(crate) struct LockArea {
     pub holder_pid: AtomicI32,
     /// Index of that buyer, -1 when free.
     pub holder_worker: AtomicI32,
-    /// Tickets left in the `shm` store (the server store's seller publishes
-    /// its count here too, for the view).
+    /// Tickets left in the `shm` store (the seller of the server and queue
+    /// stores publishes its count here too, for the view).
     pub count: AtomicI64,
 }
 

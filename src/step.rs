@@ -26,9 +26,10 @@ pub enum Step {
     Cas = 6,
     /// The unlock.
     Unlock = 7,
-    /// The server store: the request written to the seller's pipe.
+    /// The server and queue stores: the request written to the seller's
+    /// pipe (the queue's under the lock).
     Request = 8,
-    /// The server store: the seller's answer read back.
+    /// The server and queue stores: the seller's answer read back.
     Reply = 9,
 }
 

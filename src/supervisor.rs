@@ -372,7 +372,9 @@ impl Run<'_> {
             self.db.as_ref().map(|d| d.path.clone()),
             observer.shows_events(),
         );
-        let pipes = if self.cfg.store == StoreKind::Server {
+        // The queue store's seller is the server store's: only its buyers
+        // differ, writing their requests under the lock.
+        let pipes = if self.cfg.store.has_seller() {
             let pipes = SellerPipes::new(self.cfg.workers).map_err(|source| SaleError::Os {
                 what: "pipe",
                 source,
@@ -566,6 +568,7 @@ impl Run<'_> {
             let seg: &Segment = seg;
             let store = match (cfg.store, pipes) {
                 (StoreKind::Server, Some(p)) => StoreClient::Server(p.client(id)),
+                (StoreKind::Queue, Some(p)) => StoreClient::Queue(p.client(id)),
                 (StoreKind::File, _) => StoreClient::File(FileStore::new(
                     db.as_deref().expect("file store has a path"),
                 )),

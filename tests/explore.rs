@@ -299,6 +299,7 @@ fn explore_every_correct_setting_has_no_failing_schedule() {
         ("shm", "atomic"),
         ("file", "buy"),
         ("server", "none"),
+        ("queue", "none"),
     ] {
         let found = command_json(
             "explore",

@@ -618,14 +618,42 @@ fn lab06_a_given_store_runs_one_sale_only() {
 }
 
 #[test]
-fn lab07_the_seller_sells_exactly_with_no_lock() {
+fn lab07_the_seller_sells_exactly_behind_the_pipe_and_the_queue() {
     let v = run_json(&["7", "--view", "quiet"]);
-    assert_eq!(
-        (v["store"].as_str(), v["lock"].as_str()),
-        (Some("server"), Some("none"))
-    );
+    assert_eq!(v["lab"], 7, "{v}");
+    assert_eq!(v["varies"], "--store", "{v}");
+    let sales = v["sales"].as_array().expect("sales");
+    let stores: Vec<&str> = sales.iter().map(|s| s["store"].as_str().unwrap()).collect();
+    assert_eq!(stores, ["server", "queue"], "{v}");
+    for sale in sales {
+        assert_eq!(sale["lock"], "none", "{sale}");
+        assert_eq!(sale["workers"], 50, "the preset: {sale}");
+        assert_exact(sale);
+    }
+    // The bare pipe has no lock to wait for.
+    assert_eq!(sales[0]["lock_wait_ms"], 0.0, "{v}");
+}
+
+#[test]
+fn lab07_prints_one_table_with_both_rows() {
+    let stdout = text(&succeeds(&["run", "7", "--view", "quiet"]).stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(first.ends_with("--store {server|queue}"), "{first}");
+    let rows = table(&stdout, "store");
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for (row, store) in rows.iter().zip(["server", "queue"]) {
+        assert_eq!(row[0], store, "{stdout}");
+        assert_eq!(row[1..4], ["5", "0", "0"], "{stdout}");
+        assert_eq!(row.last().unwrap(), "exact", "{stdout}");
+    }
+}
+
+#[test]
+fn lab07_a_given_store_runs_one_sale_only() {
+    let v = run_json(&["7", "--store", "queue", "--view", "quiet"]);
+    assert!(v.get("sales").is_none(), "one sale: {v}");
+    assert_eq!(v["store"], "queue", "{v}");
     assert_exact(&v);
-    assert_eq!(v["lock_wait_ms"], 0.0, "{v}");
 }
 
 #[test]

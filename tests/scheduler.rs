@@ -114,11 +114,12 @@ fn scheduler_a_recorded_free_run_replays_under_every_lock_and_store() {
     // steps are ordered by the clock, so they are drawn far apart: seed 4
     // gives the three buyers read delays at least 69 ms apart.
     let dir = tempfile::tempdir().unwrap();
-    for store in ["shm", "file", "server"] {
+    for store in ["shm", "file", "server", "queue"] {
         for lock in ["none", "write", "buy", "task", "join", "atomic"] {
             // Only shared memory has a compare-and-swap; the seller needs
             // no lock.
-            if (store == "server" && lock != "none") || (store == "file" && lock == "atomic") {
+            let seller = store == "server" || store == "queue";
+            if (seller && lock != "none") || (store == "file" && lock == "atomic") {
                 continue;
             }
             let file = dir.path().join(format!("{store}-{lock}.schedule"));
@@ -228,6 +229,7 @@ fn scheduler_every_store_and_lock_takes_a_schedule() {
         ("file", "none"),
         ("file", "buy"),
         ("server", "none"),
+        ("queue", "none"),
     ] {
         let out = sale_json(&[
             "-w",

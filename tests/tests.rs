@@ -13,6 +13,7 @@ mod lab05_daemon;
 mod lab_scheduler;
 mod labs;
 mod live;
+mod queue;
 mod scheduler;
 mod sell;
 mod step;

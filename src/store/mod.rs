@@ -1,4 +1,4 @@
-//! The three places a ticket count can live, as a buyer sees them.
+//! The places a ticket count can live, as a buyer sees them.
 
 pub(crate) mod file;
 pub(crate) mod server;
@@ -90,6 +90,9 @@ pub(crate) enum StoreClient<'a> {
     File(FileStore),
     /// Pipes to the seller process.
     Server(ServerClient),
+    /// The same pipes to the same seller, but the request pipe is a queue:
+    /// written only under the segment's mutex (see `Buyer::ask_seller`).
+    Queue(ServerClient),
 }
 
 /// What one read of a file store found.

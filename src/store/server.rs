@@ -4,6 +4,10 @@
 //! Requests share one pipe: a 4-byte word, so each write is atomic (below
 //! `PIPE_BUF`) and requests from many buyers never interleave. Each buyer has
 //! its own reply pipe carrying one 8-byte count per request.
+//!
+//! The queue store uses these very pipes and this very seller: its buyers
+//! only take the segment's mutex around each request write, the lock that
+//! makes a pipe a queue (see `Buyer::ask_seller`).
 
 use std::io;
 use std::sync::atomic::{AtomicI64, Ordering};
