@@ -150,8 +150,11 @@ impl fmt::Display for Crash {
 /// can name, since a step the buyer never takes would kill nobody.
 pub(crate) fn steps_taken(store: StoreKind, lock: LockMode) -> Vec<Step> {
     use Step::*;
-    if store == StoreKind::Server {
-        return vec![Request, Reply];
+    match store {
+        StoreKind::Server => return vec![Request, Reply],
+        // The queue's lock guards the request pipe, not the count.
+        StoreKind::Queue => return vec![Lock, Request, Unlock, Reply],
+        StoreKind::Shm | StoreKind::File => {}
     }
     let steps: &[Step] = match lock {
         LockMode::None | LockMode::Join => &[Search, Read, Write],

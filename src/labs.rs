@@ -242,6 +242,7 @@ pub(crate) const LABS: &[Lab] = &[
             ],
             flag: "--store",
             values: &["server", "queue"],
+            single: false,
         },
     ),
     lab(
