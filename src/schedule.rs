@@ -157,11 +157,11 @@ fn parse_item(item: &str, entries: &mut Vec<Entry>) -> Result<(), String> {
     if digits == 0 {
         return Err("it must start with a buyer number from 1".into());
     }
-    let buyer: usize = item[..digits]
-        .parse()
-        .ok()
-        .filter(|&b| b >= 1)
-        .ok_or("buyer numbers start at 1")?;
+    let buyer: usize = match item[..digits].parse() {
+        Ok(0) => return Err("buyer numbers start at 1".into()),
+        Ok(b) => b,
+        Err(_) => return Err("that buyer number is far too large".into()),
+    };
     let rest = &item[digits..];
     if let Some(count) = rest.strip_prefix(['x', '*']) {
         let n: usize = count

@@ -213,6 +213,8 @@ fn scheduler_impossible_schedules_are_refused_in_one_line() {
     assert!(with("none", "3").contains("buyer 3"));
     assert!(with("none", "1,x").contains("'x'"));
     assert!(with("none", "1Z").contains("not a step"));
+    assert!(with("none", "99999999999999999999").contains("far too large"));
+    assert!(with("none", "0").contains("start at 1"));
     assert!(refused(&["--then", "free"]).contains("--then"));
     assert!(refused(&["--schedule-file", "/nonexistent/schedule"]).contains("--schedule-file"));
 }
