@@ -51,6 +51,27 @@ pub enum Find {
     Deadlock,
 }
 
+impl Find {
+    /// How a schedule that is found ends, for "no schedule ends …".
+    fn ending(self) -> &'static str {
+        match self {
+            Find::Oversold => "oversold",
+            Find::Lost => "with a lost update",
+            Find::Deadlock => "in a deadlock",
+        }
+    }
+}
+
+impl std::fmt::Display for Find {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Find::Oversold => "oversold",
+            Find::Lost => "lost",
+            Find::Deadlock => "deadlock",
+        })
+    }
+}
+
 /// How one schedule ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
@@ -147,6 +168,8 @@ pub(crate) struct Exploration {
     /// summary can say that runs were capped and not schedules.
     #[serde(skip)]
     pub runs_capped_at: Option<usize>,
+    /// What `--find` looked for; with a complete search, it never came.
+    pub looked_for: Option<Find>,
     /// Outcome → (schedules, traces).
     pub distribution: Vec<OutcomeShare>,
     /// The shortest failing schedule with the fewest preemptions, in the
@@ -599,6 +622,7 @@ fn search(
     );
     let mut found = summarise(cfg, runs, complete, traces);
     found.runs_capped_at = runs_capped_at;
+    found.looked_for = cfg.find;
     Ok(found)
 }
 
@@ -695,6 +719,7 @@ fn summarise(cfg: &ExploreConfig, runs: usize, complete: bool, traces: Vec<Ran>)
         schedules: total,
         complete,
         runs_capped_at: None,
+        looked_for: None,
         distribution,
         shortest_failing: shortest.map(|(_, _, f)| f),
         explored,
@@ -795,6 +820,15 @@ impl Exploration {
                     self.workers, self.tickets, self.lock, f.schedule
                 )?;
             }
+        }
+        // A --find that ran to the end found nothing: say so, or the
+        // summary reads as if the question went unanswered.
+        if let (Some(find), true) = (self.looked_for, self.complete) {
+            writeln!(
+                out,
+                "  no schedule ends {}: --find {find} searched them all",
+                find.ending()
+            )?;
         }
         Ok(())
     }

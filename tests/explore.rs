@@ -390,3 +390,17 @@ fn explore_leaves_nothing_behind_even_when_interrupted() {
     assert_eq!(leftovers_of(pid), Vec::<std::path::PathBuf>::new());
     ticketlab().args(["explore", "-w", "9"]).assert().code(2);
 }
+
+#[test]
+fn explore_a_find_that_finds_nothing_says_so() {
+    let out = ticketlab()
+        .args(["explore", "--lock", "buy", "--find", "deadlock"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("no schedule ends in a deadlock: --find deadlock searched them all"),
+        "{stdout}"
+    );
+}
