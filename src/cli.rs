@@ -41,6 +41,11 @@ pub enum Command {
     Lab(LabArgs),
     /// Run a lab's experiment with its preset flags; flags given here override the preset.
     Run(RunArgs),
+    /// Predict, then check: answer a lab's Predict questions, run the lab, and see which the run bore out.
+    #[command(
+        after_long_help = "Examples:\n  ticketlab check 2                          asks each question, runs lab 2, grades your answers\n  ticketlab check 2 --answers-file lab2.txt  reads the answers from a file instead\n  ticketlab check 3 --json --workers 20      one JSON object; flags after check's own override the preset\n\nAn answers file holds `id = value` lines; `#` starts a comment:\n  # lab 2\n  bought = 100\n  remaining = 0\n  lost = 99\n  time = short\nA number may be written 20,000; a choice is one of the listed names; a set lists names\nseparated by commas (- for none). Each checked lab is ticked in `ticketlab labs`\n(kept in $XDG_STATE_HOME/ticketlab/progress.json). Exit 0 whatever the grade."
+    )]
+    Check(CheckArgs),
     /// Lab 1: processes printing at once, with and without a lock.
     Print(PrintArgs),
     /// Lab 5: a child process that is, or is not, a daemon.
@@ -86,6 +91,48 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub flags: Vec<String>,
+}
+
+/// `ticketlab check N [flags]`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The lab: its number (3 or 03) or short name (see `ticketlab labs`).
+    #[arg(value_name = "LAB")]
+    pub lab: String,
+    /// Read the answers from FILE (`id = value` lines, `#` comments) instead of asking.
+    #[arg(long, value_name = "FILE")]
+    pub answers_file: Option<PathBuf>,
+    /// Print one JSON object: each prediction, the run's figure, and the score.
+    #[arg(long)]
+    pub json: bool,
+    /// Flags of the command the lab runs, overriding its preset as with `run`; give them after check's own flags.
+    #[arg(
+        value_name = "FLAGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub flags: Vec<String>,
+}
+
+impl CheckArgs {
+    /// The plain settings.
+    pub fn into_config(self) -> crate::check::CheckConfig {
+        crate::check::CheckConfig {
+            lab: self.lab,
+            answers_file: self.answers_file,
+            json: self.json,
+            flags: self.flags,
+        }
+    }
+}
+
+/// Whether `ticketlab SUB` has the flag `--LONG`: `check` asks for a quiet
+/// view only of the commands that have one.
+pub fn takes_flag(sub: &str, long: &str) -> bool {
+    use clap::CommandFactory;
+    Cli::command()
+        .find_subcommand(sub)
+        .is_some_and(|cmd| cmd.get_arguments().any(|a| a.get_long() == Some(long)))
 }
 
 /// `ticketlab print`.
