@@ -20,7 +20,7 @@ use crate::scheduler::Then;
     name = "ticketlab",
     version,
     about = "A lab for process synchronisation: forked buyers race for tickets in shared memory, a file or a seller process",
-    after_help = "Start with `ticketlab labs`, then `ticketlab lab 1` and `ticketlab run 1`.",
+    after_help = "Start with `ticketlab labs`, then `ticketlab lab 1` and `ticketlab run 1`,\nor predict first and let the run grade you: `ticketlab check 1`.",
     // A lab's preset comes first and the student's flags after: the last wins.
     args_override_self = true
 )]
@@ -43,7 +43,7 @@ pub enum Command {
     Run(RunArgs),
     /// Predict, then check: answer a lab's Predict questions, run the lab, and see which the run bore out.
     #[command(
-        after_long_help = "Examples:\n  ticketlab check 2                          asks each question, runs lab 2, grades your answers\n  ticketlab check 2 --answers-file lab2.txt  reads the answers from a file instead\n  ticketlab check 3 --json --workers 20      one JSON object; flags after check's own override the preset\n\nAn answers file holds `id = value` lines; `#` starts a comment:\n  # lab 2\n  bought = 100\n  remaining = 0\n  lost = 99\n  time = short\nA number may be written 20,000; a choice is one of the listed names; a set lists names\nseparated by commas (- for none). Each checked lab is ticked in `ticketlab labs`\n(kept in $XDG_STATE_HOME/ticketlab/progress.json). Exit 0 whatever the grade."
+        after_long_help = "Examples:\n  ticketlab check 2                          asks each question, runs lab 2, grades your answers\n  ticketlab check 2 --answers-file lab2.txt  reads the answers from a file instead\n  ticketlab check 3 --json --workers 20      one JSON object; 20 buyers, not 100\n\nAn answers file holds one `id = value` line per question (the ids are shown as check asks);\n`#` starts a comment:\n  # lab 2, my predictions\n  bought = 40\n  remaining = 1\n  ...\nA number may be written 20,000; a choice is one of the listed names; a set lists names\nseparated by commas (- for none). Each checked lab is ticked in `ticketlab labs`\n(kept in $XDG_STATE_HOME/ticketlab/progress.json). Exit 0 whatever the grade."
     )]
     Check(CheckArgs),
     /// Lab 1: processes printing at once, with and without a lock.
