@@ -154,7 +154,8 @@ fn oversold_schedules(exploration: &Value) -> Result<f64, String> {
         .iter()
         .filter(|s| s.get("outcome").and_then(Value::as_str) == Some("oversold"))
         .filter_map(|s| s.get("schedules").and_then(Value::as_f64))
-        .sum())
+        // Not `sum()`: an empty f64 sum is -0, which would show as "-0".
+        .fold(0.0, |a, b| a + b))
 }
 
 /// Every lab's predictions. Questions whose figure no run's JSON holds
@@ -662,7 +663,8 @@ impl Figure {
     /// As the result line shows it.
     pub(crate) fn show(&self) -> String {
         match self {
-            Figure::Number(n) if n.fract() == 0.0 => format!("{n:.0}"),
+            // `+ 0.0` turns a -0 into 0.
+            Figure::Number(n) if n.fract() == 0.0 => format!("{:.0}", n + 0.0),
             Figure::Number(n) => format!("{n:.1}"),
             Figure::Choice(c) => c.to_string(),
             Figure::Set(s) if s.is_empty() => "-".into(),
@@ -912,6 +914,17 @@ mod tests {
         let sold = &lab(3).predictions[0];
         assert!(!sold.grade(&Figure::Number(4.0), &Figure::Number(5.0)));
         assert!(sold.grade(&Figure::Number(5.0), &Figure::Number(5.0)));
+    }
+
+    #[test]
+    fn no_oversold_schedule_counts_as_zero_not_minus_zero() {
+        let report = serde_json::json!({"explorations": [
+            {"lock": "buy", "schedules": 12, "distribution": [
+                {"outcome": "exact", "schedules": 12}]}]});
+        let buy = &lab(10).predictions[2];
+        let zero = (buy.figure)(&report).unwrap();
+        assert_eq!(zero.show(), "0");
+        assert_eq!(Figure::Number(-0.0).show(), "0");
     }
 
     #[test]
