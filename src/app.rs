@@ -248,9 +248,15 @@ fn check_lab(cfg: CheckConfig) -> anyhow::Result<Exit> {
             lab.number
         )?;
     }
-    // Progress is a nicety: failing to keep it must not hide the grades.
-    if let Err(e) = progress::state_dir().and_then(|dir| Progress::record(&dir, lab.number, score))
-    {
+    // A run that was stopped or failed is graded as far as it got, but the
+    // lab is not done. Progress is a nicety: failing to keep it must not
+    // hide the grades.
+    let recorded = if exit == Exit::Success {
+        progress::state_dir().and_then(|dir| Progress::record(&dir, lab.number, score))
+    } else {
+        Ok(())
+    };
+    if let Err(e) = recorded {
         eprintln!("ticketlab: warning: progress not recorded: {e}");
     }
     Ok(exit)

@@ -320,3 +320,19 @@ fn check_refuses_an_unknown_lab_a_bad_answer_and_an_unanswered_prompt() {
     assert!(line.contains("no answer for `serial-sold`"), "{line}");
     assert!(!state.path().join("ticketlab").exists());
 }
+
+#[test]
+fn check_passes_on_a_refused_run_and_records_nothing() {
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("answers.txt");
+    std::fs::write(&file, CASES[6].right).unwrap();
+    let file = file.to_str().unwrap();
+    // Lab 7's server store takes no lock: the run itself refuses.
+    let line = refused(
+        state.path(),
+        &["check", "7", "--answers-file", file, "--lock", "buy"],
+        "",
+    );
+    assert!(line.contains("takes no lock"), "{line}");
+    assert!(!state.path().join("ticketlab").exists());
+}
