@@ -4,6 +4,7 @@ use std::io::{self, IsTerminal, Write};
 
 use anyhow::Context;
 
+use crate::check::{self, CheckConfig, Figure, Graded, LabChecks};
 use crate::cli::{Cli, Command, DaemonArgs, PrintArgs, SellArgs};
 use crate::config::{Output, SaleConfig, ViewMode};
 use crate::demo::daemon::{self, DaemonConfig};
@@ -11,6 +12,7 @@ use crate::demo::print::{self, PrintConfig};
 use crate::exit::Exit;
 use crate::labs;
 use crate::observe::{LiveObserver, PlainObserver};
+use crate::progress::{self, Progress};
 use crate::report::human_rate;
 use crate::report::{Ending, SaleReport};
 use crate::sheet;
@@ -29,14 +31,24 @@ pub fn run(command: Command) -> anyhow::Result<Exit> {
         Command::Labs => list_labs(),
         Command::Lab(args) => show_lab(&args.lab, args.explain, args.answers),
         Command::Run(args) => run_lab(&args.lab, args.flags),
+        Command::Check(args) => check_lab(args.into_config()),
         Command::Print(args) => print_command(args),
         Command::Daemon(args) => daemon_command(args),
     }
 }
 
 /// The labs, each on two lines (number, title and command, then the goal
-/// indented below) so the list fits an 80-column terminal.
+/// indented below) so the list fits an 80-column terminal. A `✓` after the
+/// number marks a lab the student has checked.
 fn list_labs() -> anyhow::Result<Exit> {
+    // Progress is a nicety: a list without ticks beats no list at all.
+    let done = progress::state_dir()
+        .and_then(|dir| Progress::load(&dir))
+        .map(|p| p.labs)
+        .unwrap_or_else(|e| {
+            eprintln!("ticketlab: warning: progress not shown: {e}");
+            Default::default()
+        });
     let mut out = io::stdout().lock();
     let title = labs::LABS.iter().map(|l| l.title.len()).max().unwrap_or(0);
     // The short name is shown because `lab` and `run` accept it in place of
@@ -44,20 +56,26 @@ fn list_labs() -> anyhow::Result<Exit> {
     let short = labs::LABS.iter().map(|l| l.short.len()).max().unwrap_or(0);
     writeln!(
         out,
-        "{:<3}  {:<short$}  {:<title$}  command",
+        "{:<3}    {:<short$}  {:<title$}  command",
         "lab", "name", "title"
     )?;
     for lab in labs::LABS {
+        let mark = if done.contains_key(&lab.number) {
+            "✓"
+        } else {
+            " "
+        };
         writeln!(
             out,
-            "{:<3}  {:<short$}  {:<title$}  ticketlab run {}\n     {}",
+            "{:<3} {mark}  {:<short$}  {:<title$}  ticketlab run {}\n     {}",
             lab.number, lab.short, lab.title, lab.number, lab.goal
         )?;
     }
     writeln!(
         out,
         "\nRead a sheet with `ticketlab lab N`, run it with `ticketlab run N`;\n\
-         N is a lab's number or its name."
+         N is a lab's number or its name. ✓ marks a lab you have checked your\n\
+         predictions against with `ticketlab check N`."
     )?;
     Ok(Exit::Success)
 }
@@ -158,6 +176,183 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
             explore_each(lab.number, args, flag, values)
         }
         (command, _) => run(command),
+    }
+}
+
+/// `ticketlab check N`: takes the student's predictions, runs lab N as
+/// `run N` does, grades each prediction against that run's JSON report and
+/// records the lab as checked. A wrong prediction is no failure: the exit
+/// is the run's own.
+fn check_lab(cfg: CheckConfig) -> anyhow::Result<Exit> {
+    let Some(lab) = labs::find(&cfg.lab) else {
+        return Ok(usage(format!(
+            "no lab '{}' (allowed: {})",
+            cfg.lab,
+            labs::allowed()
+        )));
+    };
+    let Some(checks) = check::for_lab(lab.number) else {
+        return Ok(usage(format!(
+            "lab {} has no predictions to check yet; read `ticketlab lab {} --answers`",
+            lab.number, lab.number
+        )));
+    };
+    let answers = match &cfg.answers_file {
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) => return Ok(usage(format!("--answers-file {}: {e}", path.display()))),
+            };
+            match check::parse_answers(&text, checks) {
+                Ok(answers) => answers,
+                Err(e) => return Ok(usage(format!("{}: {e}", path.display()))),
+            }
+        }
+        None => match ask(lab, checks)? {
+            Ok(answers) => answers,
+            Err(e) => return Ok(usage(e)),
+        },
+    };
+    let (report, exit) = match run_for_check(lab, checks, &cfg.flags)? {
+        Ok(found) => found,
+        Err(exit) => return Ok(exit),
+    };
+    let graded: Vec<Graded> = checks
+        .predictions
+        .iter()
+        .zip(answers)
+        .map(|(p, answer)| Graded::new(p, answer, &report))
+        .collect();
+    let score = check::score(&graded);
+    let mut out = io::stdout().lock();
+    if cfg.json {
+        let predictions: Vec<serde_json::Value> = graded.iter().map(Graded::to_json).collect();
+        serde_json::to_writer(
+            &mut out,
+            &serde_json::json!({
+                "lab": lab.number,
+                "predictions": predictions,
+                "score": score,
+            }),
+        )?;
+        writeln!(out)?;
+    } else {
+        for g in &graded {
+            writeln!(out, "{}", g.line())?;
+        }
+        writeln!(
+            out,
+            "score: {} of {} right{}; why: ticketlab lab {} --explain",
+            score.correct,
+            score.graded,
+            if score.graded < score.total {
+                format!(" ({} not graded)", score.total - score.graded)
+            } else {
+                String::new()
+            },
+            lab.number
+        )?;
+    }
+    // A run that was stopped or failed is graded as far as it got, but the
+    // lab is not done. Progress is a nicety: failing to keep it must not
+    // hide the grades.
+    let recorded = if exit == Exit::Success {
+        progress::state_dir().and_then(|dir| Progress::record(&dir, lab.number, score))
+    } else {
+        Ok(())
+    };
+    if let Err(e) = recorded {
+        eprintln!("ticketlab: warning: progress not recorded: {e}");
+    }
+    Ok(exit)
+}
+
+/// Asks each prediction on the terminal, one line each. Prompts go to
+/// stderr so that with `--json` stdout stays one JSON object. Answers may
+/// also be piped in; then a bad one ends the check instead of asking again.
+fn ask(
+    lab: &labs::Lab,
+    checks: &LabChecks,
+) -> anyhow::Result<Result<Vec<Figure>, check::AnswerError>> {
+    let interactive = io::stdin().is_terminal();
+    let mut err = io::stderr().lock();
+    writeln!(
+        err,
+        "Lab {}: {}. Predict, then this run checks you.",
+        lab.number, lab.title
+    )?;
+    let mut answers = Vec::new();
+    let mut lines = io::stdin().lock();
+    for p in checks.predictions {
+        loop {
+            write!(err, "{}. {} [{}] ", p.id, p.question, p.kind.hint())?;
+            err.flush()?;
+            let mut line = String::new();
+            let read = io::BufRead::read_line(&mut lines, &mut line)?;
+            // A piped answer is not echoed: end the prompt's line ourselves.
+            if !interactive && read > 0 {
+                writeln!(err)?;
+            }
+            if read == 0 {
+                writeln!(err)?;
+                return Ok(Err(check::AnswerError::Missing {
+                    id: p.id,
+                    question: p.question,
+                }));
+            }
+            match p.parse(&line) {
+                Ok(answer) => {
+                    answers.push(answer);
+                    break;
+                }
+                Err(e) if interactive => writeln!(err, "  {e}; try again")?,
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+    }
+    Ok(Ok(answers))
+}
+
+/// Runs lab `lab` as `ticketlab run N` would, with `--json` and a quiet
+/// view, in a child process of this very binary: `run` owns how a lab
+/// becomes a command, and its JSON goes to a pipe we read rather than to
+/// our stdout. The printed command line (on stderr) shows the student what
+/// ran. Returns the report and the run's exit, or the exit to end with if
+/// there is no report to grade.
+fn run_for_check(
+    lab: &labs::Lab,
+    checks: &LabChecks,
+    flags: &[String],
+) -> anyhow::Result<Result<(serde_json::Value, Exit), Exit>> {
+    use std::os::unix::process::ExitStatusExt;
+    let (sub, _, _) = lab.experiment.parts();
+    let mut argv: Vec<String> = vec!["run".into(), lab.number.to_string()];
+    argv.extend(checks.premise.iter().map(|s| s.to_string()));
+    argv.extend(flags.iter().cloned());
+    argv.push("--json".into());
+    if crate::cli::takes_flag(sub, "view") {
+        argv.extend(["--view".into(), "quiet".into()]);
+    }
+    let exe = std::env::current_exe().context("finding this program to run the lab")?;
+    let output = std::process::Command::new(exe)
+        .args(&argv)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running the lab")?;
+    let exit = match (output.status.code(), output.status.signal()) {
+        (Some(0), _) => Exit::Success,
+        (Some(2), _) => return Ok(Err(Exit::Usage)),
+        (Some(code), _) if code > 128 => Exit::Signal(code - 128),
+        (_, Some(sig)) => Exit::Signal(sig),
+        _ => Exit::Failure,
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    match serde_json::from_str(text.trim()) {
+        Ok(report) => Ok(Ok((report, exit))),
+        // The run already said why it stopped, on stderr.
+        Err(_) if exit != Exit::Success => Ok(Err(exit)),
+        Err(e) => anyhow::bail!("lab {} printed no JSON report: {e}", lab.number),
     }
 }
 

@@ -20,7 +20,7 @@ use crate::scheduler::Then;
     name = "ticketlab",
     version,
     about = "A lab for process synchronisation: forked buyers race for tickets in shared memory, a file or a seller process",
-    after_help = "Start with `ticketlab labs`, then `ticketlab lab 1` and `ticketlab run 1`.",
+    after_help = "Start with `ticketlab labs`, then `ticketlab lab 1` and `ticketlab run 1`,\nor predict first and let the run grade you: `ticketlab check 1`.",
     // A lab's preset comes first and the student's flags after: the last wins.
     args_override_self = true
 )]
@@ -41,6 +41,11 @@ pub enum Command {
     Lab(LabArgs),
     /// Run a lab's experiment with its preset flags; flags given here override the preset.
     Run(RunArgs),
+    /// Predict, then check: answer a lab's Predict questions, run the lab, and see which the run bore out.
+    #[command(
+        after_long_help = "Examples:\n  ticketlab check 2                          asks each question, runs lab 2, grades your answers\n  ticketlab check 2 --answers-file lab2.txt  reads the answers from a file instead\n  ticketlab check 3 --json --workers 20      one JSON object; 20 buyers, not 100\n\nAn answers file holds one `id = value` line per question (the ids are shown as check asks);\n`#` starts a comment:\n  # lab 2, my predictions\n  bought = 40\n  remaining = 1\n  ...\nA number may be written 20,000; a choice is one of the listed names; a set lists names\nseparated by commas (- for none). Each checked lab is ticked in `ticketlab labs`\n(kept in $XDG_STATE_HOME/ticketlab/progress.json). Exit 0 whatever the grade."
+    )]
+    Check(CheckArgs),
     /// Lab 1: processes printing at once, with and without a lock.
     Print(PrintArgs),
     /// Lab 5: a child process that is, or is not, a daemon.
@@ -86,6 +91,48 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub flags: Vec<String>,
+}
+
+/// `ticketlab check N [flags]`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The lab: its number (3 or 03) or short name (see `ticketlab labs`).
+    #[arg(value_name = "LAB")]
+    pub lab: String,
+    /// Read the answers from FILE (`id = value` lines, `#` comments) instead of asking.
+    #[arg(long, value_name = "FILE")]
+    pub answers_file: Option<PathBuf>,
+    /// Print one JSON object: each prediction, the run's figure, and the score.
+    #[arg(long)]
+    pub json: bool,
+    /// Flags of the command the lab runs, overriding its preset as with `run`; give them after check's own flags.
+    #[arg(
+        value_name = "FLAGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub flags: Vec<String>,
+}
+
+impl CheckArgs {
+    /// The plain settings.
+    pub fn into_config(self) -> crate::check::CheckConfig {
+        crate::check::CheckConfig {
+            lab: self.lab,
+            answers_file: self.answers_file,
+            json: self.json,
+            flags: self.flags,
+        }
+    }
+}
+
+/// Whether `ticketlab SUB` has the flag `--LONG`: `check` asks for a quiet
+/// view only of the commands that have one.
+pub fn takes_flag(sub: &str, long: &str) -> bool {
+    use clap::CommandFactory;
+    Cli::command()
+        .find_subcommand(sub)
+        .is_some_and(|cmd| cmd.get_arguments().any(|a| a.get_long() == Some(long)))
 }
 
 /// `ticketlab print`.

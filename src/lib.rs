@@ -10,6 +10,7 @@
 pub mod app;
 mod bench;
 mod buyer;
+pub mod check;
 pub mod cli;
 mod config;
 mod demo;
@@ -23,6 +24,7 @@ mod mutex;
 mod observe;
 mod postmortem;
 mod process;
+mod progress;
 mod report;
 mod schedule;
 mod scheduler;

@@ -5,7 +5,15 @@ use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub fn ticketlab() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("ticketlab").expect("binary built")
+    let mut cmd = assert_cmd::Command::cargo_bin("ticketlab").expect("binary built");
+    // Never the developer's own progress: `labs` would tick their labs.
+    cmd.env("XDG_STATE_HOME", no_state_dir());
+    cmd
+}
+
+/// A state directory no test writes to, so `labs` shows no progress.
+pub fn no_state_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-state")
 }
 
 /// A `std::process::Command` for the binary, for tests that signal it mid-run.

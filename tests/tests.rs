@@ -2,6 +2,7 @@
 //! Test names carry the lab or issue area so `cargo test lab02` runs one.
 
 mod bench;
+mod check;
 mod common;
 mod explore;
 mod faults;
