@@ -313,7 +313,7 @@ fn check_refuses_a_missing_answer_naming_it_and_runs_nothing() {
 fn check_refuses_an_unknown_lab_a_bad_answer_and_an_unanswered_prompt() {
     let state = tempfile::tempdir().unwrap();
     let line = refused(state.path(), &["check", "99"], "");
-    assert!(line.contains("1 to 10") && line.contains("race"), "{line}");
+    assert!(line.contains("1 to 11") && line.contains("race"), "{line}");
     let line = refused(state.path(), &["check", "2"], "many\n");
     assert!(line.contains("`bought`: expected a number"), "{line}");
     let line = refused(state.path(), &["check", "9"], "5\n");
