@@ -135,7 +135,11 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
     };
     // A comparison runs once per value, unless the student gave the flag
     // that varies: then just that one run.
-    let compare = axis.filter(|(flag, _)| !given.contains(&flag_id(sub, flag)));
+    // `--one-process` is the comparison's own single row: asked for alone,
+    // it is that one sale, with no lock to vary.
+    let compare = axis.filter(|(flag, _)| {
+        !given.contains(&flag_id(sub, flag)) && !given.iter().any(|id| id == "one_process")
+    });
     let mut argv: Vec<String> = vec!["ticketlab".into(), sub.into()];
     argv.extend(preset_without(sub, preset, &given));
     argv.extend(flags);

@@ -684,3 +684,11 @@ fn lab08_compare_and_swap_on_a_file_is_refused() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("compare-and-swap"), "{stderr}");
 }
+
+#[test]
+fn lab04_one_process_alone_runs_the_single_row_only() {
+    let v = run_json(&["4", "--one-process", "--tickets", "1", "--workers", "3"]);
+    assert!(v.get("sales").is_none(), "one sale, no table: {v}");
+    assert_eq!(v["one_process"], true, "{v}");
+    assert_exact(&v);
+}
