@@ -131,7 +131,23 @@ fn num(obj: &Value, key: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("this run reports no `{key}`"))
 }
 
-/// Lab 7's seller row: its questions are about the per-buyer pipes, which
+/// Whether every sale of a run that failed failed only because a buyer
+/// died where `--crash` asked, holding the lock: what lab 8 shows.
+pub(crate) fn failed_only_as_asked(report: &Value) -> bool {
+    let sales: Vec<&Value> = match report.get("sales").and_then(Value::as_array) {
+        Some(rows) => rows.iter().collect(),
+        None => vec![report],
+    };
+    let asked = |s: &Value| s.get("crash").is_some_and(|c| !c.is_null());
+    let failed = |s: &Value| s.get("ending").is_some_and(|e| e != "completed");
+    sales.iter().any(|s| failed(s))
+        && sales
+            .iter()
+            .filter(|s| failed(s))
+            .all(|s| asked(s) && s["ending"].get("holder_died").is_some())
+}
+
+/// Lab 6's seller row: its questions are about the per-buyer pipes, which
 /// the run compares with the queue.
 fn server(report: &Value) -> Result<&Value, String> {
     row(report, "sales", "store", "server")
@@ -327,7 +343,7 @@ pub(crate) const CHECKS: &[LabChecks] = &[
         ],
     },
     LabChecks {
-        lab: 5,
+        lab: 11,
         premise: &[],
         predictions: &[
             Prediction {
@@ -352,7 +368,7 @@ pub(crate) const CHECKS: &[LabChecks] = &[
         ],
     },
     LabChecks {
-        lab: 6,
+        lab: 5,
         premise: &[],
         predictions: &[
             Prediction {
@@ -389,7 +405,7 @@ pub(crate) const CHECKS: &[LabChecks] = &[
         ],
     },
     LabChecks {
-        lab: 7,
+        lab: 6,
         premise: &[],
         predictions: &[
             Prediction {
@@ -423,7 +439,7 @@ pub(crate) const CHECKS: &[LabChecks] = &[
         ],
     },
     LabChecks {
-        lab: 8,
+        lab: 7,
         premise: &[],
         predictions: &[
             Prediction {
@@ -446,6 +462,65 @@ pub(crate) const CHECKS: &[LabChecks] = &[
                 kind: Kind::Number(Tolerance::Within(0.5)),
                 figure: |r| num(r, "lock_wait_ms").map(Figure::Number),
                 explain: 3,
+            },
+        ],
+    },
+    LabChecks {
+        lab: 8,
+        premise: &[],
+        predictions: &[
+            Prediction {
+                id: "buy-ends",
+                question: "Under --lock buy, will the sale hang, finish, or be stopped?",
+                kind: Kind::Choice(&[("hang", ""), ("finish", ""), ("stopped", "")]),
+                // A run that hung would never grade anything: only finish
+                // or stopped can come back.
+                figure: |r| {
+                    let buy = row(r, "sales", "lock", "buy")?;
+                    Ok(Figure::Choice(if buy["ending"] == "completed" {
+                        "finish"
+                    } else {
+                        "stopped"
+                    }))
+                },
+                explain: 2,
+            },
+            Prediction {
+                id: "buy-twice",
+                question: "Under --lock buy, can a ticket be sold twice because of the death?",
+                kind: Kind::Choice(YES_NO),
+                figure: |r| {
+                    num(row(r, "sales", "lock", "buy")?, "oversold").map(|n| yes_no(n > 0.0))
+                },
+                explain: 3,
+            },
+            Prediction {
+                id: "robust-sold",
+                question: "Under --lock robust, how many of the 5 tickets will be sold?",
+                kind: Kind::Number(Tolerance::Exact),
+                figure: |r| num(row(r, "sales", "lock", "robust")?, "sold").map(Figure::Number),
+                explain: 4,
+            },
+            Prediction {
+                id: "robust-verdict",
+                question: "Under --lock robust, what will the verdict be?",
+                kind: Kind::Choice(&[
+                    ("exact", ""),
+                    ("oversold", ""),
+                    ("count wrong", ""),
+                    ("stopped", ""),
+                ]),
+                figure: |r| {
+                    let v = row(r, "sales", "lock", "robust")?["verdict"]
+                        .as_str()
+                        .unwrap_or("");
+                    ["exact", "oversold", "count wrong", "stopped"]
+                        .into_iter()
+                        .find(|c| *c == v)
+                        .map(Figure::Choice)
+                        .ok_or_else(|| format!("a verdict of {v:?}"))
+                },
+                explain: 4,
             },
         ],
     },
@@ -840,10 +915,8 @@ mod tests {
     use crate::labs::LABS;
 
     #[test]
-    fn labs_one_to_ten_have_two_to_four_predictions_with_unique_ids() {
-        // Labs added later get predictions of their own in time; until then
-        // `check` says they have none.
-        for lab in LABS.iter().filter(|l| l.number <= 10) {
+    fn every_lab_has_two_to_four_predictions_with_unique_ids() {
+        for lab in LABS {
             let checks = for_lab(lab.number).unwrap_or_else(|| panic!("lab {}", lab.number));
             let n = checks.predictions.len();
             assert!((2..=4).contains(&n), "lab {}: {n} predictions", lab.number);

@@ -48,7 +48,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Lab 1: processes printing at once, with and without a lock.
     Print(PrintArgs),
-    /// Lab 5: a child process that is, or is not, a daemon.
+    /// Lab 11: a child process that is, or is not, a daemon.
     Daemon(DaemonArgs),
     /// Measure every store's throughput and the cost of starting buyers.
     Bench(BenchArgs),

@@ -7,7 +7,7 @@
 //! person reads buyer numbers. Not a flag: it is for the test suite and for
 //! anyone checking the dead-holder argument in `docs/segment.md`.
 //!
-//! The public `sell --crash BUYER:STEP` (lab 11) arms the same machinery
+//! The public `sell --crash BUYER:STEP` (lab 8) arms the same machinery
 //! with [`FaultPoint::BeforeStep`]: the buyer dies right before its first
 //! shared step of that kind, a point a student can name from the step
 //! table, where the hidden points name instants inside glibc.

@@ -190,18 +190,10 @@ pub(crate) const LABS: &[Lab] = &[
     ),
     lab(
         5,
-        "daemon",
-        "Daemon processes",
-        "See a daemon child end with its parent's main code",
-        sheet!("05-daemon.md"),
-        Experiment::Daemon(&[]),
-    ),
-    lab(
-        6,
         "memory",
         "Memory instead of a file",
         "Measure the shared-memory store against the JSON file",
-        sheet!("06-memory.md"),
+        sheet!("05-memory.md"),
         Experiment::Compare {
             base: &[
                 "--workers",
@@ -219,11 +211,11 @@ pub(crate) const LABS: &[Lab] = &[
         },
     ),
     lab(
-        7,
+        6,
         "messages",
         "Message passing",
         "Let a seller process own the count: does the sale need a lock?",
-        sheet!("07-messages.md"),
+        sheet!("06-messages.md"),
         // The per-buyer pipes beside the queue, the same pipes with a lock:
         // one sale each, on the same seed.
         Experiment::Compare {
@@ -246,11 +238,11 @@ pub(crate) const LABS: &[Lab] = &[
         },
     ),
     lab(
-        8,
+        7,
         "lock-free",
         "Lock-free",
         "Sell with a compare-and-swap loop and no mutex: is it exact?",
-        sheet!("08-lock-free.md"),
+        sheet!("07-lock-free.md"),
         Experiment::Sale(&[
             "--workers",
             "50",
@@ -266,6 +258,32 @@ pub(crate) const LABS: &[Lab] = &[
             "20ms",
             "--jitter",
         ]),
+    ),
+    lab(
+        8,
+        "holder",
+        "When the holder dies",
+        "Kill the lock's holder: a plain mutex hangs, a robust one recovers",
+        sheet!("08-holder-dies.md"),
+        Experiment::Compare {
+            base: &[
+                "--workers",
+                "5",
+                "--tickets",
+                "5",
+                "--read-delay",
+                "20ms",
+                "--crash",
+                "1:write",
+                "--schedule",
+                "1S,1L,1R,1W",
+                "--then",
+                "free",
+            ],
+            flag: "--lock",
+            values: &["buy", "robust"],
+            single: false,
+        },
     ),
     lab(
         9,
@@ -289,29 +307,11 @@ pub(crate) const LABS: &[Lab] = &[
     ),
     lab(
         11,
-        "holder",
-        "When the holder dies",
-        "Kill the lock's holder: a plain mutex hangs, a robust one recovers",
-        sheet!("11-holder-dies.md"),
-        Experiment::Compare {
-            base: &[
-                "--workers",
-                "5",
-                "--tickets",
-                "5",
-                "--read-delay",
-                "20ms",
-                "--crash",
-                "1:write",
-                "--schedule",
-                "1S,1L,1R,1W",
-                "--then",
-                "free",
-            ],
-            flag: "--lock",
-            values: &["buy", "robust"],
-            single: false,
-        },
+        "daemon",
+        "Daemon processes",
+        "See a daemon child end with its parent's main code",
+        sheet!("11-daemon.md"),
+        Experiment::Daemon(&[]),
     ),
 ];
 
@@ -498,9 +498,10 @@ mod tests {
     fn labs_are_found_by_number_padded_number_and_name() {
         assert_eq!(find("3").unwrap().number, 3);
         assert_eq!(find("03").unwrap().number, 3);
-        assert_eq!(find("lock-free").unwrap().number, 8);
+        assert_eq!(find("lock-free").unwrap().number, 7);
         assert_eq!(find("interleavings").unwrap().number, 10);
-        assert_eq!(find("holder").unwrap().number, 11);
+        assert_eq!(find("holder").unwrap().number, 8);
+        assert_eq!(find("daemon").unwrap().number, 11);
         assert!(find("12").is_none());
         assert!(find("nope").is_none());
     }
@@ -551,10 +552,10 @@ mod tests {
 
     #[test]
     fn commands_join_continued_lines_and_skip_other_code() {
-        let sheet = "```sh\nticketlab run 7 \\\n  --workers 8 \\\n  --lock none\nls -l\nticketlab labs\n```\n\n```text\nticketlab run 1\n```\n";
+        let sheet = "```sh\nticketlab run 6 \\\n  --workers 8 \\\n  --lock none\nls -l\nticketlab labs\n```\n\n```text\nticketlab run 1\n```\n";
         assert_eq!(
             commands(sheet),
-            ["ticketlab run 7 --workers 8 --lock none", "ticketlab labs"]
+            ["ticketlab run 6 --workers 8 --lock none", "ticketlab labs"]
         );
     }
 

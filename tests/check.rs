@@ -73,21 +73,21 @@ const CASES: &[Case] = &[
         fixed: &["exact", "none-sold", "none-remaining", "write-better"],
     },
     Case {
-        lab: "5",
+        lab: "11",
         flags: &["--parent-runs", "0.1s", "--child-runs", "0.3s"],
         right: "last-line = yes\nchild-lines = 2\n",
         wrong: "last-line = no\nchild-lines = 9\n",
         fixed: &["last-line", "child-lines"],
     },
     Case {
-        lab: "6",
+        lab: "5",
         flags: &["--tickets", "300"],
         right: "both-exact = yes\nshm-torn = 0\nfirst = shm\n",
         wrong: "both-exact = no\nshm-torn = 5\nfirst = file\n",
         fixed: &["both-exact", "shm-torn"],
     },
     Case {
-        lab: "7",
+        lab: "6",
         flags: &[
             "--workers",
             "10",
@@ -101,7 +101,7 @@ const CASES: &[Case] = &[
         fixed: &["sold", "lost", "lock-wait", "last-twice"],
     },
     Case {
-        lab: "8",
+        lab: "7",
         flags: &[
             "--workers",
             "10",
@@ -113,6 +113,13 @@ const CASES: &[Case] = &[
         right: "sold = 5\nlost = 0\nlock-wait = 0\n",
         wrong: "sold = 10\nlost = 3\nlock-wait = 100\n",
         fixed: &["sold", "lost", "lock-wait"],
+    },
+    Case {
+        lab: "8",
+        flags: &[],
+        right: "buy-ends = stopped\nbuy-twice = no\nrobust-sold = 4\nrobust-verdict = exact\n",
+        wrong: "buy-ends = hang\nbuy-twice = yes\nrobust-sold = 5\nrobust-verdict = oversold\n",
+        fixed: &["buy-ends", "buy-twice", "robust-sold", "robust-verdict"],
     },
     Case {
         lab: "9",
@@ -252,7 +259,8 @@ fn check_records_progress_and_labs_ticks_the_lab() {
             .collect()
     };
     assert!(ticked(&labs()).is_empty(), "{}", labs());
-    check_json(state.path(), "10", CASES[9].right, &[]);
+    let ten = CASES.iter().find(|c| c.lab == "10").expect("lab 10's case");
+    check_json(state.path(), "10", ten.right, &[]);
     let listed = labs();
     let ticked = ticked(&listed);
     assert_eq!(ticked.len(), 1, "{listed}");
@@ -327,10 +335,10 @@ fn check_passes_on_a_refused_run_and_records_nothing() {
     let file = state.path().join("answers.txt");
     std::fs::write(&file, CASES[6].right).unwrap();
     let file = file.to_str().unwrap();
-    // Lab 7's server store takes no lock: the run itself refuses.
+    // Lab 6's server store takes no lock: the run itself refuses.
     let line = refused(
         state.path(),
-        &["check", "7", "--answers-file", file, "--lock", "buy"],
+        &["check", "6", "--answers-file", file, "--lock", "buy"],
         "",
     );
     assert!(line.contains("takes no lock"), "{line}");

@@ -170,7 +170,7 @@ const SWAPS_RACE: &[&str] = &[
 ];
 
 #[test]
-fn lab08_failed_swaps_are_counted_in_the_summary_and_the_json() {
+fn lab07_failed_swaps_are_counted_in_the_summary_and_the_json() {
     let v = sale_json(&[SWAPS_RACE, &["--view", "quiet"]].concat());
     assert_eq!(v["verdict"], "exact", "{v}");
     assert_eq!(v["failed_swaps"], 4, "{v}");
@@ -191,7 +191,7 @@ fn lab08_failed_swaps_are_counted_in_the_summary_and_the_json() {
 }
 
 #[test]
-fn lab08_the_live_view_shows_failed_swaps_beside_the_lock() {
+fn lab07_the_live_view_shows_failed_swaps_beside_the_lock() {
     let run = term::TermRun::start(&[&["sell"][..], SWAPS_RACE].concat(), 80, 24);
     run.wait_for_screen("four lost swaps", |s| {
         s.lines()
@@ -202,7 +202,7 @@ fn lab08_the_live_view_shows_failed_swaps_beside_the_lock() {
 }
 
 #[test]
-fn lab06_the_summary_shows_how_the_tickets_were_shared() {
+fn lab05_the_summary_shows_how_the_tickets_were_shared() {
     let args = [
         "-w", "4", "-t", "2000", "--wants", "all", "--lock", "buy", "--seed", "3", "--view",
         "quiet",

@@ -246,16 +246,16 @@ fn holder_robust_lock_refuses_the_file_store_in_one_line() {
 }
 
 #[test]
-fn lab11_runs_both_locks_and_exits_as_its_buy_sale() {
+fn lab08_runs_both_locks_and_exits_as_its_buy_sale() {
     let out = ticketlab()
-        .args(["run", "11", "--view", "quiet", "--json"])
+        .args(["run", "8", "--view", "quiet", "--json"])
         .output()
         .unwrap();
     // The buy sale had to be ended: the comparison goes on past it, and
     // the run exits as that sale did.
     assert_eq!(out.status.code(), Some(1));
     let json = one_json_object(&out.stdout);
-    assert_eq!(json["lab"], 11, "{json}");
+    assert_eq!(json["lab"], 8, "{json}");
     let sales = json["sales"].as_array().expect("sales");
     assert_eq!(sales.len(), 2, "{json}");
     assert_eq!(sales[0]["lock"], "buy", "{json}");
@@ -270,9 +270,9 @@ fn lab11_runs_both_locks_and_exits_as_its_buy_sale() {
 }
 
 #[test]
-fn lab11_table_says_stopped_then_exact() {
+fn lab08_table_says_stopped_then_exact() {
     let out = ticketlab()
-        .args(["run", "11", "--view", "quiet"])
+        .args(["run", "8", "--view", "quiet"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

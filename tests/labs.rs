@@ -535,8 +535,8 @@ fn lab02_a_short_flag_replaces_the_presets_long_one() {
 }
 
 #[test]
-fn lab05_a_normal_child_is_waited_for() {
-    let out = succeeds(&["run", "5", "--parent-runs", "0.3s", "--child-runs", "1s"]);
+fn lab11_a_normal_child_is_waited_for() {
+    let out = succeeds(&["run", "11", "--parent-runs", "0.3s", "--child-runs", "1s"]);
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("$ ticketlab daemon "), "{stdout}");
     assert!(stdout.contains("it is not a daemon"), "{stdout}");
@@ -549,10 +549,10 @@ fn lab05_a_normal_child_is_waited_for() {
 }
 
 #[test]
-fn lab05_a_daemon_child_is_ended_with_the_main_code() {
+fn lab11_a_daemon_child_is_ended_with_the_main_code() {
     let out = succeeds(&[
         "run",
-        "5",
+        "11",
         "--daemon",
         "--parent-runs",
         "0.3s",
@@ -572,9 +572,9 @@ fn lab05_a_daemon_child_is_ended_with_the_main_code() {
 }
 
 #[test]
-fn lab06_both_stores_sell_exactly() {
-    let v = run_json(&["6", "--tickets", "500", "--view", "quiet"]);
-    assert_eq!(v["lab"], 6, "{v}");
+fn lab05_both_stores_sell_exactly() {
+    let v = run_json(&["5", "--tickets", "500", "--view", "quiet"]);
+    assert_eq!(v["lab"], 5, "{v}");
     assert_eq!(v["varies"], "--store", "{v}");
     let sales = v["sales"].as_array().expect("sales");
     let stores: Vec<&str> = sales.iter().map(|s| s["store"].as_str().unwrap()).collect();
@@ -588,8 +588,8 @@ fn lab06_both_stores_sell_exactly() {
 }
 
 #[test]
-fn lab06_prints_one_table() {
-    let stdout = text(&succeeds(&["run", "6", "--tickets", "300", "--view", "quiet"]).stdout);
+fn lab05_prints_one_table() {
+    let stdout = text(&succeeds(&["run", "5", "--tickets", "300", "--view", "quiet"]).stdout);
     let first = stdout.lines().next().unwrap_or_default();
     assert!(first.ends_with("--store {file|shm}"), "{first}");
     let rows = table(&stdout, "store");
@@ -602,9 +602,9 @@ fn lab06_prints_one_table() {
 }
 
 #[test]
-fn lab06_a_given_store_runs_one_sale_only() {
+fn lab05_a_given_store_runs_one_sale_only() {
     let v = run_json(&[
-        "6",
+        "5",
         "--store",
         "shm",
         "--tickets",
@@ -618,9 +618,9 @@ fn lab06_a_given_store_runs_one_sale_only() {
 }
 
 #[test]
-fn lab07_the_seller_sells_exactly_behind_the_pipe_and_the_queue() {
-    let v = run_json(&["7", "--view", "quiet"]);
-    assert_eq!(v["lab"], 7, "{v}");
+fn lab06_the_seller_sells_exactly_behind_the_pipe_and_the_queue() {
+    let v = run_json(&["6", "--view", "quiet"]);
+    assert_eq!(v["lab"], 6, "{v}");
     assert_eq!(v["varies"], "--store", "{v}");
     let sales = v["sales"].as_array().expect("sales");
     let stores: Vec<&str> = sales.iter().map(|s| s["store"].as_str().unwrap()).collect();
@@ -635,8 +635,8 @@ fn lab07_the_seller_sells_exactly_behind_the_pipe_and_the_queue() {
 }
 
 #[test]
-fn lab07_prints_one_table_with_both_rows() {
-    let stdout = text(&succeeds(&["run", "7", "--view", "quiet"]).stdout);
+fn lab06_prints_one_table_with_both_rows() {
+    let stdout = text(&succeeds(&["run", "6", "--view", "quiet"]).stdout);
     let first = stdout.lines().next().unwrap_or_default();
     assert!(first.ends_with("--store {server|queue}"), "{first}");
     let rows = table(&stdout, "store");
@@ -649,16 +649,16 @@ fn lab07_prints_one_table_with_both_rows() {
 }
 
 #[test]
-fn lab07_a_given_store_runs_one_sale_only() {
-    let v = run_json(&["7", "--store", "queue", "--view", "quiet"]);
+fn lab06_a_given_store_runs_one_sale_only() {
+    let v = run_json(&["6", "--store", "queue", "--view", "quiet"]);
     assert!(v.get("sales").is_none(), "one sale: {v}");
     assert_eq!(v["store"], "queue", "{v}");
     assert_exact(&v);
 }
 
 #[test]
-fn lab07_a_lock_on_the_seller_is_refused() {
-    let out = ticketlab_with(&["run", "7", "--lock", "buy", "--view", "quiet"]);
+fn lab06_a_lock_on_the_seller_is_refused() {
+    let out = ticketlab_with(&["run", "6", "--lock", "buy", "--view", "quiet"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -666,8 +666,8 @@ fn lab07_a_lock_on_the_seller_is_refused() {
 }
 
 #[test]
-fn lab08_compare_and_swap_sells_exactly() {
-    let v = run_json(&["8", "--view", "quiet"]);
+fn lab07_compare_and_swap_sells_exactly() {
+    let v = run_json(&["7", "--view", "quiet"]);
     assert_eq!(
         (v["store"].as_str(), v["lock"].as_str()),
         (Some("shm"), Some("atomic"))
@@ -677,8 +677,8 @@ fn lab08_compare_and_swap_sells_exactly() {
 }
 
 #[test]
-fn lab08_compare_and_swap_on_a_file_is_refused() {
-    let out = ticketlab_with(&["run", "8", "--store", "file", "--view", "quiet"]);
+fn lab07_compare_and_swap_on_a_file_is_refused() {
+    let out = ticketlab_with(&["run", "7", "--store", "file", "--view", "quiet"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

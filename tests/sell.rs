@@ -82,12 +82,12 @@ fn lab04_join_sells_exactly() {
 }
 
 #[test]
-fn lab07_server_sells_exactly() {
+fn lab06_server_sells_exactly() {
     exact_with("server", "none");
 }
 
 #[test]
-fn lab08_atomic_sells_exactly() {
+fn lab07_atomic_sells_exactly() {
     exact_with("shm", "atomic");
 }
 

@@ -10,7 +10,7 @@ mod files;
 mod granularity;
 mod holder;
 mod lab01_print;
-mod lab05_daemon;
+mod lab11_daemon;
 mod lab_scheduler;
 mod labs;
 mod live;

@@ -1,4 +1,4 @@
-//! Lab 5: daemon children and orphans.
+//! Lab 11: daemon children and orphans.
 //!
 //! A parent starts one child that ticks every half second and says `done`
 //! when its time is up; the parent's own main code takes a while and then
@@ -361,7 +361,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lab05_stamp_lines_up_parent_and_child() {
+    fn lab11_stamp_lines_up_parent_and_child() {
         let start = Instant::now();
         let child = stamp(start, CHILD, 1234, "tick 1");
         let parent = stamp(start, PARENT, 1233, "main over");
@@ -378,7 +378,7 @@ mod tests {
     }
 
     #[test]
-    fn lab05_splitter_joins_lines_cut_across_chunks() {
+    fn lab11_splitter_joins_lines_cut_across_chunks() {
         let mut s = LineSplitter::default();
         let mut got = Vec::new();
         let mut push = |l: &str| {
@@ -393,7 +393,7 @@ mod tests {
     }
 
     #[test]
-    fn lab05_only_the_childs_last_line_is_done() {
+    fn lab11_only_the_childs_last_line_is_done() {
         let start = Instant::now();
         assert!(is_done_line(&stamp(start, CHILD, 7, DONE)));
         assert!(!is_done_line(&stamp(start, CHILD, 7, "tick 3")));
@@ -402,7 +402,7 @@ mod tests {
     }
 
     #[test]
-    fn lab05_daemon_and_orphan_together_are_refused() {
+    fn lab11_daemon_and_orphan_together_are_refused() {
         let cfg = DaemonConfig {
             daemon: true,
             orphan: true,
@@ -418,7 +418,7 @@ mod tests {
     }
 
     #[test]
-    fn lab05_defaults_follow_the_post() {
+    fn lab11_defaults_follow_the_post() {
         let cfg = DaemonConfig::default();
         assert_eq!((cfg.daemon, cfg.orphan), (false, false));
         assert_eq!(cfg.parent_runs, Duration::from_secs(1));

@@ -2,7 +2,7 @@
 //!
 //! - [`print`](mod@print) (lab 1): forked workers fight over one output, then a
 //!   process-shared mutex keeps each begin/end pair together.
-//! - [`daemon`] (lab 5): a parent and its child on one timeline, with the
+//! - [`daemon`] (lab 11): a parent and its child on one timeline, with the
 //!   child waited for, ended with the parent's main code, or left as an orphan.
 //!
 //! Both fork real processes through [`crate::process`], the same module the

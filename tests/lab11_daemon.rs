@@ -62,7 +62,7 @@ fn gone_within(pid: i32, limit: Duration) -> bool {
 }
 
 #[test]
-fn lab05_parent_waits_for_a_normal_child() {
+fn lab11_parent_waits_for_a_normal_child() {
     // Not a daemon: main code ends first, then the parent waits for `done`.
     let out = daemon_output(&["--parent-runs", "0.3s", "--child-runs", "1s"]);
     let lines: Vec<&str> = out.lines().collect();
@@ -80,7 +80,7 @@ fn lab05_parent_waits_for_a_normal_child() {
 }
 
 #[test]
-fn lab05_daemon_child_loses_last_line() {
+fn lab11_daemon_child_loses_last_line() {
     // A daemon child is ended with the parent's main code: no `done` line.
     let start = Instant::now();
     let out = daemon_output(&["--daemon", "--parent-runs", "0.3s", "--child-runs", "1s"]);
@@ -98,7 +98,7 @@ fn lab05_daemon_child_loses_last_line() {
 }
 
 #[test]
-fn lab05_daemon_child_that_finished_early_keeps_its_done_line() {
+fn lab11_daemon_child_that_finished_early_keeps_its_done_line() {
     // The daemon flag only matters while the child still runs.
     let out = daemon_output(&["--daemon", "--parent-runs", "0.8s", "--child-runs", "0.2s"]);
     assert!(out.lines().any(is_done_line), "{out}");
@@ -106,7 +106,7 @@ fn lab05_daemon_child_that_finished_early_keeps_its_done_line() {
 }
 
 #[test]
-fn lab05_daemon_and_orphan_together_are_refused() {
+fn lab11_daemon_and_orphan_together_are_refused() {
     // A child cannot both end with its parent and outlive it.
     ticketlab()
         .args(["daemon", "--daemon", "--orphan"])
@@ -115,7 +115,7 @@ fn lab05_daemon_and_orphan_together_are_refused() {
 }
 
 #[test]
-fn lab05_orphan_outlives_its_parent_then_ends_itself() {
+fn lab11_orphan_outlives_its_parent_then_ends_itself() {
     // The parent exits at once; the child sees a new parent, then ends alone.
     let mut parent = std::process::Command::new(env!("CARGO_BIN_EXE_ticketlab"))
         .args([
