@@ -710,6 +710,13 @@ fn daemon_command(args: DaemonArgs) -> anyhow::Result<Exit> {
     };
     if args.json {
         writeln!(io::stdout(), "{}", serde_json::to_string(&outcome)?)?;
+    } else if quiet && cfg.orphan {
+        // The parent left first: it cannot know how the orphan ends, and
+        // the orphan's lines go to the terminal without passing through it.
+        writeln!(
+            io::stdout(),
+            "child finished: not known, the parent left first\nchild lines: not counted, an orphan writes to the terminal itself"
+        )?;
     } else if quiet {
         writeln!(
             io::stdout(),

@@ -173,3 +173,34 @@ fn lab11_orphan_outlives_its_parent_then_ends_itself() {
         "orphan {pid} still runs:\n{out}"
     );
 }
+
+#[test]
+fn lab11_a_quiet_orphan_run_does_not_pretend_to_count_its_lines() {
+    let mut parent = std::process::Command::new(env!("CARGO_BIN_EXE_ticketlab"))
+        .args([
+            "daemon",
+            "--orphan",
+            "--view",
+            "quiet",
+            "--parent-runs",
+            "0.1s",
+            "--child-runs",
+            "0.3s",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stdout = parent.stdout.take().unwrap();
+    let status = parent.wait().expect("parent ends");
+    assert!(status.success(), "{status}");
+    // The orphan holds the pipe until it ends; then every line is in.
+    let out: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    let out = out.join("\n");
+    assert!(out.contains("child lines: not counted"), "{out}");
+    assert!(!out.contains("child lines: 0"), "{out}");
+    let pid = child_pid(&out);
+    assert!(gone_within(pid, Duration::from_secs(5)), "{out}");
+}
