@@ -290,6 +290,14 @@ fn ask(
         "Lab {}: {}. Predict, then this run checks you.",
         lab.number, lab.title
     )?;
+    // Piped answers go in this order, which need not be the sheet's.
+    let ids: Vec<&str> = checks.predictions.iter().map(|p| p.id).collect();
+    writeln!(
+        err,
+        "{} of the sheet's questions, in this order: {}",
+        checks.predictions.len(),
+        ids.join(", ")
+    )?;
     let mut answers = Vec::new();
     let mut lines = io::stdin().lock();
     for p in checks.predictions {

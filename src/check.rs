@@ -186,18 +186,19 @@ fn oversold_schedules(exploration: &Value) -> Result<f64, String> {
 pub(crate) const CHECKS: &[LabChecks] = &[
     LabChecks {
         lab: 1,
-        premise: &[],
+        // Both questions are about the --lock pair run (Predict 3).
+        premise: &["--lock", "pair"],
         predictions: &[
             Prediction {
-                id: "split",
-                question: "With --lock none and 3 workers, how many of the 3 begin/end pairs will be split?",
-                kind: Kind::Number(Tolerance::Within(1.0)),
+                id: "pair-split",
+                question: "With --lock pair, what will `split pairs` be?",
+                kind: Kind::Number(Tolerance::Exact),
                 figure: |r| num(r, "split_pairs").map(Figure::Number),
                 explain: 4,
             },
             Prediction {
                 id: "interleaved-zero",
-                question: "Will `interleaved lines` drop to 0?",
+                question: "With --lock pair, will `interleaved lines` drop to 0 as well?",
                 kind: Kind::Choice(YES_NO),
                 figure: |r| num(r, "interleaved_lines").map(|n| yes_no(n == 0.0)),
                 explain: 6,
@@ -302,7 +303,7 @@ pub(crate) const CHECKS: &[LabChecks] = &[
         predictions: &[
             Prediction {
                 id: "exact",
-                question: "Which of the five settings sell exactly 5 tickets?",
+                question: "Which of none, write, buy, task and join sell exactly the 3 tickets?",
                 kind: Kind::Set(LOCKS_COMPARED),
                 figure: |r| {
                     let mut exact = Vec::new();
@@ -344,11 +345,12 @@ pub(crate) const CHECKS: &[LabChecks] = &[
     },
     LabChecks {
         lab: 11,
-        premise: &[],
+        // Both questions are about the daemon run (Predict 2).
+        premise: &["--daemon"],
         predictions: &[
             Prediction {
                 id: "last-line",
-                question: "Does the child's last line appear?",
+                question: "With --daemon, does the child's last line appear?",
                 kind: Kind::Choice(YES_NO),
                 figure: |r| {
                     r.get("child_finished")
@@ -360,7 +362,7 @@ pub(crate) const CHECKS: &[LabChecks] = &[
             },
             Prediction {
                 id: "child-lines",
-                question: "How many child lines do you expect?",
+                question: "With --daemon, how many child lines do you expect?",
                 kind: Kind::Number(Tolerance::Within(1.0)),
                 figure: |r| num(r, "child_lines").map(Figure::Number),
                 explain: 2,
@@ -671,7 +673,12 @@ impl Prediction {
         let invalid = |why: String| AnswerError::Invalid { id: self.id, why };
         match self.kind {
             Kind::Number(_) => {
-                // People write 20,000 and 20_000.
+                // People write 20,000 and 20_000, but 1,1,2 is a list, not
+                // 112: a separator must stand before groups of three digits.
+                let grouped = text.split([',', '_']).skip(1).all(|g| g.len() == 3);
+                if !grouped {
+                    return Err(invalid(format!("expected a number, got `{text}`")));
+                }
                 let bare: String = text.chars().filter(|c| !matches!(c, ',' | '_')).collect();
                 match bare.parse::<f64>() {
                     Ok(n) if n.is_finite() => Ok(Figure::Number(n)),
@@ -988,8 +995,11 @@ mod tests {
         assert!(bought.grade(&Figure::Number(95.0), &Figure::Number(100.0)));
         assert!(!bought.grade(&Figure::Number(1.0), &Figure::Number(100.0)));
         let split = &lab(1).predictions[0];
-        assert!(split.grade(&Figure::Number(2.0), &Figure::Number(3.0)));
-        assert!(!split.grade(&Figure::Number(0.0), &Figure::Number(2.0)));
+        assert!(split.grade(&Figure::Number(0.0), &Figure::Number(0.0)));
+        assert!(!split.grade(&Figure::Number(1.0), &Figure::Number(0.0)));
+        // A list of buyers is no number, and a thousands comma is.
+        assert!(split.parse("1,1,2,2,1,2").is_err());
+        assert!(matches!(split.parse("20,000"), Ok(Figure::Number(n)) if n == 20_000.0));
         let sold = &lab(3).predictions[0];
         assert!(!sold.grade(&Figure::Number(4.0), &Figure::Number(5.0)));
         assert!(sold.grade(&Figure::Number(5.0), &Figure::Number(5.0)));
