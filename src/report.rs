@@ -471,6 +471,14 @@ impl SaleReport {
         if let Some(share) = self.per_buyer {
             writeln!(out, "  per buyer     min {}, max {}", share.min, share.max)?;
         }
+        let without = self.went_without();
+        if without > 0 {
+            writeln!(
+                out,
+                "  went without  {} found no ticket left",
+                plural(without as u64, "buyer")
+            )?;
+        }
         if let Some(lost) = self.lost_updates {
             writeln!(out, "  lost updates  {lost}")?;
         }
@@ -597,8 +605,30 @@ impl SaleReport {
             .filter(|s| s.len() <= crate::schedule::PRINTABLE)
         {
             Some(schedule) => writeln!(out, "  interleaving  repeat with --schedule {schedule}"),
+            // Recorded, but too long to paste: say where to keep it.
+            None if self.schedule.is_some() => writeln!(
+                out,
+                "  interleaving  {}, too long to show: --save-schedule FILE keeps it",
+                plural(self.schedule_steps() as u64, "step")
+            ),
             None => Ok(()),
         }
+    }
+
+    /// Buyers of a sale that finished who bought nothing: they found the
+    /// tickets gone (a buyer that died or was ended is counted elsewhere).
+    pub fn went_without(&self) -> usize {
+        self.per_worker
+            .iter()
+            .filter(|w| w.bought == 0 && w.end == WorkerEnd::Ok)
+            .count()
+    }
+
+    /// Steps in the recorded interleaving.
+    fn schedule_steps(&self) -> usize {
+        self.schedule
+            .as_deref()
+            .map_or(0, |s| s.split(',').filter(|e| !e.is_empty()).count())
     }
 
     /// The post-mortem: every recorded operation in time order, then every

@@ -457,3 +457,24 @@ fn a_stop_signal_pending_from_setup_still_stops_a_quick_sale() {
         assert!(!stdout.contains("completed"), "signal {sig}: {stdout}");
     }
 }
+
+#[test]
+fn the_summary_counts_buyers_who_went_without_and_always_names_the_interleaving() {
+    let out = ticketlab()
+        .args([
+            "sell", "-w", "100", "-t", "1", "--lock", "buy", "--store", "file",
+        ])
+        .args(["--view", "quiet"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("  went without  99 buyers found no ticket left"),
+        "{stdout}"
+    );
+    // A hundred buyers take more steps than a pasteable line holds.
+    assert!(
+        stdout.contains("  interleaving  ") && stdout.contains("too long to show: --save-schedule"),
+        "{stdout}"
+    );
+}
