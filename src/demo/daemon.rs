@@ -147,7 +147,7 @@ pub(crate) fn run(cfg: &DaemonConfig, out: &mut dyn Write) -> anyhow::Result<Dae
         say(
             out,
             &format!(
-                "leaving without waiting: child pid {pid} is an orphan now and ends itself after {:.2}s",
+                "leaving without waiting: child pid {pid} is an orphan now and ends itself at {:.2}s",
                 child_runs.as_secs_f64()
             ),
         )?;
