@@ -425,9 +425,10 @@ impl SaleReport {
     /// The human summary.
     pub fn write_summary(&self, out: &mut dyn Write) -> io::Result<()> {
         let tickets = plural(self.tickets, "ticket");
+        // Two lines, so neither wraps on an 80-column terminal.
         writeln!(
             out,
-            "sale: {} buyers{}, {tickets}, store {}, lock {}, wants {}, delays{} search {}, read {}, write {}{}",
+            "sale: {} buyers{}, {tickets}, store {}, lock {}, wants {}",
             self.workers,
             if self.one_process {
                 " in one process"
@@ -437,15 +438,19 @@ impl SaleReport {
             self.store,
             self.lock,
             self.wants,
+        )?;
+        writeln!(
+            out,
+            "  delays        {}search {}, read {}, write {}{}",
             if self.start_delay == "0" {
                 String::new()
             } else {
-                format!(" start {},", self.start_delay)
+                format!("start {}, ", self.start_delay)
             },
             self.search_delay,
             self.read_delay,
             self.write_delay,
-            if self.jitter { " jittered" } else { "" }
+            if self.jitter { ", jittered" } else { "" }
         )?;
         // Shouted when the numbers are wrong, so it stands out in a
         // classroom's scrollback.

@@ -56,7 +56,7 @@ fn lab04_the_search_delay_is_drawn_once_per_buyer_and_reported() {
         "quiet",
     ]);
     assert!(
-        out.contains("delays search 1ms, read 2ms, write 0"),
+        out.contains("  delays        search 1ms, read 2ms, write 0"),
         "{out}"
     );
 }
