@@ -193,10 +193,10 @@ fn parse_print_lock(s: &str) -> Result<PrintLock, String> {
 #[derive(Debug, Clone, Default, Args)]
 pub struct SaleArgs {
     /// Buyer processes [1-1000, default 100].
-    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS as u64))]
+    #[arg(short, long, value_name = "N", value_parser = parse_workers, allow_negative_numbers = true)]
     pub workers: Option<u64>,
     /// Tickets on sale [0-10^12, default 1].
-    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=MAX_TICKETS))]
+    #[arg(short, long, value_name = "N", value_parser = parse_tickets, allow_negative_numbers = true)]
     pub tickets: Option<u64>,
     /// Where the count lives: shm (shared memory), file (JSON file), server (a seller process), queue (a seller behind one locked request pipe) [default shm].
     #[arg(short, long, value_name = "STORE", value_parser = parse_store)]
@@ -226,7 +226,7 @@ pub struct SaleArgs {
     #[arg(long, overrides_with = "jitter")]
     pub no_jitter: bool,
     /// Seed of the buyers' RNGs [default: drawn, and printed so the run can be repeated].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// The file store's JSON file, kept afterwards: a regular file or a new path, not in use by another sale [default: a temporary file, removed].
     #[arg(long, value_name = "PATH")]
@@ -377,6 +377,28 @@ pub struct BenchArgs {
     /// Directory of the C and Python reference programs (cbench.c, pybench.py) to run side by side.
     #[arg(long, value_name = "DIR")]
     pub anchors: Option<PathBuf>,
+}
+
+/// A whole number in `lo..=hi`, spaces around it allowed (as durations
+/// allow them), and an error that says what is allowed: clap names the flag.
+fn whole_in(s: &str, lo: u64, hi: u64) -> Result<u64, String> {
+    let allowed = || format!("must be a whole number from {lo} to {hi}");
+    match s.trim().parse::<u64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(allowed()),
+    }
+}
+
+fn parse_workers(s: &str) -> Result<u64, String> {
+    whole_in(s, 1, MAX_WORKERS as u64)
+}
+
+fn parse_tickets(s: &str) -> Result<u64, String> {
+    whole_in(s, 0, MAX_TICKETS)
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    whole_in(s, 0, u64::MAX)
 }
 
 fn parse_schedule(s: &str) -> Result<Schedule, String> {

@@ -478,3 +478,29 @@ fn the_summary_counts_buyers_who_went_without_and_always_names_the_interleaving(
         "{stdout}"
     );
 }
+
+#[test]
+fn a_negative_or_out_of_range_count_names_its_flag_and_range() {
+    for (args, flag, range) in [
+        (&["-w", "-5"][..], "--workers", "from 1 to 1000"),
+        (&["-t", "-1"], "--tickets", "from 0 to 1000000000000"),
+        (&["--seed", "-1"], "--seed", "from 0 to"),
+        (&["--workers", "1001"], "--workers", "from 1 to 1000"),
+    ] {
+        let out = ticketlab().arg("sell").args(args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains(range),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn counts_take_spaces_around_them_as_durations_do() {
+    let v = sale_json(&["--tickets", " 5", "--workers", "2 ", "--read-delay", " 1ms"]);
+    assert_eq!(v["tickets"], 5, "{v}");
+    assert_eq!(v["workers"], 2, "{v}");
+}
