@@ -177,11 +177,11 @@ fn a_drawn_seed_is_printed() {
 fn bad_flags_exit_2_with_one_line() {
     for (args, needle) in [
         (vec!["sell", "--workers", "0"], "--workers"),
-        (vec!["sell", "--workers", "1001"], "1..=1000"),
+        (vec!["sell", "--workers", "1001"], "from 1 to 1000"),
         (vec!["sell", "--tickets", "1000000000001"], "--tickets"),
         (
             vec!["sell", "--store", "disk"],
-            "allowed: shm, file, server",
+            "allowed: shm, file, server, queue",
         ),
         (
             vec!["sell", "--lock", "maybe"],
