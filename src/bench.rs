@@ -182,24 +182,14 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
         let mut ours = Vec::new();
         let (mut c, mut py) = (Vec::new(), Vec::new());
         for round in 0..args.rounds {
-            let cfg = SaleConfig {
-                workers: case.workers,
-                tickets: case.tickets,
-                wants: Wants::All,
-                store: case.store,
-                lock: case.lock,
-                start_delay: Default::default(),
-                search_delay: Default::default(),
-                read_delay: Default::default(),
-                write_delay: Default::default(),
-                jitter: false,
-                seed: u64::from(round),
-                db: None,
-                trace: false,
-                schedule: None,
-                one_process: false,
-                crash: None,
-            };
+            let cfg = quiet_sale(
+                case.workers,
+                case.tickets,
+                Wants::All,
+                case.store,
+                case.lock,
+                round,
+            );
             let report = run_sale(&cfg, &mut Quiet)?;
             anyhow::ensure!(
                 report.is_exact(),
@@ -242,25 +232,15 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
     }
     let (mut ours, mut c, mut py) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..args.rounds {
-        let cfg = SaleConfig {
-            workers: START_WORKERS,
-            tickets: 0,
-            wants: Wants::Count(1),
-            store: StoreKind::Shm,
-            // No lock: this measures starting and reaping, not a queue.
-            lock: LockMode::None,
-            start_delay: Default::default(),
-            search_delay: Default::default(),
-            read_delay: Default::default(),
-            write_delay: Default::default(),
-            jitter: false,
-            seed: u64::from(round),
-            db: None,
-            trace: false,
-            schedule: None,
-            one_process: false,
-            crash: None,
-        };
+        // No lock: this measures starting and reaping, not a queue.
+        let cfg = quiet_sale(
+            START_WORKERS,
+            0,
+            Wants::Count(1),
+            StoreKind::Shm,
+            LockMode::None,
+            round,
+        );
         let report = run_sale(&cfg, &mut Quiet)?;
         ours.push(START_WORKERS as f64 / (report.processes_ms / 1e3));
         if let (Some(dir), Some(cbench)) = (anchors, &cbench) {
@@ -279,6 +259,36 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// A sale with no delays, no trace and no schedule: what every row
+/// measures, seeded by its round.
+fn quiet_sale(
+    workers: usize,
+    tickets: u64,
+    wants: Wants,
+    store: StoreKind,
+    lock: LockMode,
+    round: u32,
+) -> SaleConfig {
+    SaleConfig {
+        workers,
+        tickets,
+        wants,
+        store,
+        lock,
+        start_delay: Default::default(),
+        search_delay: Default::default(),
+        read_delay: Default::default(),
+        write_delay: Default::default(),
+        jitter: false,
+        seed: u64::from(round),
+        db: None,
+        trace: false,
+        schedule: None,
+        one_process: false,
+        crash: None,
+    }
+}
+
 /// Tickets in the stepped measurement: one granted step each for the read
 /// and the write.
 const STEPPED_TICKETS: u64 = 5_000;
@@ -292,25 +302,19 @@ fn stepped(rounds: u32) -> anyhow::Result<Row> {
     let mut ours = Vec::new();
     for round in 0..rounds {
         let cfg = SaleConfig {
-            workers: 2,
-            tickets: STEPPED_TICKETS,
-            wants: Wants::All,
-            store: StoreKind::Shm,
-            lock: LockMode::None,
-            start_delay: Default::default(),
-            search_delay: Default::default(),
-            read_delay: Default::default(),
-            write_delay: Default::default(),
-            jitter: false,
-            seed: u64::from(round),
-            db: None,
             trace: true,
             schedule: Some((
                 Schedule::parse("1").map_err(anyhow::Error::msg)?,
                 Then::Lowest,
             )),
-            one_process: false,
-            crash: None,
+            ..quiet_sale(
+                2,
+                STEPPED_TICKETS,
+                Wants::All,
+                StoreKind::Shm,
+                LockMode::None,
+                round,
+            )
         };
         let report = run_sale(&cfg, &mut Quiet)?;
         let mut reads: Vec<u64> = report

@@ -117,14 +117,7 @@ impl FromStr for Crash {
     type Err = String;
     fn from_str(s: &str) -> Result<Crash, String> {
         let bad = || format!("'{s}' is not BUYER:STEP (BUYER from 1; STEP one of {CRASH_STEPS})");
-        let (buyer, step) = s.split_once(':').ok_or_else(bad)?;
-        let buyer: usize = buyer
-            .trim()
-            .parse()
-            .ok()
-            .filter(|&b| b >= 1)
-            .ok_or_else(bad)?;
-        let step = step.trim();
+        let (buyer, step) = crate::fault::buyer_and(s).ok_or_else(bad)?;
         let mut letters = step.chars();
         let step = match (letters.next(), letters.next()) {
             (Some(c), None) => Step::from_letter(c),
@@ -132,10 +125,7 @@ impl FromStr for Crash {
             _ => Step::from_name(step),
         }
         .ok_or_else(bad)?;
-        Ok(Crash {
-            buyer: buyer - 1,
-            step,
-        })
+        Ok(Crash { buyer, step })
     }
 }
 

@@ -121,23 +121,22 @@ impl FromStr for Fault {
                 names.join(", ")
             )
         };
-        let (buyer, point) = s.split_once(':').ok_or_else(bad)?;
-        let buyer: usize = buyer
-            .trim()
-            .parse()
-            .ok()
-            .filter(|&b| b >= 1)
-            .ok_or_else(bad)?;
+        let (buyer, point) = buyer_and(s).ok_or_else(bad)?;
         let point = POINTS
             .iter()
             .find(|(n, _)| *n == point.trim())
             .map(|(_, p)| *p)
             .ok_or_else(bad)?;
-        Ok(Fault {
-            buyer: buyer - 1,
-            point,
-        })
+        Ok(Fault { buyer, point })
     }
+}
+
+/// `BUYER:REST`, BUYER a buyer's number from 1: its index, and REST
+/// trimmed. The one reading of the form `--crash` and the hook share.
+pub(crate) fn buyer_and(s: &str) -> Option<(usize, &str)> {
+    let (buyer, rest) = s.split_once(':')?;
+    let buyer: usize = buyer.trim().parse().ok().filter(|&b| b >= 1)?;
+    Some((buyer - 1, rest.trim()))
 }
 
 /// The fault armed in this process's environment, if any.
