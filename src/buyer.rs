@@ -932,8 +932,18 @@ mod tests {
 
     #[test]
     fn buyer_seeds_differ_per_buyer_and_per_run() {
-        assert_ne!(buyer_seed(1, 0), buyer_seed(1, 1));
-        assert_ne!(buyer_seed(1, 0), buyer_seed(2, 0));
-        assert_eq!(buyer_seed(7, 3), buyer_seed(7, 3));
+        // Distinct across buyers of one run, and across runs for one buyer.
+        let seeds: std::collections::HashSet<u64> = (0..3u64)
+            .flat_map(|run| (0..8).map(move |id| buyer_seed(run, id)))
+            .collect();
+        assert_eq!(seeds.len(), 3 * 8, "some buyer seeds coincide");
+        // Fixed per (run seed, buyer): two separate computations agree...
+        let (run, id) = (std::hint::black_box(7), std::hint::black_box(3));
+        let first = buyer_seed(run, id);
+        let again = buyer_seed(7, 3);
+        assert_eq!(first, again);
+        // ...and on a pinned value, so `--seed N` replays the same jitter
+        // after any change to the derivation only if the change is meant.
+        assert_eq!(first, 0x78dd_e6e5_fd29_f053);
     }
 }
