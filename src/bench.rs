@@ -161,11 +161,21 @@ struct Row {
     vs_python: Option<f64>,
 }
 
+/// Every scenario name `--only` can match, each once, in table order.
+/// A set, not `dedup`, so rows sharing a name need not be neighbours.
+fn scenario_names() -> Vec<&'static str> {
+    let mut seen = std::collections::HashSet::new();
+    CASES
+        .iter()
+        .map(|c| c.name)
+        .chain(["stepped", "start"])
+        .filter(|name| seen.insert(*name))
+        .collect()
+}
+
 /// Runs the benchmark and prints a table (or JSON lines).
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
-    let mut names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
-    names.dedup();
-    names.extend(["stepped", "start"]);
+    let names = scenario_names();
     if let Some(only) = args.only.as_deref() {
         if !names.iter().any(|name| name.contains(only)) {
             return Ok(crate::app::usage(format!(
@@ -476,6 +486,17 @@ fn py_start(dir: &Path) -> anyhow::Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scenario_names_are_each_listed_once() {
+        let names = scenario_names();
+        let unique: std::collections::HashSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len(), "a name repeats: {names:?}");
+        for case in CASES {
+            assert!(names.contains(&case.name), "{} is missing", case.name);
+        }
+        assert!(names.ends_with(&["stepped", "start"]), "{names:?}");
+    }
 
     #[test]
     fn medians_of_odd_and_even_lists() {
