@@ -85,13 +85,31 @@ mod tests {
 
     #[test]
     fn output_has_no_escape_bytes() {
+        // Every field the plain line prints, at its most alarming: an
+        // oversold sale, a negative count, a held lock with its pid. A view
+        // that coloured any of them (red oversold, bold holder) would write
+        // escape bytes here.
         let mut snap = snapshot(1000, 100, 300, -50);
-        snap.settings.store = "evil\x1b[2J".to_string();
-        snap.events = vec!["\x1b[31mred".to_string()];
+        snap.waiting = 17;
         snap.holder = Some(999);
+        snap.holder_pid = Some(4_194_304);
         let mut view = PlainView::new(Vec::new());
         view.tick(&snap).unwrap();
-        assert!(!view.out.contains(&0x1b));
-        assert!(!snap.plain_line().contains('\x1b'));
+        view.finish(&snap).unwrap();
+        let text = String::from_utf8(view.out).unwrap();
+        let line = "[  1.25s] remaining -50  sold 300  oversold 200  waiting 17  \
+                    lock buyer 1000 (pid 4194304)";
+        assert_eq!(text, format!("{line}\n{line}\n"));
+        assert!(
+            text.bytes()
+                .all(|b| b == b'\n' || (b' '..=b'~').contains(&b)),
+            "{text:?}"
+        );
+        // The unknown count prints too, as `?`.
+        snap.remaining = None;
+        snap.holder_pid = None;
+        let line = snap.plain_line();
+        assert!(line.contains("remaining ?"), "{line}");
+        assert!(line.bytes().all(|b| (b' '..=b'~').contains(&b)), "{line:?}");
     }
 }
