@@ -210,7 +210,7 @@ fn bad_flags_exit_2_with_one_line() {
 #[test]
 fn a_normal_end_leaves_nothing_behind() {
     let seed = unique_seed().to_string();
-    let out = ticketlab_process()
+    let child = ticketlab_process()
         .args([
             "sell",
             "--workers",
@@ -222,10 +222,21 @@ fn a_normal_end_leaves_nothing_behind() {
             "--seed",
             &seed,
         ])
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(out.status.success());
-    assert!(processes_with(&seed).is_empty());
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The parent has exited and reaped its buyers: none may live on, and
+    // neither the segment nor the file store may stay in /dev/shm or /tmp.
+    assert_eq!(processes_with(&seed), Vec::<i32>::new(), "buyers live on");
+    assert_eq!(leftovers_of(pid), Vec::<std::path::PathBuf>::new());
 }
 
 /// Starts a long sale in the background; returns the child and its seed.
