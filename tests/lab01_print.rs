@@ -142,7 +142,7 @@ fn lab01_out_of_range_workers_are_refused() {
         ticketlab()
             .args(["print", "--workers", workers])
             .assert()
-            .failure();
+            .code(2);
     }
 }
 
