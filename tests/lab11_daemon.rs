@@ -82,14 +82,18 @@ fn lab11_parent_waits_for_a_normal_child() {
 #[test]
 fn lab11_daemon_child_loses_last_line() {
     // A daemon child is ended with the parent's main code: no `done` line.
-    let start = Instant::now();
     let out = daemon_output(&["--daemon", "--parent-runs", "0.3s", "--child-runs", "1s"]);
     assert!(!out.lines().any(is_done_line), "{out}");
-    assert!(out.contains("main over"), "{out}");
-    assert!(out.contains("SIGTERM"), "{out}");
+    // The parent did not wait for the child: its main code ended, then it
+    // ended the child, which was still running (killed, not finished).
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |needle: &str| lines.iter().position(|l| l.contains(needle));
+    let main_over = at("  main over");
+    let ending = at("ending daemon child");
+    let killed = at("was killed by SIGTERM");
     assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "the parent did not wait for the child"
+        main_over.is_some() && main_over < ending && ending < killed,
+        "main over, then SIGTERM, then the child was killed:\n{out}"
     );
     assert!(
         gone(child_pid(&out)),
@@ -107,11 +111,11 @@ fn lab11_daemon_child_that_finished_early_keeps_its_done_line() {
 
 #[test]
 fn lab11_daemon_and_orphan_together_are_refused() {
-    // A child cannot both end with its parent and outlive it.
+    // A child cannot both end with its parent and outlive it: a usage error.
     ticketlab()
         .args(["daemon", "--daemon", "--orphan"])
         .assert()
-        .failure();
+        .code(2);
 }
 
 #[test]
@@ -129,7 +133,6 @@ fn lab11_orphan_outlives_its_parent_then_ends_itself() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("starts");
-    let started = Instant::now();
     // The orphan keeps the pipe open after the parent is gone, so the lines
     // are read on the side while this thread watches the parent.
     let (tx, rx) = mpsc::channel();
@@ -142,12 +145,7 @@ fn lab11_orphan_outlives_its_parent_then_ends_itself() {
 
     let status = parent.wait().expect("parent ends");
     let parent_exit = Instant::now();
-    let parent_ran = parent_exit - started;
     assert!(status.success(), "{status}");
-    assert!(
-        parent_ran < Duration::from_millis(900),
-        "parent took {parent_ran:?}"
-    );
 
     let mut lines = Vec::new();
     let mut done_at = None;
@@ -167,6 +165,18 @@ fn lab11_orphan_outlives_its_parent_then_ends_itself() {
     assert!(
         done_at.is_some_and(|at| at > parent_exit),
         "done after the parent left:\n{out}"
+    );
+    // In the pipe's own order: the parent's last line, then the orphan
+    // seeing its new parent, then its `done`. The parent exits right after
+    // its last line, so it did not wait for the child, however slow the
+    // machine.
+    let at = |f: &dyn Fn(&str) -> bool| lines.iter().position(|l| f(l));
+    let left = at(&|l| l.contains("leaving without waiting"));
+    let noticed = at(&|l| l.contains("my parent pid changed"));
+    let done = at(&|l| is_done_line(l));
+    assert!(
+        left.is_some() && left < noticed && noticed < done,
+        "the parent leaves, then the orphan notices, then it is done:\n{out}"
     );
     assert!(
         gone_within(pid, Duration::from_millis(1500)),
