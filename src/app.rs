@@ -125,7 +125,11 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
     // Which flags the student gave is decided by clap from their flags
     // alone, never by matching strings: `-l task` and `--lock=task` are the
     // same flag as `--lock task`.
-    let given = match given_flags(sub, &flags) {
+    let mut cli = {
+        use clap::CommandFactory;
+        Cli::command()
+    };
+    let given = match given_flags(&mut cli, sub, &flags) {
         Ok(given) => given,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => e.exit(),
         Err(e) => {
@@ -137,11 +141,14 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
     // that varies: then just that one run.
     // `--one-process` is the comparison's own single row: asked for alone,
     // it is that one sale, with no lock to vary.
+    let cmd = cli
+        .find_subcommand(sub)
+        .expect("every experiment names a subcommand");
     let compare = axis.filter(|(flag, _)| {
-        !given.contains(&flag_id(sub, flag)) && !given.iter().any(|id| id == "one_process")
+        !given.contains(&flag_id(cmd, flag)) && !given.iter().any(|id| id == "one_process")
     });
     let mut argv: Vec<String> = vec!["ticketlab".into(), sub.into()];
-    argv.extend(preset_without(sub, preset, &given));
+    argv.extend(preset_without(cmd, preset, &given));
     argv.extend(flags);
     let command = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli.command,
@@ -486,14 +493,17 @@ fn write_exploration_table(
 
 /// The ids of the flags `flags` gives to `ticketlab SUB`, as clap parsed
 /// them. Giving `--no-jitter` also takes back a preset's `--jitter`.
-fn given_flags(sub: &str, flags: &[String]) -> Result<Vec<String>, clap::Error> {
-    use clap::CommandFactory;
+fn given_flags(
+    cli: &mut clap::Command,
+    sub: &str,
+    flags: &[String],
+) -> Result<Vec<String>, clap::Error> {
     use clap::parser::ValueSource;
     let argv = ["ticketlab", sub]
         .into_iter()
         .map(String::from)
         .chain(flags.iter().cloned());
-    let matches = Cli::command().try_get_matches_from(argv)?;
+    let matches = cli.try_get_matches_from_mut(argv)?;
     let Some(sub_matches) = matches.subcommand_matches(sub) else {
         return Ok(Vec::new());
     };
@@ -508,34 +518,29 @@ fn given_flags(sub: &str, flags: &[String]) -> Result<Vec<String>, clap::Error> 
     Ok(given)
 }
 
-/// The id of `ticketlab SUB`'s flag spelled `flag` (`--lock` or `-l`), or
+/// The id of subcommand `cmd`'s flag spelled `flag` (`--lock` or `-l`), or
 /// the spelling itself if there is no such flag.
-fn flag_id(sub: &str, flag: &str) -> String {
-    use clap::CommandFactory;
-    let cli = Cli::command();
-    let found = cli.find_subcommand(sub).and_then(|cmd| {
-        cmd.get_arguments()
-            .find(|a| match flag.strip_prefix("--") {
-                Some(long) => a.get_long() == Some(long),
-                None => flag
-                    .strip_prefix('-')
-                    .is_some_and(|s| a.get_short().map(String::from).as_deref() == Some(s)),
-            })
-            .map(|a| a.get_id().to_string())
-    });
-    found.unwrap_or_else(|| flag.to_string())
+fn flag_id(cmd: &clap::Command, flag: &str) -> String {
+    cmd.get_arguments()
+        .find(|a| match flag.strip_prefix("--") {
+            Some(long) => a.get_long() == Some(long),
+            None => flag
+                .strip_prefix('-')
+                .is_some_and(|s| a.get_short().map(String::from).as_deref() == Some(s)),
+        })
+        .map_or_else(|| flag.to_string(), |a| a.get_id().to_string())
 }
 
 /// The preset's flags minus those the command line gives again, so the
 /// printed command reads as what actually runs.
-fn preset_without(sub: &str, preset: &[&str], given: &[String]) -> Vec<String> {
+fn preset_without(cmd: &clap::Command, preset: &[&str], given: &[String]) -> Vec<String> {
     let mut kept = Vec::new();
     let mut i = 0;
     while i < preset.len() {
         let flag = preset[i];
         let takes_value = preset.get(i + 1).is_some_and(|v| !v.starts_with('-'));
         let width = if takes_value { 2 } else { 1 };
-        if !given.contains(&flag_id(sub, flag)) {
+        if !given.contains(&flag_id(cmd, flag)) {
             kept.extend(preset[i..i + width].iter().map(|s| s.to_string()));
         }
         i += width;

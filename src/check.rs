@@ -272,17 +272,7 @@ pub(crate) const CHECKS: &[LabChecks] = &[
                 id: "failed",
                 question: "How many buyers will fail to buy?",
                 kind: Kind::Number(Tolerance::Exact),
-                figure: |r| {
-                    let buyers = r
-                        .get("per_worker")
-                        .and_then(Value::as_array)
-                        .ok_or("this run reports no buyers")?;
-                    let failed = buyers
-                        .iter()
-                        .filter(|b| b.get("bought").and_then(Value::as_u64) == Some(0))
-                        .count();
-                    Ok(Figure::Number(failed as f64))
-                },
+                figure: |r| num(r, "went_without").map(Figure::Number),
                 explain: 4,
             },
             Prediction {

@@ -155,7 +155,7 @@ pub(crate) const LABS: &[Lab] = &[
         //     the start-ups and searches overlap; purchases and sold-out
         //     checks queue.
         //   task ≈ P + n·S + t·(R+W) + (n−t)·R = 5 + 500 + 130 = 635 ms,
-        //     4.4× buy (the issue asks 2×): the same, plus 49 searches in
+        //     4.4× buy (the lesson needs at least 2×): the same, plus 49 searches in
         //     the queue.
         //   single ≈ 635 ms too: one process starts once and sleeps exactly
         //     the same delays (each buyer's own seeded draws), one after

@@ -271,6 +271,9 @@ pub struct SaleReport {
     /// How the tickets were shared among the buyers, when a buyer may buy
     /// more than one (`--wants` above 1 or `all`); `None` otherwise.
     pub per_buyer: Option<Share>,
+    /// Buyers that finished without a ticket: they found the tickets gone
+    /// (a buyer that died or was ended is counted elsewhere).
+    pub went_without: usize,
     /// Compare-and-swaps that lost to another buyer and were retried
     /// (`--lock atomic`; 0 under every other setting).
     pub failed_swaps: u64,
@@ -335,6 +338,7 @@ impl SaleReport {
             verdict: Verdict::Stopped,
             torn_reads: 0,
             per_buyer: None,
+            went_without: 0,
             failed_swaps: 0,
             store_corrupt: false,
             crashed_workers: 0,
@@ -365,6 +369,11 @@ impl SaleReport {
             .per_worker
             .iter()
             .fold(0u64, |sum, w| sum.saturating_add(w.torn_reads));
+        self.went_without = self
+            .per_worker
+            .iter()
+            .filter(|w| w.bought == 0 && w.end == WorkerEnd::Ok)
+            .count();
         self.per_buyer = match self.wants {
             Wants::Count(1) => None,
             _ => Share::of(self.per_worker.iter().map(|w| w.bought)),
@@ -476,7 +485,7 @@ impl SaleReport {
         if let Some(share) = self.per_buyer {
             writeln!(out, "  per buyer     min {}, max {}", share.min, share.max)?;
         }
-        let without = self.went_without();
+        let without = self.went_without;
         if without > 0 {
             writeln!(
                 out,
@@ -618,15 +627,6 @@ impl SaleReport {
             ),
             None => Ok(()),
         }
-    }
-
-    /// Buyers of a sale that finished who bought nothing: they found the
-    /// tickets gone (a buyer that died or was ended is counted elsewhere).
-    pub fn went_without(&self) -> usize {
-        self.per_worker
-            .iter()
-            .filter(|w| w.bought == 0 && w.end == WorkerEnd::Ok)
-            .count()
     }
 
     /// Steps in the recorded interleaving.
@@ -866,7 +866,7 @@ mod tests {
         assert!(sold_line(&r).ends_with("COUNT WRONG"), "{}", summary(&r));
     }
 
-    /// The shared `--db` with `{"count":-5}` planted: sold 27 of
+    /// A shared `--db` with `{"count":-5}` planted: sold 27 of
     /// 1000, remaining -5. It once printed "lost -978" and "exact".
     #[test]
     fn tickets_that_vanish_are_a_wrong_count_not_negative_lost_updates() {

@@ -1224,7 +1224,7 @@ impl Run<'_> {
 mod tests {
     use super::*;
 
-    // A dead holder must be found well within the 2 s the issue promises:
+    // A dead holder must be found well within the 2 s a sale promises:
     // rule 3 of docs/segment.md waits the grace and the looks, whichever
     // is longer, so both stay under half a second. A check of constants,
     // not of a clock.

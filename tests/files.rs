@@ -123,7 +123,7 @@ fn temporary_store_of(pid: u32) -> StoreListing {
     (outer, inner)
 }
 
-/// Issue 8, item 2 (the temporary store): it is not `$TMPDIR/<segment
+/// The temporary store: it is not `$TMPDIR/<segment
 /// name>.json`, a name anyone can read in /dev/shm and plant a link or a
 /// FIFO at, but `store.json` (mode 0600) alone in a fresh directory of mode
 /// 0700, `$TMPDIR/ticketlab-<pid>-<nonce>`, gone with the run.
@@ -209,7 +209,7 @@ fn end_of(mut child: std::process::Child) -> Option<std::process::ExitStatus> {
     status
 }
 
-/// Issue 8, item 2: a store file swapped for a symbolic link while buyers
+/// A store file swapped for a symbolic link while buyers
 /// run is never followed: the link's target (someone else's file) keeps its
 /// content, whether the buyer next reads or writes.
 #[test]
@@ -235,7 +235,7 @@ fn files_a_store_swapped_for_a_symlink_mid_sale_is_not_followed() {
     assert_nothing_left(pid);
 }
 
-/// Issue 8, items 2 and 4: a store file swapped for a FIFO while buyers run
+/// A store file swapped for a FIFO while buyers run
 /// makes them fail, not wait for ever in open() (nor the parent, which
 /// reads the count for the view).
 #[test]
@@ -252,7 +252,7 @@ fn files_a_store_swapped_for_a_fifo_mid_sale_does_not_hang() {
     assert_nothing_left(pid);
 }
 
-/// Issue 8, items 2 and 4: `--db` takes a regular file or a new path. A
+/// `--db` takes a regular file or a new path. A
 /// FIFO (which blocked open() with the stop signals blocked), a directory,
 /// a device or a symbolic link is refused at once, with exit 1 and one
 /// line, and the link's target is untouched.
@@ -291,7 +291,7 @@ fn files_db_refuses_what_is_not_a_regular_file_without_blocking() {
     );
 }
 
-/// Issue 8, item 7: a second sale on the `--db` of a running one refuses,
+/// A second sale on the `--db` of a running one refuses,
 /// naming the first, instead of resetting its count.
 #[test]
 fn files_a_second_sale_on_one_db_refuses() {
@@ -337,7 +337,7 @@ fn files_a_second_sale_on_one_db_refuses() {
     );
 }
 
-/// Issue 8, item 8: `--db` overwrites only a ticket store (or an empty
+/// `--db` overwrites only a ticket store (or an empty
 /// file); anything else needs `--db-reset`. A store followed by kilobytes
 /// of padding is over the size cap, so not a store either.
 #[test]
@@ -400,7 +400,7 @@ fn files_db_reset_without_db_is_a_usage_error() {
     }
 }
 
-/// Issue 8, item 9: the stale sweep removes only what a dead run of this
+/// The stale sweep removes only what a dead run of this
 /// user created: a segment (a regular file with the magic) and a store
 /// directory exactly as a run makes it (`ticketlab-<pid>-<16 hex digits>`,
 /// mode 0700, holding only a `store.json` that is a ticket store). Not a
@@ -521,7 +521,7 @@ fn files_the_stale_sweep_removes_only_our_dead_runs_files() {
     assert!(notes_intact, "the notes in {notes_dir:?} were touched");
 }
 
-/// Issue 8, item 5: a /dev/shm too small for the segment is one line and
+/// A /dev/shm too small for the segment is one line and
 /// exit 1, not SIGBUS (exit 135) with the segment left. Run in a private
 /// mount namespace with an 8 KiB tmpfs on /dev/shm; skipped where the
 /// machine forbids that.
@@ -563,7 +563,7 @@ ls -A /dev/shm"#;
     );
 }
 
-/// Issue 8, low: an OS error's cause is printed once, not twice.
+/// An OS error's cause is printed once, not twice.
 #[test]
 fn files_os_errors_name_their_cause_once() {
     let missing = format!("/nonexistent-ticketlab-{}", std::process::id());

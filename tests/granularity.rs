@@ -1,4 +1,4 @@
-//! Issue 10: lock granularity. The search delay (the work outside the
+//! Lock granularity (lab 4). The search delay (the work outside the
 //! lock), the single-process baseline, and every figure a lab's Predict
 //! question asks about appearing in the run's own summary.
 

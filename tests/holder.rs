@@ -1,4 +1,4 @@
-//! Issue 10, "When the holder dies": `--crash BUYER:STEP` kills a buyer at
+//! When the holder dies (lab 8): `--crash BUYER:STEP` kills a buyer at
 //! a step a student can name, raw_sync's mutex ends the sale with exit 1,
 //! and `--lock robust` recovers and sells exact.
 

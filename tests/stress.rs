@@ -1,4 +1,4 @@
-//! Issue 8's stress test: many sales, each with a random buyer SIGKILLed at
+//! The dead-buyer stress test: many sales, each with a random buyer SIGKILLed at
 //! a random moment, over every store and lock that can lose its holder. The
 //! fault tests (`faults.rs`) put a dead buyer in each window of the lock
 //! path deterministically; this one checks that nothing was missed, by

@@ -1,5 +1,5 @@
 //! Integration tests: every one drives the real `ticketlab` binary.
-//! Test names carry the lab or issue area so `cargo test lab02` runs one.
+//! Test names carry the lab or the area so `cargo test lab02` runs one.
 
 mod bench;
 mod check;

@@ -121,7 +121,7 @@ fn end_of_buyer(json: &Value, buyer: usize) -> &str {
     json["per_worker"][buyer]["end"].as_str().unwrap()
 }
 
-/// The shared `--db` with `{"count":-5}` planted: the count fell by
+/// A shared `--db` with `{"count":-5}` planted: the count fell by
 /// more than was sold. That printed "lost -978" and "exact"; now the lost
 /// updates are 0, the tickets that vanished are counted, and the verdict is
 /// a wrong count. The sale itself ran: exit 0.
