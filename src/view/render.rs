@@ -339,21 +339,15 @@ fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     render_gauge(snap, rows[0], buf);
     let lost_label = if narrow { "lost" } else { "lost updates" };
     Line::from(race_spans(snap, lost_label)).render(rows[1], buf);
-    let (lock, waiting, rate) = if narrow {
-        ("lock", "wait", "buys/s")
+    let (lock, rate) = if narrow {
+        ("lock", "buys/s")
     } else {
-        ("lock:", "waiting", "purchases/s")
-    };
-    // Under --lock atomic nobody waits for a lock: the cost of contention
-    // is the swaps that lost, shown in the waiting count's place.
-    let contention = match snap.failed_swaps {
-        Some(n) if narrow => format!("swaps lost {n}"),
-        Some(n) => format!("failed swaps {n}"),
-        None => format!("{waiting} {}", snap.waiting),
+        ("lock:", "purchases/s")
     };
     Line::raw(format!(
-        "{lock} {}{SEP}{contention}",
-        holder_text(snap.holder)
+        "{lock} {}{SEP}{}",
+        holder_text(snap.holder),
+        contention_text(snap, narrow)
     ))
     .render(rows[2], buf);
     Line::raw(format!(
@@ -1479,13 +1473,24 @@ fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
         "lock {}",
         holder_text(snap.holder)
     ))]);
-    items.push(vec![Span::raw(format!("waiting {}", snap.waiting))]);
+    items.push(vec![Span::raw(contention_text(snap, false))]);
     items.push(status_spans(snap));
     items.push(vec![Span::raw(elapsed_text(snap))]);
     items
 }
 
 // --------------------------------------------------------------- helpers
+
+/// What contention costs, in the waiting count's place: under --lock
+/// atomic nobody waits for a lock, and the cost is the swaps that lost.
+fn contention_text(snap: &Snapshot, narrow: bool) -> String {
+    match (snap.failed_swaps, narrow) {
+        (Some(n), true) => format!("swaps lost {n}"),
+        (Some(n), false) => format!("failed swaps {n}"),
+        (None, true) => format!("wait {}", snap.waiting),
+        (None, false) => format!("waiting {}", snap.waiting),
+    }
+}
 
 /// Greedily packs whole items into lines: the first line `first` columns
 /// wide, the others `width`. An item wider than a line gets a line alone
@@ -1736,6 +1741,10 @@ q quit  p pause  + slower  - faster  sale finished
                 "{text}"
             );
         }
+        // The tiniest layout too, in the waiting count's place.
+        let text = text_of(&render_to(&snap, 30, 10));
+        assert!(text.contains("failed swaps 4"), "{text}");
+        assert!(!text.contains("waiting"), "{text}");
         snap.failed_swaps = None;
         let text = text_of(&render_to(&snap, 80, 24));
         assert!(!text.contains("swaps"), "{text}");
