@@ -673,7 +673,7 @@ fn write_table(
             r.oversold,
             r.torn_reads,
             r.elapsed_ms,
-            human_rate(r.ops_per_sec),
+            crate::report::meaningful_rate(r.sold, r.elapsed_ms).map_or("-".to_string(), human_rate),
             r.verdict,
         )?;
     }

@@ -548,21 +548,28 @@ impl SaleReport {
                 failed.join(", ")
             )?;
         }
-        writeln!(
-            out,
-            "  elapsed       {:.1} ms   ({} purchases/s)",
-            self.elapsed_ms,
-            human_rate(self.ops_per_sec)
-        )?;
-        writeln!(out, "  lock wait     {:.1} ms in total", self.lock_wait_ms)?;
-        for lost in self.lost.iter().take(3) {
-            writeln!(out, "  lost: {}", lost.sentence())?;
+        match meaningful_rate(self.sold, self.elapsed_ms) {
+            Some(rate) => writeln!(
+                out,
+                "  elapsed       {:.1} ms   ({} purchases/s)",
+                self.elapsed_ms,
+                human_rate(rate)
+            )?,
+            None => writeln!(out, "  elapsed       {:.1} ms", self.elapsed_ms)?,
         }
-        if self.lost.len() > 3 {
+        writeln!(out, "  lock wait     {:.1} ms in total", self.lock_wait_ms)?;
+        // Equal losses (one stale write erasing several of one buyer's
+        // sales) make one sentence, so the three shown are three stories.
+        let sentences = postmortem::sentences(&self.lost);
+        for (_, sentence) in sentences.iter().take(3) {
+            writeln!(out, "  lost: {sentence}")?;
+        }
+        let named: usize = sentences.iter().take(3).map(|(n, _)| n).sum();
+        if self.lost.len() > named {
             writeln!(
                 out,
                 "        … and {} more (--trace names them all)",
-                self.lost.len() - 3
+                self.lost.len() - named
             )?;
         }
         if self.trace_overflow > 0 {
@@ -694,6 +701,19 @@ pub(crate) fn plural(n: u64, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
+}
+
+/// Fewer purchases than this make no rate: 2 tickets in 5 ms are not
+/// "400 purchases/s".
+const RATE_MIN_SOLD: u64 = 10;
+/// Nor does a sale shorter than this, whose clock is mostly start-up.
+const RATE_MIN_MS: f64 = 10.0;
+
+/// Purchases per second over `elapsed_ms`, or `None` when there are too
+/// few purchases, or too little time, for a rate to mean anything. Every
+/// view and table shows a rate only through this.
+pub(crate) fn meaningful_rate(sold: u64, elapsed_ms: f64) -> Option<f64> {
+    (sold >= RATE_MIN_SOLD && elapsed_ms >= RATE_MIN_MS).then(|| sold as f64 / (elapsed_ms / 1000.0))
 }
 
 /// 1234567.0 → "1.23M", 5800.0 → "5.8k".

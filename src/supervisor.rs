@@ -531,6 +531,7 @@ impl Run<'_> {
         let mut report = self.report(ending);
         self.add_schedule(&mut report);
         let mut snap = monitor.snapshot(&self.seg, self.elapsed(), completed);
+        snap.stopped = !completed;
         if let Some(person) = chooser.and_then(|c| c.person()) {
             // A refusal or a hint is about a moment that has passed.
             person.message = None;

@@ -28,6 +28,16 @@ const REMAINING_MIN_WIDTH: u16 = 15;
 const WIDE_COUNTERS: u16 = 32;
 /// Narrower than this, the band's two halves would both be unreadable.
 const MIN_FULL_WIDTH: u16 = 40;
+/// From this size on, the presentation layout: the four figures a room
+/// watches in digits five rows high, in a two-by-two band.
+const PRESENT_WIDTH: u16 = 120;
+const PRESENT_HEIGHT: u16 = 40;
+/// Rows of one big figure's box at the presentation size: the digits and
+/// the border (`BIG_ROWS` pixel rows; twice as tall from `TALL_HEIGHT`).
+const BIG_ROWS: u16 = 5;
+const TALL_HEIGHT: u16 = 60;
+/// Lines under the big figures: the lock, the rate and the verdict.
+const PRESENT_INFO_ROWS: u16 = 2;
 /// Header, band, legend, one grid row and the keys.
 const MIN_FULL_HEIGHT: u16 = 1 + BAND_ROWS + 1 + 1 + 1;
 /// Event rows the grid leaves free when choosing how roomy it can be, so a
@@ -37,6 +47,9 @@ const EVENT_RESERVE: u16 = 2;
 const FINAL_EVENTS: usize = 8;
 /// Space between header, legend and status items.
 const SEP: &str = "  ";
+/// The header's note, in the delay factor's place, when `+` and `-` have
+/// no delay to scale.
+const NO_DELAYS: &str = "no delays: +/- idle";
 
 /// Every state, in the order the legend lists them.
 const STATES: [BuyerState; 10] = [
@@ -94,14 +107,23 @@ pub(crate) fn preferred_height(snap: &Snapshot, width: u16) -> u16 {
     let grid = best_grid(snap.buyers.len(), width, u16::MAX).1;
     let header = header_lines(snap, width).len().clamp(1, 2) as u16;
     let legend = legend_lines(snap, width, 2).len().clamp(1, 2) as u16;
-    (BAND_ROWS + 1 + header + legend)
+    let height = (BAND_ROWS + 1 + header + legend)
         .saturating_add(grid)
-        .saturating_add(events.max(EVENT_RESERVE))
+        .saturating_add(events.max(EVENT_RESERVE));
+    // Tall enough for the presentation layout, whose band is taller.
+    let mut with_band = height;
+    for _ in 0..2 {
+        let band = band_rows(Rect::new(0, 0, width, with_band));
+        with_band = height - BAND_ROWS + band;
+    }
+    with_band
 }
 
 /// Where everything goes for one frame.
 pub(crate) struct Plan {
     compact: bool,
+    /// The presentation layout (`PRESENT_WIDTH` × `PRESENT_HEIGHT` and up).
+    present: bool,
     header: Rect,
     band: Rect,
     legend: Rect,
@@ -126,23 +148,43 @@ pub(crate) fn plan(snap: &Snapshot, area: Rect) -> Plan {
     }
 }
 
+/// The band's height: the counters beside the count, or the big figures.
+fn band_rows(area: Rect) -> u16 {
+    if is_presentation(area) {
+        2 * (big_rows(area) + 2) + PRESENT_INFO_ROWS
+    } else {
+        BAND_ROWS
+    }
+}
+
+fn is_presentation(area: Rect) -> bool {
+    area.width >= PRESENT_WIDTH && area.height >= PRESENT_HEIGHT
+}
+
+/// Text rows of the big digits at this size.
+fn big_rows(area: Rect) -> u16 {
+    if area.height >= TALL_HEIGHT {
+        2 * BIG_ROWS
+    } else {
+        BIG_ROWS
+    }
+}
+
 fn plan_full(snap: &Snapshot, area: Rect) -> Plan {
     let width = area.width;
-    let fixed = MIN_FULL_HEIGHT - 1; // all but the grid row
-    let room = area.height - fixed;
-    let (grid_format, grid_rows) =
-        best_grid(snap.buyers.len(), width, room.saturating_sub(EVENT_RESERVE));
-    let grid_rows = grid_rows.min(room);
-    // Rows left after the reserve go first to a second header line (so the
-    // seed is not cut off), then to a second legend line.
-    let mut spare = room.saturating_sub(grid_rows + EVENT_RESERVE);
+    let band_rows = band_rows(area);
+    let fixed = MIN_FULL_HEIGHT - 1 - BAND_ROWS + band_rows; // all but the grid row
+    let room = area.height.saturating_sub(fixed);
     let mut header = header_lines(snap, width);
-    let header_rows = if header.len() > 1 && spare > 0 {
-        spare -= 1;
-        2
-    } else {
-        1
-    };
+    // The settings come first: a second header line (so the delays and
+    // the seed are never cut off) before the grid's rows and the events.
+    let header_rows = if header.len() > 1 && room > 1 { 2 } else { 1 };
+    let room = room - (header_rows - 1);
+    let (grid_format, grid_rows) =
+        best_grid(snap.buyers.len(), width, room.saturating_sub(EVENT_RESERVE).max(1));
+    let grid_rows = grid_rows.min(room);
+    // Rows left after the reserve go to a second legend line.
+    let spare = room.saturating_sub(grid_rows + EVENT_RESERVE);
     header.truncate(header_rows as usize);
     let mut legend = legend_lines(snap, width, if spare > 0 { 2 } else { 1 });
     legend.truncate(if spare > 0 { 2 } else { 1 });
@@ -150,7 +192,7 @@ fn plan_full(snap: &Snapshot, area: Rect) -> Plan {
 
     let [header_area, band, legend_area, grid, events, keys] = Layout::vertical([
         Constraint::Length(header_rows),
-        Constraint::Length(BAND_ROWS),
+        Constraint::Length(band_rows),
         Constraint::Length(legend_rows),
         Constraint::Length(grid_rows),
         Constraint::Min(0),
@@ -159,6 +201,7 @@ fn plan_full(snap: &Snapshot, area: Rect) -> Plan {
     .areas(area);
     Plan {
         compact: false,
+        present: is_presentation(area),
         header: header_area,
         band,
         legend: legend_area,
@@ -191,6 +234,7 @@ fn plan_compact(snap: &Snapshot, area: Rect) -> Plan {
     .areas(area);
     Plan {
         compact: true,
+        present: false,
         header: Rect::default(),
         band: Rect::default(),
         legend: Rect::default(),
@@ -207,7 +251,11 @@ fn plan_compact(snap: &Snapshot, area: Rect) -> Plan {
 
 fn render_full(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
     render_header(snap, plan, buf);
-    render_band(snap, plan.band, buf);
+    if plan.present {
+        render_big_band(snap, plan.band, buf);
+    } else {
+        render_band(snap, plan.band, buf);
+    }
     Paragraph::new(plan.legend_lines.clone()).render(plan.legend, buf);
     render_grid(snap, plan, buf);
     render_events(snap, plan.events, buf);
@@ -265,10 +313,15 @@ fn render_header(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
 /// The delay factor and the pause flag: never cut off, so they sit at the
 /// right end of the header.
 fn status_spans(snap: &Snapshot) -> Vec<Span<'static>> {
-    let mut spans = vec![Span::styled(
-        factor_text(snap.delay_factor),
-        Style::new().add_modifier(Modifier::BOLD),
-    )];
+    let mut spans = vec![if snap.settings.delays {
+        Span::styled(
+            factor_text(snap.delay_factor),
+            Style::new().add_modifier(Modifier::BOLD),
+        )
+    } else {
+        // + and - scale the delays; with none they have nothing to do.
+        Span::raw(NO_DELAYS)
+    }];
     if snap.paused {
         spans.push(Span::raw(SEP));
         spans.push(Span::styled(
@@ -302,10 +355,11 @@ fn header_lines(snap: &Snapshot, width: u16) -> Vec<Line<'static>> {
     pack(items, width.saturating_sub(status_width + 1), width)
 }
 
-/// A dim label and a bold value.
+/// A label in the terminal's own colour (dark grey vanishes on a
+/// projector) and a bold value.
 fn pair(label: &'static str, value: String) -> Vec<Span<'static>> {
     vec![
-        Span::styled(format!("{label} "), Style::new().fg(Color::DarkGray)),
+        Span::raw(format!("{label} ")),
         Span::styled(value, Style::new().add_modifier(Modifier::BOLD)),
     ]
 }
@@ -314,14 +368,18 @@ fn pair(label: &'static str, value: String) -> Vec<Span<'static>> {
 
 fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     let text = remaining_text(snap.remaining);
+    // The box is as wide as the widest count the sale can show (all its
+    // tickets, or what it shows now), so it keeps its width as the count
+    // falls and when a torn read shows the last one.
+    let widest = widest_count(snap, &text);
     // Big digits only when they leave the counters room for their full
     // labels; otherwise a bold number in a narrower box.
-    let big_box = (big_width(&text) + 4).max(REMAINING_MIN_WIDTH);
+    let big_box = (big_width(&widest) + 4).max(REMAINING_MIN_WIDTH);
     let big = area.width >= big_box + 1 + WIDE_COUNTERS;
     let left_width = if big {
         big_box
     } else {
-        (text.len() as u16 + 4)
+        (widest.len() as u16 + 4)
             .max(REMAINING_MIN_WIDTH)
             .min(area.width / 2)
     };
@@ -338,7 +396,12 @@ fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
         Layout::vertical([Constraint::Length(1); BAND_ROWS as usize]).areas(right);
     render_gauge(snap, rows[0], buf);
     let lost_label = if narrow { "lost" } else { "lost updates" };
-    Line::from(race_spans(snap, lost_label)).render(rows[1], buf);
+    let mut race = race_spans(snap, lost_label);
+    if let Some(torn) = torn_text(snap, narrow) {
+        race.push(Span::raw(SEP));
+        race.push(Span::raw(torn));
+    }
+    Line::from(race).render(rows[1], buf);
     let (lock, rate) = if narrow {
         ("lock", "buys/s")
     } else {
@@ -350,9 +413,12 @@ fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
         contention_text(snap, narrow)
     ))
     .render(rows[2], buf);
+    let rate = snap
+        .ops_per_sec
+        .map(|r| format!("{} {rate}{SEP}", rate_text(r)))
+        .unwrap_or_default();
     Line::raw(format!(
-        "{} {rate}{SEP}{}{}",
-        rate_text(snap.ops_per_sec),
+        "{rate}{}{}",
         if narrow { "" } else { "elapsed " },
         elapsed_text(snap)
     ))
@@ -370,18 +436,54 @@ fn rate_text(per_sec: f64) -> String {
     }
 }
 
-fn render_remaining(snap: &Snapshot, text: &str, big: bool, area: Rect, buf: &mut Buffer) {
-    let mut style = Style::new().add_modifier(Modifier::BOLD);
+/// The widest count text the remaining box must hold.
+fn widest_count(snap: &Snapshot, text: &str) -> String {
+    let all = snap.settings.tickets.to_string();
+    if all.len() >= text.len() {
+        all
+    } else {
+        text.to_string()
+    }
+}
+
+/// "torn reads N": the view's reads of the file store that caught it
+/// mid-rewrite, so a count shown as "last read" is explained.
+fn torn_text(snap: &Snapshot, narrow: bool) -> Option<String> {
+    (snap.settings.store == "file").then(|| {
+        let label = if narrow { "torn" } else { "torn reads" };
+        format!("{label} {}", snap.torn_reads)
+    })
+}
+
+fn count_style(snap: &Snapshot) -> Style {
+    let style = Style::new().add_modifier(Modifier::BOLD);
     if snap.remaining.is_some_and(|n| n < 0) {
         // A negative count can only come from a race.
-        style = style.fg(Color::Red);
-    } else if snap.remaining.is_none() {
-        style = style.fg(Color::Yellow);
+        style.fg(Color::Red)
+    } else if snap.remaining.is_none() || snap.count_stale {
+        style.fg(Color::Yellow)
+    } else {
+        style
     }
+}
+
+/// The remaining box's block: titled, and marked "last read" when the
+/// count shown is not this moment's.
+fn count_block(snap: &Snapshot, style: Style) -> Block<'static> {
     let block = Block::bordered()
         .title(" remaining ")
         .title_alignment(Alignment::Center)
         .border_style(style);
+    if snap.count_stale {
+        block.title_bottom(Line::from(" last read ").centered())
+    } else {
+        block
+    }
+}
+
+fn render_remaining(snap: &Snapshot, text: &str, big: bool, area: Rect, buf: &mut Buffer) {
+    let style = count_style(snap);
+    let block = count_block(snap, style);
     let inner = block.inner(area);
     block.render(area, buf);
     let big =
@@ -465,6 +567,8 @@ fn verdict(snap: &Snapshot, narrow: bool) -> Line<'static> {
             "race: concurrent writes overwrote sales"
         };
         Line::styled(text, alarm())
+    } else if snap.stopped {
+        Line::styled("stopped", Style::new().fg(Color::Yellow))
     } else if snap.finished {
         Line::styled("sale finished", Style::new().fg(Color::Green))
     } else if snap.paused {
@@ -472,6 +576,166 @@ fn verdict(snap: &Snapshot, narrow: bool) -> Line<'static> {
     } else {
         Line::styled("selling", Style::new().fg(Color::DarkGray))
     }
+}
+
+// ---------------------------------------------------------- presentation
+
+/// The presentation band: the count, sold / tickets, oversold and lost
+/// updates in big digits, two by two, and two lines for the rest.
+fn render_big_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
+    let box_rows = (area.height.saturating_sub(PRESENT_INFO_ROWS)) / 2;
+    let [top, bottom, info] = Layout::vertical([
+        Constraint::Length(box_rows),
+        Constraint::Length(box_rows),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    let halves = |r: Rect| -> [Rect; 3] {
+        Layout::horizontal([
+            Constraint::Fill(1),
+            Constraint::Length(1),
+            Constraint::Fill(1),
+        ])
+        .areas(r)
+    };
+    let [count_area, _, sold_area] = halves(top);
+    let [oversold_area, _, lost_area] = halves(bottom);
+
+    let count = remaining_text(snap.remaining);
+    let widest = widest_count(snap, &count);
+    render_big(
+        count_block(snap, count_style(snap)),
+        &count,
+        &widest,
+        count_style(snap),
+        count_area,
+        buf,
+    );
+    let tickets = snap.settings.tickets;
+    let sold = format!("{}/{tickets}", snap.sold);
+    let sold_style = if snap.oversold > 0 {
+        alarm()
+    } else {
+        Style::new().fg(Color::Green).add_modifier(Modifier::BOLD)
+    };
+    render_big(
+        big_block(" sold / tickets ", sold_style),
+        &sold,
+        &format!("{tickets}/{tickets}"),
+        sold_style,
+        sold_area,
+        buf,
+    );
+    let figure_style = |alarming: bool| {
+        if alarming {
+            alarm()
+        } else {
+            Style::new().add_modifier(Modifier::BOLD)
+        }
+    };
+    let oversold = snap.oversold.to_string();
+    let style = figure_style(snap.oversold > 0);
+    render_big(
+        big_block(" oversold ", style),
+        &oversold,
+        &oversold,
+        style,
+        oversold_area,
+        buf,
+    );
+    let lost = snap
+        .lost_updates
+        .map_or("?".to_string(), |n| n.to_string());
+    let style = figure_style(snap.lost_updates.is_some_and(|n| n > 0));
+    let mut block = big_block(" lost updates ", style);
+    if snap.count_stale {
+        block = block.title_bottom(Line::from(" last read ").centered());
+    }
+    render_big(block, &lost, &lost, style, lost_area, buf);
+
+    let mut first = vec![Span::raw(format!(
+        "lock: {}{SEP}{}",
+        holder_text(snap.holder),
+        contention_text(snap, false)
+    ))];
+    if let Some(torn) = torn_text(snap, false) {
+        first.push(Span::raw(SEP));
+        first.push(Span::raw(torn));
+    }
+    if let Some(rate) = snap.ops_per_sec {
+        first.push(Span::raw(format!("{SEP}{} purchases/s", rate_text(rate))));
+    }
+    first.push(Span::raw(format!("{SEP}elapsed {}", elapsed_text(snap))));
+    let rows: [Rect; PRESENT_INFO_ROWS as usize] =
+        Layout::vertical([Constraint::Length(1); PRESENT_INFO_ROWS as usize]).areas(info);
+    Line::from(first).render(rows[0], buf);
+    verdict(snap, false).render(rows[1], buf);
+}
+
+fn big_block(title: &'static str, style: Style) -> Block<'static> {
+    Block::bordered()
+        .title(title)
+        .title_alignment(Alignment::Center)
+        .border_style(style)
+}
+
+/// Draws `text` in the biggest digits that fit the box, as wide as
+/// `widest` would need so the digits do not jump as the number changes;
+/// plain bold text where even the smallest big digits do not fit.
+fn render_big(
+    block: Block<'static>,
+    text: &str,
+    widest: &str,
+    style: Style,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let fits = |sx: u16, sy: u16| {
+        let need = big_width(widest).max(big_width(text)) * sx;
+        need <= inner.width && BIG_ROWS * sy <= inner.height
+    };
+    let scale = [(2, 2), (2, 1), (1, 1)]
+        .into_iter()
+        .find(|&(sx, sy)| fits(sx, sy));
+    let lines: Vec<Line> = match scale.and_then(|(sx, sy)| tall_lines(text, sx, sy)) {
+        Some(rows) => rows.into_iter().map(Line::from).collect(),
+        None => vec![Line::from(text.to_string())],
+    };
+    let height = (lines.len() as u16).min(inner.height);
+    let target = Rect {
+        y: inner.y + inner.height.saturating_sub(height) / 2,
+        height,
+        ..inner
+    };
+    Paragraph::new(lines)
+        .style(style)
+        .alignment(Alignment::Center)
+        .render(target, buf);
+}
+
+/// `text` in the 3×5 font, one cell per pixel, scaled `sx` across and `sy`
+/// down: `5 * sy` rows high. `None` if a character has no glyph.
+fn tall_lines(text: &str, sx: u16, sy: u16) -> Option<Vec<String>> {
+    let mut rows = vec![String::new(); 5];
+    for (i, c) in text.chars().enumerate() {
+        let bits = font(c)?;
+        for (r, row) in rows.iter_mut().enumerate() {
+            if i > 0 {
+                row.push_str(&" ".repeat(sx as usize));
+            }
+            for col in (0..3).rev() {
+                let pixel = if bits[r] >> col & 1 == 1 { '█' } else { ' ' };
+                row.extend(std::iter::repeat_n(pixel, sx as usize));
+            }
+        }
+    }
+    Some(
+        rows.into_iter()
+            .flat_map(|row| std::iter::repeat_n(row, sy as usize))
+            .collect(),
+    )
 }
 
 // ------------------------------------------------------------------ grid
@@ -548,15 +812,12 @@ fn render_grid(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
         let note_width = format!(" +{total} more").len();
         let last_row = per_row.saturating_sub(note_width.div_ceil(format.cell as usize));
         shown = (rows - 1) * per_row + last_row;
-        more = Some(Span::styled(
-            format!(" +{} more", total - shown),
-            Style::new().fg(Color::DarkGray),
-        ));
+        more = Some(Span::raw(format!(" +{} more", total - shown)));
     }
     let mut lines: Vec<Line> = snap.buyers[..shown]
         .chunks(per_row)
         .enumerate()
-        .map(|(row, cells)| grid_line(row * per_row, cells, format))
+        .map(|(row, cells)| grid_line(row * per_row, cells, snap.holder, format))
         .collect();
     if let Some(more) = more {
         if lines.len() < rows {
@@ -569,27 +830,56 @@ fn render_grid(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
     Paragraph::new(lines).render(plan.grid, buf);
 }
 
-fn grid_line(first: usize, cells: &[BuyerCell], format: GridFormat) -> Line<'static> {
+fn grid_line(
+    first: usize,
+    cells: &[BuyerCell],
+    holder: Option<usize>,
+    format: GridFormat,
+) -> Line<'static> {
     let mut spans = Vec::new();
     if format.label > 0 {
-        spans.push(Span::styled(
-            // Buyers are numbered from 1 wherever people read them.
-            format!("{:>w$} ", first + 1, w = format.label as usize - 1),
-            Style::new().fg(Color::DarkGray),
-        ));
+        // Buyers are numbered from 1 wherever people read them.
+        spans.push(Span::raw(format!(
+            "{:>w$} ",
+            first + 1,
+            w = format.label as usize - 1
+        )));
     }
-    // One span per run of equal states keeps 1000 buyers cheap to draw.
-    for run in cells.chunk_by(|a, b| a.state == b.state) {
-        let glyph = glyph(run[0].state);
+    let marks: Vec<(char, Style)> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, cell)| cell_mark(cell, holder == Some(first + i)))
+        .collect();
+    // One span per run of equal marks keeps 1000 buyers cheap to draw.
+    for run in marks.chunk_by(|a, b| a == b) {
+        let (glyph, style) = run[0];
         let text: String = if format.cell == 2 {
             run.iter().flat_map(|_| [glyph, ' ']).collect()
         } else {
             std::iter::repeat_n(glyph, run.len()).collect()
         };
-        spans.push(Span::styled(text, state_style(run[0].state)));
+        spans.push(Span::styled(text, style));
     }
     Line::from(spans)
 }
+
+/// What a buyer's cell shows. A sale just overwritten comes first: it is
+/// the race made visible, and lasts only a moment. Then the lock: the
+/// holder is marked for as long as it holds it, whatever step it is at
+/// inside (reading, writing), since that is what a room watches for.
+fn cell_mark(cell: &BuyerCell, holds: bool) -> (char, Style) {
+    if cell.lost_sale {
+        (LOST_GLYPH, alarm().add_modifier(Modifier::REVERSED))
+    } else if holds {
+        let s = BuyerState::HoldingLock;
+        (glyph(s), state_style(s).add_modifier(Modifier::REVERSED))
+    } else {
+        (glyph(cell.state), state_style(cell.state))
+    }
+}
+
+/// The mark of a buyer whose sale a stale write just overwrote.
+pub(crate) const LOST_GLYPH: char = '✗';
 
 /// The glyph of a state: each is distinct, so the grid reads without colour.
 pub(crate) const fn glyph(state: BuyerState) -> char {
@@ -597,7 +887,8 @@ pub(crate) const fn glyph(state: BuyerState) -> char {
         BuyerState::NotStarted => '·',
         BuyerState::Searching => 's',
         BuyerState::Reading => 'r',
-        BuyerState::WaitingLock => 'w',
+        // Not `w`: waiting and writing must differ by more than case.
+        BuyerState::WaitingLock => '~',
         BuyerState::HoldingLock => 'L',
         BuyerState::Writing => 'W',
         BuyerState::Bought => '$',
@@ -653,15 +944,30 @@ fn legend_lines(snap: &Snapshot, width: u16, max_rows: usize) -> Vec<Line<'stati
             })
             .collect()
     };
-    let all = pack(items(&|_| true), width, width);
+    let lost = || {
+        vec![
+            Span::styled(
+                LOST_GLYPH.to_string(),
+                alarm().add_modifier(Modifier::REVERSED),
+            ),
+            Span::raw(" sale overwritten"),
+        ]
+    };
+    // The overwrite mark is explained once the race has shown itself.
+    let raced = snap.lost_updates.is_some_and(|n| n > 0) || snap.buyers.iter().any(|b| b.lost_sale);
+    let mut all = items(&|_| true);
+    if raced {
+        all.push(lost());
+    }
+    let all = pack(all, width, width);
     if all.len() <= max_rows {
         return all;
     }
-    pack(
-        items(&|s| snap.buyers.iter().any(|b| b.state == s)),
-        width,
-        width,
-    )
+    let mut shown = items(&|s| snap.buyers.iter().any(|b| b.state == s));
+    if snap.buyers.iter().any(|b| b.lost_sale) {
+        shown.push(lost());
+    }
+    pack(shown, width, width)
 }
 
 // ---------------------------------------------------------- events, keys
@@ -672,10 +978,7 @@ fn render_events(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     }
     let rows = area.height as usize;
     let lines: Vec<Line> = if snap.events.is_empty() {
-        vec![Line::styled(
-            "no events yet",
-            Style::new().fg(Color::DarkGray),
-        )]
+        vec![Line::raw("no events yet")]
     } else {
         let skip = snap.events.len().saturating_sub(rows);
         snap.events[skip..].iter().map(|e| event_line(e)).collect()
@@ -706,9 +1009,9 @@ fn keys_line(snap: &Snapshot, width: u16) -> Line<'static> {
         ("-", "faster"),
     ];
     let short = [("q", "quit"), ("p", pause), ("+", "slow"), ("-", "fast")];
-    let build = |keys: [(&'static str, &'static str); 4], gap: &'static str| {
+    let build = |keys: [(&'static str, &'static str); 4], gap: &'static str, n: usize| {
         let mut spans = Vec::new();
-        for (i, (k, what)) in keys.into_iter().enumerate() {
+        for (i, (k, what)) in keys.into_iter().take(n).enumerate() {
             if i > 0 {
                 spans.push(Span::raw(gap));
             }
@@ -717,15 +1020,22 @@ fn keys_line(snap: &Snapshot, width: u16) -> Line<'static> {
         }
         Line::from(spans)
     };
-    let mut line = build(long, SEP);
+    // Without delays + and - have nothing to scale (the header says so).
+    let keys = if snap.settings.delays { 4 } else { 2 };
+    let mut line = build(long, SEP, keys);
     if line.width() > width as usize {
-        line = build(short, " ");
+        line = build(short, " ", keys);
     }
-    let done = "sale finished";
-    if snap.finished && line.width() + SEP.len() + done.len() <= width as usize {
-        line.spans.push(Span::raw(SEP));
-        line.spans
-            .push(Span::styled(done, Style::new().fg(Color::Green)));
+    let done = if snap.stopped {
+        Some(("sale stopped", Color::Yellow))
+    } else {
+        snap.finished.then_some(("sale finished", Color::Green))
+    };
+    if let Some((done, colour)) = done {
+        if line.width() + SEP.len() + done.len() <= width as usize {
+            line.spans.push(Span::raw(SEP));
+            line.spans.push(Span::styled(done, Style::new().fg(colour)));
+        }
     }
     line
 }
@@ -1455,11 +1765,18 @@ fn wrap(text: &str, width: u16) -> Vec<String> {
 
 /// The essentials as whole items, most important first.
 fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
+    let stale = if snap.count_stale { " (last read)" } else { "" };
     let mut items = vec![
         vec![Span::styled(
-            format!("remaining {}", remaining_text(snap.remaining)),
-            Style::new().add_modifier(Modifier::BOLD),
+            format!("remaining {}{stale}", remaining_text(snap.remaining)),
+            count_style(snap),
         )],
+        // What is being shown: every size says which store and lock.
+        vec![Span::raw(format!(
+            "store {} lock {}",
+            clean(&snap.settings.store),
+            clean(&snap.settings.lock)
+        ))],
         vec![Span::raw(format!(
             "sold {}/{}",
             snap.sold, snap.settings.tickets
@@ -1474,6 +1791,9 @@ fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
         holder_text(snap.holder)
     ))]);
     items.push(vec![Span::raw(contention_text(snap, false))]);
+    if let Some(torn) = torn_text(snap, false) {
+        items.push(vec![Span::raw(torn)]);
+    }
     items.push(status_spans(snap));
     items.push(vec![Span::raw(elapsed_text(snap))]);
     items
@@ -1574,6 +1894,7 @@ fn font(c: char) -> Option<[u8; 5]> {
         '9' => [0b111, 0b101, 0b111, 0b001, 0b111],
         '-' => [0b000, 0b000, 0b111, 0b000, 0b000],
         '?' => [0b111, 0b001, 0b011, 0b000, 0b010],
+        '/' => [0b001, 0b001, 0b010, 0b100, 0b100],
         _ => return None,
     })
 }
@@ -1670,8 +1991,8 @@ jitter  seed 42
 │     █ █     │ lock: free  waiting 0
 │     ▀▀▀     │ 8.0 purchases/s  elapsed 1.25s
 └─────────────┘ race: concurrent writes overwrote sales
-· not started  s searching  r reading  w waiting  L holds lock  W writing
-$ bought  x sold out  - exited  ! crashed
+· not started  s searching  r reading  ~ waiting  L holds lock  W writing
+$ bought  x sold out  - exited  ! crashed  ✗ sale overwritten
  1 $ $ $ $ $ $ $ $ $ $
 buyer 3 read 1
 buyer 3 wrote 0
