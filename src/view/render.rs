@@ -1791,6 +1791,9 @@ fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
         holder_text(snap.holder)
     ))]);
     items.push(vec![Span::raw(contention_text(snap, false))]);
+    if snap.stopped {
+        items.insert(2, vec![Span::styled("stopped", Style::new().fg(Color::Yellow))]);
+    }
     if let Some(torn) = torn_text(snap, false) {
         items.push(vec![Span::raw(torn)]);
     }
@@ -2009,6 +2012,219 @@ buyer 7 wrote 0 — overwrote buyer 3's sale
 
 q quit  p pause  + slower  - faster  sale finished
 ";
+
+    /// A racy file-store sale under way: a stale write just overwrote
+    /// buyer 3's sale, and the view's last read caught the file
+    /// mid-rewrite, so the count is the last that parsed.
+    fn racy_file_sale() -> Snapshot {
+        let mut snap = snapshot(12, 20, 14, 9);
+        snap.settings.store = "file".to_string();
+        snap.settings.read_delay = "200ms".to_string();
+        snap.settings.write_delay = "0".to_string();
+        snap.settings.seed = 1_234_567_890;
+        snap.finished = false;
+        snap.count_stale = true;
+        snap.torn_reads = 5;
+        snap.elapsed = std::time::Duration::from_millis(2_400);
+        snap.ops_per_sec = Some(14.0 / 2.4);
+        let states = [
+            BuyerState::Reading,
+            BuyerState::Writing,
+            BuyerState::Searching,
+            BuyerState::Bought,
+            BuyerState::Reading,
+            BuyerState::Writing,
+            BuyerState::Searching,
+            BuyerState::Bought,
+            BuyerState::NotStarted,
+            BuyerState::Reading,
+            BuyerState::Searching,
+            BuyerState::Reading,
+        ];
+        for (cell, state) in snap.buyers.iter_mut().zip(states) {
+            cell.state = state;
+        }
+        snap.buyers[2].lost_sale = true;
+        snap.events = vec![
+            "buyer 3 read 12".to_string(),
+            "buyer 7 read 12".to_string(),
+            "buyer 3 wrote 11".to_string(),
+            "buyer 7 wrote 11 — overwrote buyer 3's sale".to_string(),
+        ];
+        snap
+    }
+
+    /// The same sale under --lock buy: buyer 5 holds the lock (and is
+    /// writing inside it), four wait.
+    fn locked_file_sale() -> Snapshot {
+        let mut snap = snapshot(12, 20, 11, 9);
+        snap.settings.store = "file".to_string();
+        snap.settings.lock = "buy".to_string();
+        snap.settings.read_delay = "200ms".to_string();
+        snap.settings.write_delay = "0".to_string();
+        snap.settings.seed = 1_234_567_890;
+        snap.finished = false;
+        snap.elapsed = std::time::Duration::from_millis(2_400);
+        snap.ops_per_sec = Some(11.0 / 2.4);
+        snap.holder = Some(4);
+        snap.holder_pid = Some(4242);
+        snap.waiting = 4;
+        for (i, cell) in snap.buyers.iter_mut().enumerate() {
+            cell.state = match i {
+                4 => BuyerState::Writing,
+                5..=8 => BuyerState::WaitingLock,
+                _ => BuyerState::Searching,
+            };
+        }
+        snap.events = vec![
+            "buyer 4 read 10".to_string(),
+            "buyer 4 wrote 9".to_string(),
+            "buyer 5 read 9".to_string(),
+        ];
+        snap
+    }
+
+    /// The classroom's sizes, from a phone-sized pane to a projector.
+    const SIZES: [(u16, u16); 5] = [(30, 10), (60, 15), (80, 24), (120, 40), (200, 60)];
+
+    #[test]
+    fn screens_at_every_size() {
+        for (name, snap) in [("racy_file", racy_file_sale()), ("locked_file", locked_file_sale())] {
+            for (w, h) in SIZES {
+                let text = text_of(&render_to(&snap, w, h));
+                insta::assert_snapshot!(format!("{name}_{w}x{h}"), text);
+            }
+        }
+    }
+
+    #[test]
+    fn every_size_keeps_store_lock_and_count() {
+        for snap in [racy_file_sale(), locked_file_sale()] {
+            for (w, h) in SIZES.into_iter().chain([(40, 9), (40, 12), (50, 10)]) {
+                let text = text_of(&render_to(&snap, w, h));
+                let flat = text.replace('\n', " ");
+                assert!(flat.contains("file"), "{w}x{h}: no store\n{text}");
+                assert!(flat.contains(&snap.settings.lock), "{w}x{h}: no lock\n{text}");
+                assert!(
+                    flat.contains("remaining 9") || text.contains("remaining ─"),
+                    "{w}x{h}: no count\n{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_holder_is_marked_whatever_its_step() {
+        let snap = locked_file_sale();
+        let buf = render_to(&snap, 80, 24);
+        let grid = plan(&snap, buf.area).grid;
+        let row: String = (grid.left()..grid.right())
+            .map(|x| buf[(x, grid.top())].symbol().to_string())
+            .collect();
+        // Buyer 5 is writing inside the lock: the grid shows it holding.
+        assert!(row.starts_with(" 1 s s s s L ~ ~ ~ ~ s"), "{row}");
+        let cell = &buf[(grid.left() + 11, grid.top())];
+        assert!(cell.modifier.contains(Modifier::REVERSED));
+    }
+
+    #[test]
+    fn an_overwritten_sale_is_marked_in_the_grid() {
+        let snap = racy_file_sale();
+        let buf = render_to(&snap, 80, 24);
+        let grid = plan(&snap, buf.area).grid;
+        let (x, y) = (grid.left() + 3 + 2 * 2, grid.top());
+        assert_eq!(buf[(x, y)].symbol(), LOST_GLYPH.to_string());
+        assert_eq!(buf[(x, y)].fg, Color::Red);
+        let text = text_of(&buf);
+        assert!(text.contains("✗ sale overwritten"), "{text}");
+    }
+
+    #[test]
+    fn waiting_and_writing_differ_by_more_than_case() {
+        let (waiting, writing) = (glyph(BuyerState::WaitingLock), glyph(BuyerState::Writing));
+        assert_ne!(
+            waiting.to_ascii_lowercase(),
+            writing.to_ascii_lowercase()
+        );
+    }
+
+    #[test]
+    fn a_stale_count_is_marked_and_keeps_the_box_width() {
+        let mut snap = racy_file_sale();
+        let width_of = |snap: &Snapshot| {
+            let text = text_of(&render_to(snap, 80, 24));
+            let line = text.lines().find(|l| l.contains("remaining")).unwrap_or_default().to_string();
+            line.find('┐').unwrap_or(0)
+        };
+        let stale = width_of(&snap);
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(text.contains("last read"), "{text}");
+        assert!(text.contains("torn reads 5"), "{text}");
+        assert!(!text.contains('?'), "{text}");
+        for remaining in [20, 9, 0] {
+            snap.count_stale = false;
+            snap.remaining = Some(remaining);
+            assert_eq!(width_of(&snap), stale, "at {remaining}");
+        }
+        let plain = racy_file_sale().plain_line();
+        assert!(plain.contains("remaining 9 (last read)"), "{plain}");
+    }
+
+    #[test]
+    fn the_presentation_layout_draws_four_figures_taller_than_three_rows() {
+        for (w, h) in [(120, 40), (200, 60)] {
+            let snap = racy_file_sale();
+            let buf = render_to(&snap, w, h);
+            let text = text_of(&buf);
+            for title in ["remaining", "sold / tickets", "oversold", "lost updates"] {
+                assert!(text.contains(title), "{w}x{h}: {title}\n{text}");
+            }
+            // Full-block rows, one under another, at least five deep.
+            let tallest = text
+                .lines()
+                .fold((0, 0), |(run, best), l| {
+                    let run = if l.contains('█') { run + 1 } else { 0 };
+                    (run, best.max(run))
+                })
+                .1;
+            assert!(tallest >= 5, "{w}x{h}: {tallest} rows\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_final_frame_after_a_stop_says_stopped() {
+        let mut snap = locked_file_sale();
+        snap.stopped = true;
+        for (w, h) in SIZES {
+            let text = text_of(&render_to(&snap, w, h));
+            assert!(text.contains("stopped"), "{w}x{h}\n{text}");
+            assert!(!text.contains("selling"), "{w}x{h}\n{text}");
+        }
+    }
+
+    #[test]
+    fn without_delays_the_speed_keys_say_why() {
+        let mut snap = racy_file_sale();
+        snap.settings.delays = false;
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(text.lines().next().unwrap().contains(NO_DELAYS), "{text}");
+        assert!(!text.contains("+ slower"), "{text}");
+    }
+
+    #[test]
+    fn labels_are_never_dark_grey() {
+        for snap in [racy_file_sale(), locked_file_sale()] {
+            for (w, h) in SIZES {
+                let buf = render_to(&snap, w, h);
+                let text = text_of(&buf);
+                for label in ["store ", "lock ", "seed ", "remaining"] {
+                    if let Some((x, y)) = find(&buf, label) {
+                        assert_ne!(buf[(x, y)].fg, Color::DarkGray, "{label} at {w}x{h}\n{text}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn rates_keep_a_decimal_only_when_slow() {
