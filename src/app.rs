@@ -564,6 +564,7 @@ fn compare_sales(
         view: args.output.view,
         json: args.output.json,
         trace: args.output.trace,
+        color: args.output.color,
     };
     let seed = args.sale.seed.unwrap_or_else(rand::random);
     // Every sale is checked before any runs, so a refused combination
@@ -673,7 +674,8 @@ fn write_table(
             r.oversold,
             r.torn_reads,
             r.elapsed_ms,
-            crate::report::meaningful_rate(r.sold, r.elapsed_ms).map_or("-".to_string(), human_rate),
+            crate::report::meaningful_rate(r.sold, r.elapsed_ms)
+                .map_or("-".to_string(), human_rate),
             r.verdict,
         )?;
     }
@@ -767,6 +769,7 @@ fn sell_command(args: SellArgs) -> anyhow::Result<Exit> {
         view: args.output.view,
         json: args.output.json,
         trace: args.output.trace,
+        color: args.output.color,
     };
     // Saving the schedule needs the steps recorded.
     let record = output.trace || args.output.save_schedule.is_some();
@@ -861,25 +864,41 @@ pub fn exit_of(report: &SaleReport) -> Exit {
 }
 
 fn observer_for(cfg: &SaleConfig, output: Output) -> anyhow::Result<Box<dyn Observer>> {
-    // With --json stdout belongs to the JSON object: the screen goes to
-    // stderr, and only if that is a terminal.
-    let (target, is_tty) = if output.json {
-        (Target::Stderr, io::stderr().is_terminal())
+    // The live screen goes to stdout when that is a terminal (and not
+    // holding the JSON object), else to stderr when that is one; with
+    // neither, or a terminal that cannot host it, there is no screen.
+    let screen = if !output.json && io::stdout().is_terminal() {
+        Some(Target::Stdout)
+    } else if io::stderr().is_terminal() {
+        Some(Target::Stderr)
     } else {
-        (Target::Stdout, io::stdout().is_terminal())
+        None
     };
-    let view = match output.view {
-        Some(ViewMode::Live) if !is_tty => ViewMode::Plain,
-        Some(view) => view,
-        None if is_tty => ViewMode::Live,
-        None if output.json => ViewMode::Quiet,
-        None => ViewMode::Plain,
+    let term = std::env::var("TERM").ok();
+    let screen = screen.filter(|_| crate::view::can_draw_live(term.as_deref()));
+    let view = match (output.view, screen) {
+        (Some(ViewMode::Live) | None, Some(target)) => return live_observer(target, output),
+        (Some(ViewMode::Live) | Some(ViewMode::Plain), None) | (Some(ViewMode::Plain), _) => {
+            ViewMode::Plain
+        }
+        (None, None) if !output.json => ViewMode::Plain,
+        _ => ViewMode::Quiet,
+    };
+    // Plain lines go with the summary, or beside the JSON object.
+    let target = if output.json {
+        Target::Stderr
+    } else {
+        Target::Stdout
     };
     Ok(match view {
-        ViewMode::Live => Box::new(LiveObserver::start(target)?),
         ViewMode::Plain => Box::new(PlainObserver::new(cfg, target)),
-        ViewMode::Quiet => Box::new(Quiet),
+        _ => Box::new(Quiet),
     })
+}
+
+fn live_observer(target: Target, output: Output) -> anyhow::Result<Box<dyn Observer>> {
+    let colour = crate::view::colour(output.color, std::env::var("NO_COLOR").ok().as_deref());
+    Ok(Box::new(LiveObserver::start(target, colour)?))
 }
 
 /// `ticketlab step`: the live view with the scheduler in a person's hands.
@@ -930,7 +949,8 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
         crate::report::plural(cfg.tickets, "ticket"),
         if cfg.racy() { "" } else { ". Can you?" }
     );
-    let mut observer = LiveObserver::start(Target::Stdout)?;
+    let colour = crate::view::colour(args.output.color, std::env::var("NO_COLOR").ok().as_deref());
+    let mut observer = LiveObserver::start(Target::Stdout, colour)?;
     let mut selected = 0;
     loop {
         let mut person = Person::new(
@@ -949,6 +969,7 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
                     view: Some(ViewMode::Live),
                     json: false,
                     trace: args.output.trace,
+                    color: args.output.color,
                 };
                 print_report(&report, output)?;
                 return Ok(exit_of(&report));

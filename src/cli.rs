@@ -260,6 +260,9 @@ pub struct OutputArgs {
     /// Print exactly one JSON object on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// When the live screen uses colour: auto (unless the NO_COLOR environment variable is set), always, never [default: auto].
+    #[arg(long, value_name = "WHEN", value_parser = parse_color, default_value = "auto", hide_default_value = true)]
+    pub color: config::ColorMode,
     /// After the run, print every operation in time order, the schedule, and name each lost update.
     #[arg(long)]
     pub trace: bool,
@@ -430,6 +433,10 @@ fn parse_wants(s: &str) -> Result<Wants, String> {
 }
 
 fn parse_view(s: &str) -> Result<config::ViewMode, String> {
+    s.parse()
+}
+
+fn parse_color(s: &str) -> Result<config::ColorMode, String> {
     s.parse()
 }
 

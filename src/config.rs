@@ -231,6 +231,32 @@ impl FromStr for ViewMode {
     }
 }
 
+/// When the live screen uses colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorMode {
+    /// Colour unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    /// Colour even with `NO_COLOR`.
+    Always,
+    /// No colour: bold and reverse video only.
+    Never,
+}
+
+impl FromStr for ColorMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(ColorMode::Auto),
+            "always" => Ok(ColorMode::Always),
+            "never" => Ok(ColorMode::Never),
+            _ => Err(format!(
+                "unknown colour setting '{s}' (allowed: auto, always, never)"
+            )),
+        }
+    }
+}
+
 /// What a run prints, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Output {
@@ -240,6 +266,8 @@ pub struct Output {
     pub json: bool,
     /// Print the post-mortem after the run.
     pub trace: bool,
+    /// When the live screen uses colour.
+    pub color: ColorMode,
 }
 
 /// Largest number of buyers a sale accepts.

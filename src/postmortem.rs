@@ -203,12 +203,43 @@ impl Replay {
 
 /// Every lost update of a run, given its events in any order.
 pub(crate) fn lost_updates(tickets: i64, events: &mut [Event]) -> Vec<LostUpdate> {
+    lost_updates_until(tickets, events, None)
+}
+
+/// The lost updates of the run up to `until` (nanoseconds; all of it for
+/// `None`): the sales that the count did not hold then.
+pub(crate) fn lost_updates_until(
+    tickets: i64,
+    events: &mut [Event],
+    until: Option<u64>,
+) -> Vec<LostUpdate> {
     events.sort_by_key(|e| (e.t_ns, e.buyer));
     let mut replay = Replay::new(tickets);
-    for e in events.iter() {
+    for e in events
+        .iter()
+        .take_while(|e| until.is_none_or(|t| e.t_ns <= t))
+    {
         replay.push(e);
     }
     replay.lost()
+}
+
+/// Up to when an overflowed trace holds every buyer's operations: the
+/// earliest last entry of a buyer whose trace stops short of its end (an
+/// exit, a sell-out, a crash). Past it, writes would be replayed without
+/// the writes they read, and named losses would be made up.
+pub(crate) fn recorded_until(events: &[Event]) -> Option<u64> {
+    let mut last: HashMap<usize, Event> = HashMap::new();
+    for e in events {
+        let entry = last.entry(e.buyer).or_insert(*e);
+        if e.t_ns >= entry.t_ns {
+            *entry = *e;
+        }
+    }
+    last.values()
+        .filter(|e| !matches!(e.op, Op::Exited | Op::SoldOut | Op::Crashed))
+        .map(|e| e.t_ns)
+        .min()
 }
 
 /// Lost updates as sentences, one per run of equal ones (a stale write
@@ -425,10 +456,7 @@ mod tests {
             lost_buyer: 1,
             count_read: 8,
         };
-        let other = LostUpdate {
-            lost_buyer: 2,
-            ..l
-        };
+        let other = LostUpdate { lost_buyer: 2, ..l };
         assert_eq!(
             sentences(&[l, l, l, other]),
             vec![

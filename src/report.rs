@@ -420,7 +420,13 @@ impl SaleReport {
         let lost = usize::try_from(self.lost_updates.unwrap_or(0)).unwrap_or(usize::MAX);
         if racy && lost > 0 {
             let tickets = i64::try_from(self.tickets).unwrap_or(i64::MAX);
-            self.lost = postmortem::lost_updates(tickets, &mut self.events);
+            // An overflowed trace names only what it saw whole.
+            let until = if self.trace_overflow > 0 {
+                postmortem::recorded_until(&self.events)
+            } else {
+                None
+            };
+            self.lost = postmortem::lost_updates_until(tickets, &mut self.events, until);
             self.lost.truncate(lost);
         }
     }
@@ -713,7 +719,8 @@ const RATE_MIN_MS: f64 = 10.0;
 /// few purchases, or too little time, for a rate to mean anything. Every
 /// view and table shows a rate only through this.
 pub(crate) fn meaningful_rate(sold: u64, elapsed_ms: f64) -> Option<f64> {
-    (sold >= RATE_MIN_SOLD && elapsed_ms >= RATE_MIN_MS).then(|| sold as f64 / (elapsed_ms / 1000.0))
+    (sold >= RATE_MIN_SOLD && elapsed_ms >= RATE_MIN_MS)
+        .then(|| sold as f64 / (elapsed_ms / 1000.0))
 }
 
 /// 1234567.0 → "1.23M", 5800.0 → "5.8k".

@@ -180,8 +180,11 @@ fn plan_full(snap: &Snapshot, area: Rect) -> Plan {
     // the seed are never cut off) before the grid's rows and the events.
     let header_rows = if header.len() > 1 && room > 1 { 2 } else { 1 };
     let room = room - (header_rows - 1);
-    let (grid_format, grid_rows) =
-        best_grid(snap.buyers.len(), width, room.saturating_sub(EVENT_RESERVE).max(1));
+    let (grid_format, grid_rows) = best_grid(
+        snap.buyers.len(),
+        width,
+        room.saturating_sub(EVENT_RESERVE).max(1),
+    );
     let grid_rows = grid_rows.min(room);
     // Rows left after the reserve go to a second legend line.
     let spare = room.saturating_sub(grid_rows + EVENT_RESERVE);
@@ -643,9 +646,7 @@ fn render_big_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
         oversold_area,
         buf,
     );
-    let lost = snap
-        .lost_updates
-        .map_or("?".to_string(), |n| n.to_string());
+    let lost = snap.lost_updates.map_or("?".to_string(), |n| n.to_string());
     let style = figure_style(snap.lost_updates.is_some_and(|n| n > 0));
     let mut block = big_block(" lost updates ", style);
     if snap.count_stale {
@@ -1792,7 +1793,10 @@ fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
     ))]);
     items.push(vec![Span::raw(contention_text(snap, false))]);
     if snap.stopped {
-        items.insert(2, vec![Span::styled("stopped", Style::new().fg(Color::Yellow))]);
+        items.insert(
+            2,
+            vec![Span::styled("stopped", Style::new().fg(Color::Yellow))],
+        );
     }
     if let Some(torn) = torn_text(snap, false) {
         items.push(vec![Span::raw(torn)]);
@@ -2089,7 +2093,10 @@ q quit  p pause  + slower  - faster  sale finished
 
     #[test]
     fn screens_at_every_size() {
-        for (name, snap) in [("racy_file", racy_file_sale()), ("locked_file", locked_file_sale())] {
+        for (name, snap) in [
+            ("racy_file", racy_file_sale()),
+            ("locked_file", locked_file_sale()),
+        ] {
             for (w, h) in SIZES {
                 let text = text_of(&render_to(&snap, w, h));
                 insta::assert_snapshot!(format!("{name}_{w}x{h}"), text);
@@ -2104,7 +2111,10 @@ q quit  p pause  + slower  - faster  sale finished
                 let text = text_of(&render_to(&snap, w, h));
                 let flat = text.replace('\n', " ");
                 assert!(flat.contains("file"), "{w}x{h}: no store\n{text}");
-                assert!(flat.contains(&snap.settings.lock), "{w}x{h}: no lock\n{text}");
+                assert!(
+                    flat.contains(&snap.settings.lock),
+                    "{w}x{h}: no lock\n{text}"
+                );
                 assert!(
                     flat.contains("remaining 9") || text.contains("remaining ─"),
                     "{w}x{h}: no count\n{text}"
@@ -2142,10 +2152,7 @@ q quit  p pause  + slower  - faster  sale finished
     #[test]
     fn waiting_and_writing_differ_by_more_than_case() {
         let (waiting, writing) = (glyph(BuyerState::WaitingLock), glyph(BuyerState::Writing));
-        assert_ne!(
-            waiting.to_ascii_lowercase(),
-            writing.to_ascii_lowercase()
-        );
+        assert_ne!(waiting.to_ascii_lowercase(), writing.to_ascii_lowercase());
     }
 
     #[test]
@@ -2153,7 +2160,11 @@ q quit  p pause  + slower  - faster  sale finished
         let mut snap = racy_file_sale();
         let width_of = |snap: &Snapshot| {
             let text = text_of(&render_to(snap, 80, 24));
-            let line = text.lines().find(|l| l.contains("remaining")).unwrap_or_default().to_string();
+            let line = text
+                .lines()
+                .find(|l| l.contains("remaining"))
+                .unwrap_or_default()
+                .to_string();
             line.find('┐').unwrap_or(0)
         };
         let stale = width_of(&snap);
@@ -2219,7 +2230,11 @@ q quit  p pause  + slower  - faster  sale finished
                 let text = text_of(&buf);
                 for label in ["store ", "lock ", "seed ", "remaining"] {
                     if let Some((x, y)) = find(&buf, label) {
-                        assert_ne!(buf[(x, y)].fg, Color::DarkGray, "{label} at {w}x{h}\n{text}");
+                        assert_ne!(
+                            buf[(x, y)].fg,
+                            Color::DarkGray,
+                            "{label} at {w}x{h}\n{text}"
+                        );
                     }
                 }
             }
