@@ -815,13 +815,34 @@ pub fn print_report(report: &SaleReport, output: Output) -> anyhow::Result<()> {
             err.flush()?;
         }
     } else {
-        report.write_summary(&mut out)?;
+        // On a terminal the summary wraps to its width, never inside a
+        // seed or a command; into a file or a pipe it is left as it is.
+        match terminal_width() {
+            Some(width) => {
+                let mut text = Vec::new();
+                report.write_summary(&mut text)?;
+                let text = String::from_utf8_lossy(&text);
+                out.write_all(crate::fit::fit_to_width(&text, width).as_bytes())?;
+            }
+            None => report.write_summary(&mut out)?,
+        }
         if output.trace {
             report.write_trace(&mut out)?;
         }
     }
     out.flush()?;
     Ok(())
+}
+
+/// The width of the terminal stdout is, if it is one.
+fn terminal_width() -> Option<usize> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(cols, _)| usize::from(cols))
+        .filter(|&cols| cols > 0)
 }
 
 /// Writes the run's interleaving where `--save-schedule` says, with the

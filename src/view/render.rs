@@ -604,31 +604,6 @@ fn render_big_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     let [count_area, _, sold_area] = halves(top);
     let [oversold_area, _, lost_area] = halves(bottom);
 
-    let count = remaining_text(snap.remaining);
-    let widest = widest_count(snap, &count);
-    render_big(
-        count_block(snap, count_style(snap)),
-        &count,
-        &widest,
-        count_style(snap),
-        count_area,
-        buf,
-    );
-    let tickets = snap.settings.tickets;
-    let sold = format!("{}/{tickets}", snap.sold);
-    let sold_style = if snap.oversold > 0 {
-        alarm()
-    } else {
-        Style::new().fg(Color::Green).add_modifier(Modifier::BOLD)
-    };
-    render_big(
-        big_block(" sold / tickets ", sold_style),
-        &sold,
-        &format!("{tickets}/{tickets}"),
-        sold_style,
-        sold_area,
-        buf,
-    );
     let figure_style = |alarming: bool| {
         if alarming {
             alarm()
@@ -636,23 +611,61 @@ fn render_big_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
             Style::new().add_modifier(Modifier::BOLD)
         }
     };
-    let oversold = snap.oversold.to_string();
-    let style = figure_style(snap.oversold > 0);
-    render_big(
-        big_block(" oversold ", style),
-        &oversold,
-        &oversold,
-        style,
-        oversold_area,
-        buf,
+    let tickets = snap.settings.tickets;
+    let count = remaining_text(snap.remaining);
+    let mut lost_block = big_block(
+        " lost updates ",
+        figure_style(snap.lost_updates.is_some_and(|n| n > 0)),
     );
-    let lost = snap.lost_updates.map_or("?".to_string(), |n| n.to_string());
-    let style = figure_style(snap.lost_updates.is_some_and(|n| n > 0));
-    let mut block = big_block(" lost updates ", style);
     if snap.count_stale {
-        block = block.title_bottom(Line::from(" last read ").centered());
+        lost_block = lost_block.title_bottom(Line::from(" last read ").centered());
     }
-    render_big(block, &lost, &lost, style, lost_area, buf);
+    let sold_style = if snap.oversold > 0 {
+        alarm()
+    } else {
+        Style::new().fg(Color::Green).add_modifier(Modifier::BOLD)
+    };
+    // (block, text, widest text it may show, style, area)
+    let figures = [
+        (
+            count_block(snap, count_style(snap)),
+            count.clone(),
+            widest_count(snap, &count),
+            count_style(snap),
+            count_area,
+        ),
+        (
+            big_block(" sold / tickets ", sold_style),
+            format!("{}/{tickets}", snap.sold),
+            format!("{tickets}/{tickets}"),
+            sold_style,
+            sold_area,
+        ),
+        (
+            big_block(" oversold ", figure_style(snap.oversold > 0)),
+            snap.oversold.to_string(),
+            snap.oversold.to_string(),
+            figure_style(snap.oversold > 0),
+            oversold_area,
+        ),
+        (
+            lost_block,
+            snap.lost_updates.map_or("?".to_string(), |n| n.to_string()),
+            snap.lost_updates.map_or("?".to_string(), |n| n.to_string()),
+            figure_style(snap.lost_updates.is_some_and(|n| n > 0)),
+            lost_area,
+        ),
+    ];
+    // One scale for all four, so no figure looks more important than
+    // another: the biggest every box can hold.
+    let scale = BIG_SCALES.into_iter().find(|&scale| {
+        figures
+            .iter()
+            .all(|(block, text, widest, _, area)| fits_big(block.inner(*area), text, widest, scale))
+    });
+    for (block, text, _, style, area) in figures {
+        render_big(block, &text, scale, style, area, buf);
+    }
 
     let mut first = vec![Span::raw(format!(
         "lock: {}{SEP}{}",
@@ -673,6 +686,15 @@ fn render_big_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     verdict(snap, false).render(rows[1], buf);
 }
 
+/// Scales of the big digits, biggest first: (across, down).
+const BIG_SCALES: [(u16, u16); 3] = [(2, 2), (2, 1), (1, 1)];
+
+/// Whether `text`, and `widest`, fit `inner` at `scale`.
+fn fits_big(inner: Rect, text: &str, widest: &str, (sx, sy): (u16, u16)) -> bool {
+    let need = big_width(widest).max(big_width(text)) * sx;
+    need <= inner.width && BIG_ROWS * sy <= inner.height
+}
+
 fn big_block(title: &'static str, style: Style) -> Block<'static> {
     Block::bordered()
         .title(title)
@@ -680,26 +702,18 @@ fn big_block(title: &'static str, style: Style) -> Block<'static> {
         .border_style(style)
 }
 
-/// Draws `text` in the biggest digits that fit the box, as wide as
-/// `widest` would need so the digits do not jump as the number changes;
-/// plain bold text where even the smallest big digits do not fit.
+/// Draws `text` in the box at `scale`, or as plain bold text where even
+/// the smallest big digits do not fit (`None`).
 fn render_big(
     block: Block<'static>,
     text: &str,
-    widest: &str,
+    scale: Option<(u16, u16)>,
     style: Style,
     area: Rect,
     buf: &mut Buffer,
 ) {
     let inner = block.inner(area);
     block.render(area, buf);
-    let fits = |sx: u16, sy: u16| {
-        let need = big_width(widest).max(big_width(text)) * sx;
-        need <= inner.width && BIG_ROWS * sy <= inner.height
-    };
-    let scale = [(2, 2), (2, 1), (1, 1)]
-        .into_iter()
-        .find(|&(sx, sy)| fits(sx, sy));
     let lines: Vec<Line> = match scale.and_then(|(sx, sy)| tall_lines(text, sx, sy)) {
         Some(rows) => rows.into_iter().map(Line::from).collect(),
         None => vec![Line::from(text.to_string())],
