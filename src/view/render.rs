@@ -449,13 +449,11 @@ fn widest_count(snap: &Snapshot, text: &str) -> String {
     }
 }
 
-/// "torn reads N": the view's reads of the file store that caught it
-/// mid-rewrite, so a count shown as "last read" is explained.
-fn torn_text(snap: &Snapshot, narrow: bool) -> Option<String> {
-    (snap.settings.store == "file").then(|| {
-        let label = if narrow { "torn" } else { "torn reads" };
-        format!("{label} {}", snap.torn_reads)
-    })
+/// "unreadable N×": how often the view found the file store mid-rewrite
+/// (its own reads, not the buyers' torn reads the summary counts), so a
+/// count shown as "last read" is explained.
+fn torn_text(snap: &Snapshot, _narrow: bool) -> Option<String> {
+    (snap.settings.store == "file").then(|| format!("unreadable {}×", snap.torn_reads))
 }
 
 fn count_style(snap: &Snapshot) -> Style {
@@ -2184,7 +2182,7 @@ q quit  p pause  + slower  - faster  sale finished
         let stale = width_of(&snap);
         let text = text_of(&render_to(&snap, 80, 24));
         assert!(text.contains("last read"), "{text}");
-        assert!(text.contains("torn reads 5"), "{text}");
+        assert!(text.contains("unreadable 5×"), "{text}");
         assert!(!text.contains('?'), "{text}");
         for remaining in [20, 9, 0] {
             snap.count_stale = false;
