@@ -226,11 +226,7 @@ impl Monitor {
                 .map(|(_, rest)| format!("buyer{}", squeeze(rest)))
                 .unwrap_or_default();
             if !lost.is_empty() {
-                let names: Vec<String> = lost
-                    .iter()
-                    .map(|l| BuyerNo(l.lost_buyer).to_string())
-                    .collect();
-                line.push_str(&format!(" — overwrote buyer {}'s sale", names.join(", ")));
+                line.push_str(&format!(" — overwrote {}", whose_sales(&lost)));
             }
             self.log(line);
         }
@@ -267,6 +263,27 @@ fn read_whole_count(path: &std::path::Path) -> Option<i64> {
     (0..8).find_map(|_| FileStore::final_count(path))
 }
 
+/// "buyer 3's sale", "2 of buyer 3's sales, buyer 7's sale": one part per
+/// buyer, in the order they were overwritten, so a write that erased
+/// thirty sales is one short line.
+fn whose_sales(lost: &[postmortem::LostUpdate]) -> String {
+    let mut counts: Vec<(usize, usize)> = Vec::new();
+    for l in lost {
+        match counts.iter_mut().find(|(b, _)| *b == l.lost_buyer) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((l.lost_buyer, 1)),
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(b, n)| match n {
+            1 => format!("buyer {}'s sale", BuyerNo(b)),
+            n => format!("{n} of buyer {}'s sales", BuyerNo(b)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn squeeze(s: &str) -> String {
     s.split_whitespace()
         .fold(String::new(), |acc, w| acc + " " + w)
@@ -285,5 +302,25 @@ pub(crate) fn state_of(op: Op) -> BuyerState {
         Op::SoldOut => BuyerState::SoldOut,
         Op::Exited => BuyerState::Exited,
         Op::Crashed => BuyerState::Crashed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postmortem::LostUpdate;
+
+    #[test]
+    fn a_write_that_erased_many_sales_is_one_short_line() {
+        let lost = |by: usize, of: usize| LostUpdate {
+            overwritten_by: by,
+            lost_buyer: of,
+            count_read: 5,
+        };
+        assert_eq!(whose_sales(&[lost(0, 2)]), "buyer 3's sale");
+        let many: Vec<LostUpdate> = std::iter::repeat_n(lost(0, 6), 29)
+            .chain([lost(0, 2)])
+            .collect();
+        assert_eq!(whose_sales(&many), "29 of buyer 7's sales, buyer 3's sale");
     }
 }
