@@ -431,12 +431,33 @@ fn explore_each(
         let explorations: Vec<&explore::Exploration> = found.iter().map(|(_, x)| x).collect();
         crate::json::write_document(
             &mut out,
-            &serde_json::json!({ "lab": lab, "varies": flag, "explorations": explorations }),
+            &ComparedExplorations {
+                lab,
+                varies: flag,
+                explorations,
+            },
         )?;
     } else {
         write_exploration_table(&mut out, flag, &found)?;
     }
     Ok(Exit::Success)
+}
+
+/// A lab's comparison of sales as its JSON document holds it: the lab,
+/// the flag that varies, then each sale, in that order.
+#[derive(serde::Serialize)]
+struct ComparedSales<'a> {
+    lab: u8,
+    varies: &'a str,
+    sales: Vec<crate::report::SaleJson<'a>>,
+}
+
+/// The same for a lab that explores once per value.
+#[derive(serde::Serialize)]
+struct ComparedExplorations<'a> {
+    lab: u8,
+    varies: &'a str,
+    explorations: Vec<&'a crate::explore::Exploration>,
 }
 
 /// The explorations side by side, one per row: how many schedules, how many
@@ -638,7 +659,11 @@ fn print_comparison(
         let sales: Vec<_> = reports.iter().map(|(_, r)| r.json(trace)).collect();
         crate::json::write_document(
             &mut out,
-            &serde_json::json!({ "lab": lab, "varies": flag, "sales": sales }),
+            &ComparedSales {
+                lab,
+                varies: flag,
+                sales,
+            },
         )?;
         return Ok(());
     }
