@@ -327,3 +327,40 @@ fn json_docs_tables_are_read_with_their_types_and_words() {
         }
     }
 }
+
+/// A seed drawn for a run given none stays below 2^53, where every JSON
+/// reader keeps it exact, on every command that draws one; one given is
+/// reported as given, however large. (A draw that ignored the bound would
+/// pass here once in 2048 runs per command.)
+#[test]
+fn json_drawn_seeds_are_below_2_pow_53_and_given_ones_kept() {
+    let state = tempfile::tempdir().unwrap();
+    for args in [
+        &["sell", "-w", "1", "-t", "1", "--json"][..],
+        &["print", "-w", "1", "--lines", "1", "--json"],
+        &["run", "5", "-w", "1", "-t", "10", "--json"],
+    ] {
+        let v = document(state.path(), args);
+        let seeds: Vec<u64> = match v["sales"].as_array() {
+            Some(sales) => sales.iter().map(|s| s["seed"].as_u64().unwrap()).collect(),
+            None => vec![v["seed"].as_u64().expect("a seed")],
+        };
+        for seed in seeds {
+            assert!(seed < 1 << 53, "{args:?}: seed {seed}");
+        }
+    }
+    let v = document(
+        state.path(),
+        &[
+            "sell",
+            "-w",
+            "1",
+            "-t",
+            "1",
+            "--seed",
+            "18446744073709551615",
+            "--json",
+        ],
+    );
+    assert_eq!(v["seed"].as_u64(), Some(u64::MAX), "{v}");
+}
