@@ -119,7 +119,7 @@ fn lab02_trace_names_nine_lost_updates() {
 }
 
 #[test]
-fn lab02_trace_with_json_keeps_stdout_one_object() {
+fn lab02_trace_with_json_puts_the_events_in_the_one_object() {
     let out = ticketlab()
         .args(race())
         .arg("--json")
@@ -139,10 +139,37 @@ fn lab02_trace_with_json_keeps_stdout_one_object() {
         assert!(entry["lost_buyer"].is_u64(), "{entry}");
         assert_eq!(entry["count_read"], 1, "{entry}");
     }
-    // The interleaving went to stderr, whole.
-    let trace = parse_trace(&stderr);
-    assert_eq!(trace.lost.map(|l| l.len()), Some(9), "{stderr}");
-    assert_eq!(buyers_doing(&trace.steps, "wrote 0").len(), 10, "{stderr}");
+    // The interleaving is in the object, whole, and not on stderr: every
+    // buyer read 1 and wrote 0, in time order.
+    assert!(!stderr.contains("interleaving"), "{stderr}");
+    let events = v["events"].as_array().expect("an events array");
+    let doing = |op: &str, value: i64| -> Vec<u64> {
+        let mut buyers: Vec<u64> = events
+            .iter()
+            .filter(|e| e["op"] == op && e["value"] == value)
+            .map(|e| e["buyer"].as_u64().unwrap())
+            .collect();
+        buyers.sort_unstable();
+        buyers
+    };
+    let everyone: Vec<u64> = (0..10).collect();
+    assert_eq!(doing("read", 1), everyone, "{v}");
+    assert_eq!(doing("wrote", 0), everyone, "{v}");
+    let times: Vec<f64> = events
+        .iter()
+        .map(|e| e["at_ms"].as_f64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert!(v["schedule"].is_string(), "{v}");
+}
+
+#[test]
+fn lab02_json_without_trace_has_no_events() {
+    let mut args = race();
+    args.retain(|a| *a != "--trace");
+    let v = sale_json(&args[1..]);
+    assert!(v["events"].is_null(), "{v}");
+    assert_eq!(v["lost"].as_array().map(Vec::len), Some(9), "{v}");
 }
 
 #[test]
@@ -190,34 +217,36 @@ const SELF_LOOKING: &str = "1x3,2x2,1x5,2x2,1x2,2x3,1";
 
 #[test]
 fn lab10_wants_all_trace_names_only_real_lost_updates() {
+    let sale = [
+        "sell",
+        "-w",
+        "2",
+        "-t",
+        "10",
+        "--wants",
+        "all",
+        "--lock",
+        "none",
+        "--schedule",
+        SELF_LOOKING,
+    ];
+    // The summary and the post-mortem, as text.
     let out = ticketlab()
-        .args([
-            "sell",
-            "-w",
-            "2",
-            "-t",
-            "10",
-            "--wants",
-            "all",
-            "--lock",
-            "none",
-            "--schedule",
-            SELF_LOOKING,
-            "--trace",
-            "--json",
-        ])
+        .args(sale)
+        .args(["--trace", "--view", "quiet"])
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let v = one_json_object(&out.stdout);
-    let lost_updates = v["lost_updates"].as_u64().expect("a count");
-    assert!(lost_updates > 0, "the schedule loses sales: {v}");
-    let named = parse_trace(&stderr).lost.expect("lost updates are named");
-    // As many named as lost, in the trace and in the JSON.
-    assert_eq!(named.len() as u64, lost_updates, "{stderr}");
-    assert_eq!(v["lost"].as_array().map(Vec::len), Some(named.len()), "{v}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lost_updates: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("  lost updates  "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no lost updates line:\n{stdout}"));
+    assert!(lost_updates > 0, "the schedule loses sales: {stdout}");
+    let named = parse_trace(&stdout).lost.expect("lost updates are named");
+    // As many named as lost.
+    assert_eq!(named.len(), lost_updates, "{stdout}");
     // Nobody overwrites its own sale.
     for line in &named {
         let (writer, rest) = line
@@ -230,7 +259,17 @@ fn lab10_wants_all_trace_names_only_real_lost_updates() {
             "a buyer overwrote itself: {line}"
         );
     }
-    for entry in v["lost"].as_array().expect("a lost array") {
+    // The same schedule in JSON: the same number named, nobody itself.
+    let out = ticketlab()
+        .args(sale)
+        .args(["--json"])
+        .output()
+        .expect("runs");
+    let v = one_json_object(&out.stdout);
+    assert_eq!(v["lost_updates"].as_u64(), Some(lost_updates as u64), "{v}");
+    let lost = v["lost"].as_array().expect("a lost array");
+    assert_eq!(lost.len(), lost_updates, "{v}");
+    for entry in lost {
         assert_ne!(entry["overwritten_by"], entry["lost_buyer"], "{entry}");
     }
 }
