@@ -780,17 +780,14 @@ pub(crate) fn plural(n: u64, word: &str) -> String {
 }
 
 /// Fewer purchases than this make no rate: 2 tickets in 5 ms are not
-/// "400 purchases/s".
+/// "400 purchases/s", and none in 3 s is not "0 purchases/s".
 const RATE_MIN_SOLD: u64 = 10;
-/// Nor does a sale shorter than this, whose clock is mostly start-up.
-const RATE_MIN_MS: f64 = 10.0;
 
 /// Purchases per second over `elapsed_ms`, or `None` when there are too
-/// few purchases, or too little time, for a rate to mean anything. Every
-/// view and table shows a rate only through this.
+/// few purchases for a rate to mean anything. Every view and table shows a
+/// rate only through this.
 pub(crate) fn meaningful_rate(sold: u64, elapsed_ms: f64) -> Option<f64> {
-    (sold >= RATE_MIN_SOLD && elapsed_ms >= RATE_MIN_MS)
-        .then(|| sold as f64 / (elapsed_ms / 1000.0))
+    (sold >= RATE_MIN_SOLD && elapsed_ms > 0.0).then(|| sold as f64 / (elapsed_ms / 1000.0))
 }
 
 /// 1234567.0 → "1.23M", 5800.0 → "5.8k".
@@ -1220,5 +1217,17 @@ mod tests {
         assert_eq!(human_rate(1_234_567.0), "1.23M");
         assert_eq!(human_rate(5_800.0), "5.8k");
         assert_eq!(human_rate(12.0), "12");
+    }
+
+    #[test]
+    fn a_rate_is_shown_only_when_it_means_something() {
+        // 2 tickets in 5.7 ms are not "353 purchases/s"; nothing sold in
+        // 3 s is not "0 purchases/s".
+        assert_eq!(meaningful_rate(2, 5.7), None);
+        assert_eq!(meaningful_rate(0, 3000.0), None);
+        assert_eq!(meaningful_rate(10, 0.0), None);
+        assert!(meaningful_rate(2000, 1.4).is_some());
+        assert_eq!(meaningful_rate(10, 1000.0), Some(10.0));
+        assert_eq!(meaningful_rate(300, 20.0), Some(15_000.0));
     }
 }
