@@ -958,10 +958,11 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
         .clone()
         .unwrap_or_else(|| "ticketlab.schedule".into());
     let sale = args.sale.over(preset);
-    if !io::stdout().is_terminal() {
+    let term = std::env::var("TERM").ok();
+    if !io::stdout().is_terminal() || !crate::view::can_draw_live(term.as_deref()) {
         if sale.schedule.is_none() && sale.schedule_file.is_none() {
             return Ok(usage(
-                "step needs a terminal for its keys; without one, give --schedule or --schedule-file",
+                "step needs a terminal that can show its screen (not TERM=dumb) for its keys; without one, give --schedule or --schedule-file",
             ));
         }
         return sell_command(SellArgs {
