@@ -575,7 +575,7 @@ fn verdict(snap: &Snapshot, narrow: bool) -> Line<'static> {
     } else if snap.paused {
         Line::styled("paused", Style::new().fg(Color::Yellow))
     } else {
-        Line::styled("selling", Style::new().fg(Color::DarkGray))
+        Line::styled("selling", Style::new())
     }
 }
 
@@ -1191,7 +1191,7 @@ fn scroll_buyers(lines: &mut Vec<Line<'static>>, rows: usize, selected: usize) {
     let mut kept: Vec<Line<'static>> = lines.drain(start..end).collect();
     kept.push(Line::styled(
         format!("  buyers {}–{end} of {total} shown; ↑↓ select", start + 1),
-        Style::new().fg(Color::DarkGray),
+        Style::new(),
     ));
     *lines = kept;
 }
@@ -1345,7 +1345,7 @@ fn buyer_rows(
     st: &Stepper,
     width: u16,
 ) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
-    let dim = Style::new().fg(Color::DarkGray);
+    let plain = Style::new();
     let rows: Vec<BuyerRow> = st
         .buyers
         .iter()
@@ -1357,7 +1357,7 @@ fn buyer_rows(
             } else if next.starts_with("waits") {
                 state_style(BuyerState::WaitingLock)
             } else {
-                dim
+                plain
             };
             let bought = snap.buyers.get(i).map_or(0, |c| c.bought);
             BuyerRow {
@@ -1429,11 +1429,11 @@ fn buyer_rows(
             "{:mark_w$}{:^num_w$}  {:<next_w$}",
             "", "buyer", "next step"
         ),
-        dim,
+        plain,
     )];
     for (label, &w) in CELL_HEADERS.iter().zip(&cell_w) {
         if w > 0 {
-            header.push(Span::styled(format!("  {label:<w$}"), dim));
+            header.push(Span::styled(format!("  {label:<w$}"), plain));
         }
     }
     let lines = rows
@@ -1449,7 +1449,7 @@ fn buyer_rows(
             spans.push(Span::styled(next, r.next_style));
             if let Some(g) = r.gloss.filter(|_| gloss) {
                 let pad = name_w + 2 - used;
-                spans.push(Span::styled(format!("{:pad$}{g}", ""), dim));
+                spans.push(Span::styled(format!("{:pad$}{g}", ""), plain));
                 used = name_w + 2 + g.chars().count();
             }
             spans.push(Span::raw(" ".repeat(next_w.saturating_sub(used))));
@@ -1522,7 +1522,7 @@ fn trim_line(mut line: Line<'static>) -> Line<'static> {
 
 /// The shared state as whole items: the count, the sales, the lock.
 fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
-    let label = Style::new().fg(Color::DarkGray);
+    let label = Style::new();
     let count_style = match st.count {
         Some(n) if n < 0 => alarm(),
         Some(_) => Style::new().add_modifier(Modifier::BOLD),
@@ -1580,7 +1580,7 @@ fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
 /// own), and an empty file mid-write (a torn read waiting to happen) as
 /// `(empty)`, with a note as long as `width` allows.
 fn file_line(bytes: &str, width: u16) -> Line<'static> {
-    let label = Span::styled("file  ", Style::new().fg(Color::DarkGray));
+    let label = Span::styled("file  ", Style::new());
     // The engine's word for a file it could not read is not the file's bytes.
     if bytes == "(unreadable)" {
         return Line::from(vec![
@@ -1629,13 +1629,10 @@ fn visible_bytes(bytes: &str) -> String {
 
 /// "schedule 1,1,2 (3 steps)"; the newest steps kept when it is too long.
 fn schedule_line(schedule: &str, width: u16) -> Line<'static> {
-    let label = Span::styled("schedule ", Style::new().fg(Color::DarkGray));
+    let label = Span::styled("schedule ", Style::new());
     let schedule = clean(schedule);
     if schedule.is_empty() {
-        return Line::from(vec![
-            label,
-            Span::styled("no steps yet", Style::new().fg(Color::DarkGray)),
-        ]);
+        return Line::from(vec![label, Span::styled("no steps yet", Style::new())]);
     }
     let steps = schedule.split(',').count();
     let note = format!(" ({})", crate::report::plural(steps as u64, "step"));
@@ -1648,7 +1645,7 @@ fn schedule_line(schedule: &str, width: u16) -> Line<'static> {
             Style::new().add_modifier(Modifier::BOLD),
         ));
         if len + note.len() <= room {
-            spans.push(Span::styled(note, Style::new().fg(Color::DarkGray)));
+            spans.push(Span::styled(note, Style::new()));
         }
     } else {
         let tail: String = schedule
