@@ -25,7 +25,7 @@ pub fn run(command: Command) -> anyhow::Result<Exit> {
     match command {
         Command::Sell(args) if args.step => step_command(args.sell),
         Command::Sell(args) => sell_command(args.sell),
-        Command::Bench(args) => crate::bench::run(&args),
+        Command::Bench(args) => crate::bench::run(&args.into_config()),
         Command::Explore(args) => explore_command(args),
         Command::Step(args) => step_command(args),
         Command::Labs => list_labs(),

@@ -374,9 +374,24 @@ pub struct BenchArgs {
     /// Run only the scenarios whose name contains this, e.g. shm+buy, server, start.
     #[arg(long, value_name = "NAME")]
     pub only: Option<String>,
-    /// Directory of the C and Python reference programs (cbench.c, pybench.py) to run side by side.
-    #[arg(long, value_name = "DIR")]
-    pub anchors: Option<PathBuf>,
+    /// Also run the C and Python reference programs of each mechanism, side by side in each round (built from bench/anchors/ into a scratch directory, removed afterwards); with DIR, DIR/anchor.c and DIR/anchor.py instead.
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub anchors: Option<Option<PathBuf>>,
+}
+
+impl BenchArgs {
+    /// The plain settings.
+    pub(crate) fn into_config(self) -> crate::bench::BenchConfig {
+        use crate::bench::AnchorSource;
+        crate::bench::BenchConfig {
+            rounds: self.rounds,
+            json: self.json,
+            only: self.only,
+            anchors: self
+                .anchors
+                .map(|dir| dir.map_or(AnchorSource::Ours, AnchorSource::Dir)),
+        }
+    }
 }
 
 /// A whole number in `lo..=hi`, spaces around it allowed (as durations
