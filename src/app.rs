@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use crate::check::{self, CheckConfig, Figure, Graded, LabChecks};
 use crate::cli::{Cli, Command, DaemonArgs, PrintArgs, SellArgs};
-use crate::config::{Output, SaleConfig, ViewMode};
+use crate::config::{Named, Output, SaleConfig, ViewMode};
 use crate::demo::daemon::{self, DaemonConfig};
 use crate::demo::print::{self, PrintConfig};
 use crate::exit::Exit;
@@ -396,8 +396,8 @@ fn explore_each(
     for value in values {
         let mut one = args.clone();
         match flag {
-            "--lock" => one.lock = value.parse().map_err(anyhow::Error::msg)?,
-            "--store" => one.store = value.parse().map_err(anyhow::Error::msg)?,
+            "--lock" => one.lock = Named::from_name(value).map_err(anyhow::Error::msg)?,
+            "--store" => one.store = Named::from_name(value).map_err(anyhow::Error::msg)?,
             _ => anyhow::bail!("lab {lab} varies an unknown flag {flag}"),
         }
         match one.into_config() {
@@ -574,8 +574,8 @@ fn compare_sales(
         let mut sale = args.sale.clone();
         sale.seed = Some(seed);
         match flag {
-            "--lock" => sale.lock = Some(value.parse().map_err(anyhow::Error::msg)?),
-            "--store" => sale.store = Some(value.parse().map_err(anyhow::Error::msg)?),
+            "--lock" => sale.lock = Some(Named::from_name(value).map_err(anyhow::Error::msg)?),
+            "--store" => sale.store = Some(Named::from_name(value).map_err(anyhow::Error::msg)?),
             _ => anyhow::bail!("lab {lab} varies an unknown flag {flag}"),
         }
         sales.push((value.to_string(), format!("{flag} {value}"), sale));
@@ -757,7 +757,12 @@ pub fn one_line(rendered: &str) -> String {
             !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
         })
         .collect();
+    // Said as every other refusal says it.
     let line = parts.join(" ");
+    let line = match line.split_once("[possible values: ") {
+        Some((head, tail)) => format!("{head}(allowed: {}", tail.replacen(']', ")", 1)),
+        None => line,
+    };
     let line = line.strip_prefix("error: ").unwrap_or(&line);
     format!("ticketlab: error: {line}")
 }
@@ -1112,6 +1117,11 @@ mod tests {
         assert_eq!(
             one_line(rendered),
             "ticketlab: error: invalid value '0' for '--workers <N>': 0 is not in 1..=1000"
+        );
+        let rendered = "error: invalid value 'disk' for '--store <STORE>'\n  [possible values: shm, file]\n\n  tip: a similar value exists: 'file'\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line(rendered),
+            "ticketlab: error: invalid value 'disk' for '--store <STORE>' (allowed: shm, file) tip: a similar value exists: 'file'"
         );
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    self, DbFile, LockMode, MAX_TICKETS, MAX_WORKERS, SaleConfig, StoreKind, Wants, parse_duration,
+    self, DbFile, LockMode, MAX_TICKETS, MAX_WORKERS, Named, SaleConfig, StoreKind, ViewMode,
+    Wants, parse_duration,
 };
 use crate::demo::print::PrintLock;
 use crate::explore::{ExploreConfig, Find};
@@ -144,15 +145,15 @@ pub struct PrintArgs {
     /// Unlocked lines each worker prints [1-100000].
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub lines: u64,
-    /// none: the begin/end pairs are unlocked; pair: each pair is printed under the shared mutex; all: each worker's whole body (lines and pair) is under it.
-    #[arg(short, long, value_name = "LOCK", default_value = "none", value_parser = parse_print_lock)]
+    /// What the shared mutex guards.
+    #[arg(short, long, value_name = "LOCK", default_value_t = PrintLock::None, value_enum)]
     pub lock: PrintLock,
     /// Seed of the workers' pauses [default: drawn].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
     /// live and plain print every line; quiet only the counts.
-    #[arg(long, value_name = "VIEW", value_parser = parse_view)]
-    pub view: Option<config::ViewMode>,
+    #[arg(long, value_name = "VIEW", value_enum)]
+    pub view: Option<ViewMode>,
     /// Print only one JSON object with the counts.
     #[arg(long)]
     pub json: bool,
@@ -176,17 +177,30 @@ pub struct DaemonArgs {
     #[arg(long, conflicts_with = "json")]
     pub orphan: bool,
     /// live and plain print the timeline; quiet only the outcome.
-    #[arg(long, value_name = "VIEW", value_parser = parse_view)]
-    pub view: Option<config::ViewMode>,
+    #[arg(long, value_name = "VIEW", value_enum)]
+    pub view: Option<ViewMode>,
     /// Print only one JSON object with the outcome.
     #[arg(long)]
     pub json: bool,
 }
 
-fn parse_print_lock(s: &str) -> Result<PrintLock, String> {
-    s.parse()
-        .map_err(|_| format!("unknown lock '{s}' (allowed: none, pair, all)"))
+/// Every setting chosen by name becomes a clap value enum here, from its
+/// [`Named`] list, so `--help` lists each value with its meaning and a wrong
+/// one is refused naming them; the settings themselves never see clap.
+macro_rules! value_enum {
+    ($($t:ty),*) => {$(
+        impl clap::ValueEnum for $t {
+            fn value_variants<'a>() -> &'a [Self] {
+                <$t as Named>::ALL
+            }
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.name()).help(self.about()))
+            }
+        }
+    )*};
 }
+
+value_enum!(StoreKind, LockMode, ViewMode, PrintLock, Then, Find);
 
 /// Flags of one sale. Every field is optional so a lab's preset can fill
 /// what the command line leaves out.
@@ -198,11 +212,11 @@ pub struct SaleArgs {
     /// Tickets on sale [0-10^12, default 1].
     #[arg(short, long, value_name = "N", value_parser = parse_tickets, allow_negative_numbers = true)]
     pub tickets: Option<u64>,
-    /// Where the count lives: shm (shared memory), file (JSON file), server (a seller process), queue (a seller behind one locked request pipe) [default shm].
-    #[arg(short, long, value_name = "STORE", value_parser = parse_store)]
+    /// Where the count lives [default shm].
+    #[arg(short, long, value_name = "STORE", value_enum)]
     pub store: Option<StoreKind>,
-    /// Lock: none, write (only the write), buy (read+check+write), robust (as buy, with a robust mutex), task (search+buy), join (one buyer at a time), atomic (compare-and-swap) [default buy].
-    #[arg(short, long, value_name = "LOCK", value_parser = parse_lock)]
+    /// How buyers are kept apart [default buy].
+    #[arg(short, long, value_name = "LOCK", value_enum)]
     pub lock: Option<LockMode>,
     /// Tickets each buyer tries to buy, or `all` to keep buying until sold out [default 1].
     #[arg(long, value_name = "N|all", value_parser = parse_wants)]
@@ -246,17 +260,17 @@ pub struct SaleArgs {
     /// Buyer BUYER (from 1) kills itself (SIGKILL) right before its first STEP: a step name or letter, e.g. 1:write or 1:W, keyed to its own steps, not to time.
     #[arg(long, value_name = "BUYER:STEP", value_parser = parse_crash)]
     pub crash: Option<config::Crash>,
-    /// When the schedule runs out: lowest (the lowest-numbered buyer that can move, so the run stays fixed) or free [default lowest].
-    #[arg(long, value_name = "WHAT", value_parser = parse_then)]
+    /// Who moves when the schedule runs out [default lowest].
+    #[arg(long, value_name = "WHAT", value_enum)]
     pub then: Option<Then>,
 }
 
 /// How a run shows itself.
 #[derive(Debug, Clone, Default, Args)]
 pub struct OutputArgs {
-    /// live (a live screen), plain (a line every 250 ms), quiet (only the summary) [default: live on a terminal, else plain].
-    #[arg(long, value_name = "VIEW", value_parser = parse_view)]
-    pub view: Option<config::ViewMode>,
+    /// How the run shows itself while it goes [default: live on a terminal, else plain].
+    #[arg(long, value_name = "VIEW", value_enum)]
+    pub view: Option<ViewMode>,
     /// Print exactly one JSON object on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -299,11 +313,11 @@ pub struct ExploreArgs {
     /// Tickets on sale [0-5].
     #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=5))]
     pub tickets: u64,
-    /// Where the count lives: shm, file, server, queue.
-    #[arg(short, long, value_name = "STORE", default_value = "shm", value_parser = parse_store)]
+    /// Where the count lives.
+    #[arg(short, long, value_name = "STORE", default_value_t = StoreKind::Shm, value_enum)]
     pub store: StoreKind,
-    /// The lock setting: none, write, buy, robust, task, join, atomic.
-    #[arg(short, long, value_name = "LOCK", default_value = "none", value_parser = parse_lock)]
+    /// How buyers are kept apart.
+    #[arg(short, long, value_name = "LOCK", default_value_t = LockMode::None, value_enum)]
     pub lock: LockMode,
     /// Tickets each buyer tries to buy [1-3].
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3))]
@@ -314,21 +328,12 @@ pub struct ExploreArgs {
     /// Stop after N real runs (one run per trace, which may stand for many schedules).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_schedules: Option<u64>,
-    /// Stop at the first schedule that ends so: oversold, lost or deadlock.
-    #[arg(long, value_name = "WHAT", value_parser = parse_find)]
+    /// Stop at the first schedule that ends so.
+    #[arg(long, value_name = "WHAT", value_enum)]
     pub find: Option<Find>,
     /// Print one JSON object instead of the summary.
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_find(s: &str) -> Result<Find, String> {
-    match s {
-        "oversold" => Ok(Find::Oversold),
-        "lost" => Ok(Find::Lost),
-        "deadlock" => Ok(Find::Deadlock),
-        _ => Err(format!("unknown '{s}' (allowed: oversold, lost, deadlock)")),
-    }
 }
 
 impl ExploreArgs {
@@ -420,31 +425,11 @@ fn parse_schedule(s: &str) -> Result<Schedule, String> {
     Schedule::parse(s)
 }
 
-fn parse_then(s: &str) -> Result<Then, String> {
-    match s {
-        "lowest" => Ok(Then::Lowest),
-        "free" => Ok(Then::Free),
-        _ => Err(format!("unknown '{s}' (allowed: lowest, free)")),
-    }
-}
-
 fn parse_crash(s: &str) -> Result<config::Crash, String> {
     s.parse()
 }
 
-fn parse_store(s: &str) -> Result<StoreKind, String> {
-    s.parse()
-}
-
-fn parse_lock(s: &str) -> Result<LockMode, String> {
-    s.parse()
-}
-
 fn parse_wants(s: &str) -> Result<Wants, String> {
-    s.parse()
-}
-
-fn parse_view(s: &str) -> Result<config::ViewMode, String> {
     s.parse()
 }
 

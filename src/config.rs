@@ -219,18 +219,6 @@ pub enum ViewMode {
     Quiet,
 }
 
-impl FromStr for ViewMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "live" => Ok(ViewMode::Live),
-            "plain" => Ok(ViewMode::Plain),
-            "quiet" => Ok(ViewMode::Quiet),
-            _ => Err(format!("unknown view '{s}' (allowed: live, plain, quiet)")),
-        }
-    }
-}
-
 /// What a run prints, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Output {
@@ -399,35 +387,96 @@ impl SaleConfig {
     }
 }
 
-impl fmt::Display for StoreKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+/// A setting chosen by name from a fixed list (`--store shm`, `--lock buy`):
+/// the one place each value's name and its one-line meaning live. `cli.rs`
+/// turns every such setting into a clap value enum, so `--help` and its
+/// errors list the values; nothing else parses them. A new variant goes in
+/// `ALL`, `name` and `about`.
+pub(crate) trait Named: Copy + PartialEq + Sized + 'static {
+    /// What is chosen, for messages: "store".
+    const WHAT: &'static str;
+    /// Every value, in the order `--help` lists them.
+    const ALL: &'static [Self];
+    /// The word the flag takes.
+    fn name(self) -> &'static str;
+    /// What it means, in one line for `--help`.
+    fn about(self) -> &'static str;
+    /// The value `name` names.
+    fn from_name(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.name() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown {} '{name}' (allowed: {})",
+                    Self::WHAT,
+                    Self::names()
+                )
+            })
+    }
+    /// Every name, comma separated, for messages.
+    fn names() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|v| v.name()).collect();
+        names.join(", ")
+    }
+}
+
+/// `Display` for a [`Named`] setting: its name.
+macro_rules! display_by_name {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(crate::config::Named::name(*self))
+            }
+        }
+    )*};
+}
+pub(crate) use display_by_name;
+
+display_by_name!(StoreKind, LockMode, ViewMode);
+
+impl Named for StoreKind {
+    const WHAT: &'static str = "store";
+    const ALL: &'static [StoreKind] = &[
+        StoreKind::Shm,
+        StoreKind::File,
+        StoreKind::Server,
+        StoreKind::Queue,
+    ];
+    fn name(self) -> &'static str {
+        match self {
             StoreKind::Shm => "shm",
             StoreKind::File => "file",
             StoreKind::Server => "server",
             StoreKind::Queue => "queue",
-        })
+        }
     }
-}
-
-impl FromStr for StoreKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "shm" => Ok(StoreKind::Shm),
-            "file" => Ok(StoreKind::File),
-            "server" => Ok(StoreKind::Server),
-            "queue" => Ok(StoreKind::Queue),
-            _ => Err(format!(
-                "unknown store '{s}' (allowed: shm, file, server, queue)"
-            )),
+    fn about(self) -> &'static str {
+        match self {
+            StoreKind::Shm => "an integer in shared memory",
+            StoreKind::File => "a JSON file, rewritten whole on every purchase",
+            StoreKind::Server => "a seller process that owns the count; buyers ask it over pipes",
+            StoreKind::Queue => {
+                "the seller behind one request pipe that buyers write under the lock"
+            }
         }
     }
 }
 
-impl fmt::Display for LockMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Named for LockMode {
+    const WHAT: &'static str = "lock";
+    const ALL: &'static [LockMode] = &[
+        LockMode::None,
+        LockMode::Write,
+        LockMode::Buy,
+        LockMode::Robust,
+        LockMode::Task,
+        LockMode::Join,
+        LockMode::Atomic,
+    ];
+    fn name(self) -> &'static str {
+        match self {
             LockMode::None => "none",
             LockMode::Write => "write",
             LockMode::Buy => "buy",
@@ -435,24 +484,36 @@ impl fmt::Display for LockMode {
             LockMode::Task => "task",
             LockMode::Join => "join",
             LockMode::Atomic => "atomic",
-        })
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            LockMode::None => "no lock: the race",
+            LockMode::Write => "only the write is locked (still races)",
+            LockMode::Buy => "read, check and write under the mutex",
+            LockMode::Robust => "as buy, under a robust mutex a dead holder cannot keep",
+            LockMode::Task => "search and buy together under the mutex",
+            LockMode::Join => "no lock; each buyer starts after the previous one exited",
+            LockMode::Atomic => "a compare-and-swap loop on the shared count",
+        }
     }
 }
 
-impl FromStr for LockMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" => Ok(LockMode::None),
-            "write" => Ok(LockMode::Write),
-            "buy" => Ok(LockMode::Buy),
-            "robust" => Ok(LockMode::Robust),
-            "task" => Ok(LockMode::Task),
-            "join" => Ok(LockMode::Join),
-            "atomic" => Ok(LockMode::Atomic),
-            _ => Err(format!(
-                "unknown lock '{s}' (allowed: none, write, buy, robust, task, join, atomic)"
-            )),
+impl Named for ViewMode {
+    const WHAT: &'static str = "view";
+    const ALL: &'static [ViewMode] = &[ViewMode::Live, ViewMode::Plain, ViewMode::Quiet];
+    fn name(self) -> &'static str {
+        match self {
+            ViewMode::Live => "live",
+            ViewMode::Plain => "plain",
+            ViewMode::Quiet => "quiet",
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            ViewMode::Live => "a live screen",
+            ViewMode::Plain => "a line every 250 ms",
+            ViewMode::Quiet => "only the outcome",
         }
     }
 }

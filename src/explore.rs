@@ -62,13 +62,24 @@ impl Find {
     }
 }
 
-impl std::fmt::Display for Find {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+crate::config::display_by_name!(Find);
+
+impl crate::config::Named for Find {
+    const WHAT: &'static str = "--find";
+    const ALL: &'static [Find] = &[Find::Oversold, Find::Lost, Find::Deadlock];
+    fn name(self) -> &'static str {
+        match self {
             Find::Oversold => "oversold",
             Find::Lost => "lost",
             Find::Deadlock => "deadlock",
-        })
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            Find::Oversold => "more tickets sold than there were",
+            Find::Lost => "a sale the count forgot",
+            Find::Deadlock => "every buyer left waits for a lock",
+        }
     }
 }
 

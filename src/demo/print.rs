@@ -6,11 +6,10 @@
 //! between the two, with the process-shared mutex every pair stays together.
 //! The parent reads everything through one pipe and counts both effects.
 
-use std::fmt;
+use crate::config::Named;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -51,27 +50,23 @@ pub enum PrintLock {
     All,
 }
 
-impl fmt::Display for PrintLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+crate::config::display_by_name!(PrintLock);
+
+impl Named for PrintLock {
+    const WHAT: &'static str = "lock";
+    const ALL: &'static [PrintLock] = &[PrintLock::None, PrintLock::Pair, PrintLock::All];
+    fn name(self) -> &'static str {
+        match self {
             PrintLock::None => "none",
             PrintLock::Pair => "pair",
             PrintLock::All => "all",
-        })
+        }
     }
-}
-
-impl FromStr for PrintLock {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "none" => Ok(PrintLock::None),
-            "pair" => Ok(PrintLock::Pair),
-            "all" => Ok(PrintLock::All),
-            other => Err(format!(
-                "unknown lock {other:?} (expected none, pair or all)"
-            )),
+    fn about(self) -> &'static str {
+        match self {
+            PrintLock::None => "the begin/end pairs are unlocked",
+            PrintLock::Pair => "each pair is printed under the shared mutex",
+            PrintLock::All => "each worker's whole body (lines and pair) is under it",
         }
     }
 }
@@ -608,9 +603,9 @@ mod tests {
     #[test]
     fn lab01_lock_names_round_trip() {
         for lock in [PrintLock::None, PrintLock::Pair, PrintLock::All] {
-            assert_eq!(lock.to_string().parse::<PrintLock>(), Ok(lock));
+            assert_eq!(PrintLock::from_name(&lock.to_string()), Ok(lock));
         }
-        assert!("both".parse::<PrintLock>().is_err());
+        assert!(PrintLock::from_name("both").is_err());
     }
 
     #[test]
