@@ -14,11 +14,11 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::buyer::Op;
 use crate::config::{LockMode, SaleConfig, StoreKind, Wants};
 use crate::exit::Exit;
 use crate::files;
 use crate::process;
+use crate::protocol::Op;
 use crate::report::Ending;
 use crate::report::human_rate;
 use crate::schedule::Schedule;

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::buyer::{BuyerNo, Op};
+use crate::protocol::{BuyerNo, Op};
 
 /// One recorded operation of one buyer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

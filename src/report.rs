@@ -5,9 +5,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::buyer::BuyerNo;
 use crate::config::{LockMode, SaleConfig, StoreKind, Wants, format_duration};
 use crate::postmortem::{self, Event, LostUpdate};
+use crate::protocol::BuyerNo;
 
 /// One buyer's figures.
 #[derive(Debug, Clone, Serialize)]

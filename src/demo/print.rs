@@ -399,7 +399,7 @@ fn worker(
     pipe: BorrowedFd<'_>,
 ) -> std::io::Result<()> {
     let say = |what: &str| process::write_line(pipe, format!("worker {i} {what}\n").as_bytes());
-    let mut rng = StdRng::seed_from_u64(worker_seed(cfg.seed, i));
+    let mut rng = StdRng::seed_from_u64(crate::protocol::buyer_seed(cfg.seed, i));
     let pause = Duration::from_millis(PAUSE_MIN_MS + rng.random_range(0..PAUSE_SPREAD_MS));
 
     // Everyone starts together, so the unlocked lines really compete.
@@ -494,11 +494,6 @@ fn wait_until(
         let nap = (deadline - now).min(Duration::from_millis(100));
         process::futex_wait(word, seen, Some(nap));
     }
-}
-
-/// Worker `i`'s own seed: different for every worker, fixed for a seed.
-fn worker_seed(seed: u64, i: usize) -> u64 {
-    seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 #[cfg(test)]
@@ -610,8 +605,9 @@ mod tests {
 
     #[test]
     fn lab01_workers_get_distinct_seeds() {
-        let seeds: std::collections::HashSet<_> =
-            (0..MAX_WORKERS).map(|i| worker_seed(7, i)).collect();
+        let seeds: std::collections::HashSet<_> = (0..MAX_WORKERS)
+            .map(|i| crate::protocol::buyer_seed(7, i))
+            .collect();
         assert_eq!(seeds.len(), MAX_WORKERS);
     }
 
