@@ -2,6 +2,8 @@
 //! plain line-by-line view for pipes and logs. Both draw the same
 //! [`Snapshot`], which the engine fills in.
 
+#[cfg(test)]
+mod escapes;
 mod plain;
 mod render;
 mod state;
