@@ -134,6 +134,9 @@ const fn case(
     }
 }
 
+/// Most rounds a measurement may take.
+pub(crate) const MAX_ROUNDS: u32 = 50;
+
 /// Buyers started and reaped in the start-up measurement.
 const START_WORKERS: usize = 100;
 

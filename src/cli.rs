@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench;
 use crate::config::{
-    self, DbFile, LockMode, MAX_TICKETS, MAX_WORKERS, Named, SaleConfig, StoreKind, ViewMode,
-    Wants, parse_duration,
+    self, DEFAULT_TICKETS, DEFAULT_WORKERS, DbFile, LockMode, MAX_DELAY, MAX_TICKETS, MAX_WORKERS,
+    Named, SaleConfig, StoreKind, ViewMode, Wants, format_duration, parse_duration,
 };
-use crate::demo::print::PrintLock;
-use crate::explore::{ExploreConfig, Find};
+use crate::demo::print::{self, PrintLock};
+use crate::explore::{self, ExploreConfig, Find};
 use crate::schedule::Schedule;
 use crate::scheduler::Then;
 
@@ -139,11 +140,15 @@ pub fn takes_flag(sub: &str, long: &str) -> bool {
 /// `ticketlab print`.
 #[derive(Debug, Clone, Args)]
 pub struct PrintArgs {
-    /// Worker processes [1-64].
-    #[arg(short, long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    /// Worker processes.
+    #[arg(short, long, value_name = "N", default_value_t = 3, allow_negative_numbers = true,
+          help = format!("Worker processes [1-{}]", print::MAX_WORKERS),
+          value_parser = |s: &str| whole_in(s, 1, print::MAX_WORKERS as u64))]
     pub workers: u64,
-    /// Unlocked lines each worker prints [1-100000].
-    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    /// Unlocked lines each worker prints.
+    #[arg(long, value_name = "N", default_value_t = 20, allow_negative_numbers = true,
+          help = format!("Unlocked lines each worker prints [1-{}]", print::MAX_LINES),
+          value_parser = |s: &str| whole_in(s, 1, print::MAX_LINES as u64))]
     pub lines: u64,
     /// What the shared mutex guards.
     #[arg(short, long, value_name = "LOCK", default_value_t = PrintLock::None, value_enum)]
@@ -165,11 +170,13 @@ pub struct DaemonArgs {
     /// Make the child a daemon: it is ended when the parent's main code finishes.
     #[arg(long, conflicts_with = "orphan")]
     pub daemon: bool,
-    /// How long the parent's main code runs [0-60s].
-    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    /// How long the parent's main code runs.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration,
+          help = format!("How long the parent's main code runs [0-{}]", format_duration(MAX_DELAY)))]
     pub parent_runs: Duration,
-    /// How long the child runs before its last line [0-60s].
-    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
+    /// How long the child runs before its last line.
+    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration,
+          help = format!("How long the child runs before its last line [0-{}]", format_duration(MAX_DELAY)))]
     pub child_runs: Duration,
     /// The parent exits without waiting; the child lives on, re-parented, and ends itself.
     // The orphan writes straight to stdout after the parent has gone, so
@@ -206,11 +213,15 @@ value_enum!(StoreKind, LockMode, ViewMode, PrintLock, Then, Find);
 /// what the command line leaves out.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SaleArgs {
-    /// Buyer processes [1-1000, default 100].
-    #[arg(short, long, value_name = "N", value_parser = parse_workers, allow_negative_numbers = true)]
+    /// Buyer processes.
+    #[arg(short, long, value_name = "N", allow_negative_numbers = true,
+          help = format!("Buyer processes [1-{MAX_WORKERS}, default {DEFAULT_WORKERS}]"),
+          value_parser = |s: &str| whole_in(s, 1, MAX_WORKERS as u64))]
     pub workers: Option<u64>,
-    /// Tickets on sale [0-10^12, default 1].
-    #[arg(short, long, value_name = "N", value_parser = parse_tickets, allow_negative_numbers = true)]
+    /// Tickets on sale.
+    #[arg(short, long, value_name = "N", allow_negative_numbers = true,
+          help = format!("Tickets on sale [0-10^{}, default {DEFAULT_TICKETS}]", MAX_TICKETS.ilog10()),
+          value_parser = |s: &str| whole_in(s, 0, MAX_TICKETS))]
     pub tickets: Option<u64>,
     /// Where the count lives [default shm].
     #[arg(short, long, value_name = "STORE", value_enum)]
@@ -240,7 +251,7 @@ pub struct SaleArgs {
     #[arg(long, overrides_with = "jitter")]
     pub no_jitter: bool,
     /// Seed of the buyers' RNGs [default: drawn, and printed so the run can be repeated].
-    #[arg(long, value_name = "N", value_parser = parse_seed, allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", value_parser = |s: &str| whole_in(s, 0, u64::MAX), allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// The file store's JSON file, kept afterwards: a regular file or a new path, not in use by another sale [default: a temporary file, removed].
     #[arg(long, value_name = "PATH")]
@@ -307,11 +318,15 @@ pub struct SellCommandArgs {
 /// `ticketlab explore`.
 #[derive(Debug, Clone, Args)]
 pub struct ExploreArgs {
-    /// Buyer processes [1-4].
-    #[arg(short, long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=4))]
+    /// Buyer processes.
+    #[arg(short, long, value_name = "N", default_value_t = 2, allow_negative_numbers = true,
+          help = format!("Buyer processes [1-{}]", explore::MAX_WORKERS),
+          value_parser = |s: &str| whole_in(s, 1, explore::MAX_WORKERS))]
     pub workers: u64,
-    /// Tickets on sale [0-5].
-    #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=5))]
+    /// Tickets on sale.
+    #[arg(short, long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+          help = format!("Tickets on sale [0-{}]", explore::MAX_TICKETS),
+          value_parser = |s: &str| whole_in(s, 0, explore::MAX_TICKETS))]
     pub tickets: u64,
     /// Where the count lives.
     #[arg(short, long, value_name = "STORE", default_value_t = StoreKind::Shm, value_enum)]
@@ -319,8 +334,10 @@ pub struct ExploreArgs {
     /// How buyers are kept apart.
     #[arg(short, long, value_name = "LOCK", default_value_t = LockMode::None, value_enum)]
     pub lock: LockMode,
-    /// Tickets each buyer tries to buy [1-3].
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3))]
+    /// Tickets each buyer tries to buy.
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+          help = format!("Tickets each buyer tries to buy [1-{}]", explore::MAX_WANTS),
+          value_parser = |s: &str| whole_in(s, 1, explore::MAX_WANTS))]
     pub wants: u64,
     /// Explore only schedules with at most K preemptions (switches away from a buyer that could go on).
     #[arg(long, value_name = "K")]
@@ -370,8 +387,10 @@ impl ExploreArgs {
 /// `ticketlab bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Rounds per measurement; the median is reported [1-50].
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    /// Rounds per measurement; the median is reported.
+    #[arg(long, value_name = "N", default_value_t = 3, allow_negative_numbers = true,
+          help = format!("Rounds per measurement; the median is reported [1-{}]", bench::MAX_ROUNDS),
+          value_parser = |s: &str| whole_in(s, 1, bench::MAX_ROUNDS.into()).map(|n| n as u32))]
     pub rounds: u32,
     /// Print the results as JSON lines.
     #[arg(long)]
@@ -407,18 +426,6 @@ fn whole_in(s: &str, lo: u64, hi: u64) -> Result<u64, String> {
         Ok(n) if (lo..=hi).contains(&n) => Ok(n),
         _ => Err(allowed()),
     }
-}
-
-fn parse_workers(s: &str) -> Result<u64, String> {
-    whole_in(s, 1, MAX_WORKERS as u64)
-}
-
-fn parse_tickets(s: &str) -> Result<u64, String> {
-    whole_in(s, 0, MAX_TICKETS)
-}
-
-fn parse_seed(s: &str) -> Result<u64, String> {
-    whole_in(s, 0, u64::MAX)
 }
 
 fn parse_schedule(s: &str) -> Result<Schedule, String> {
@@ -471,8 +478,8 @@ impl SaleArgs {
             return Err(config::ConfigError::ResetWithoutDb);
         }
         let cfg = SaleConfig {
-            workers: self.workers.unwrap_or(100) as usize,
-            tickets: self.tickets.unwrap_or(1),
+            workers: self.workers.unwrap_or(DEFAULT_WORKERS) as usize,
+            tickets: self.tickets.unwrap_or(DEFAULT_TICKETS),
             wants: self.wants.unwrap_or(Wants::Count(1)),
             store: self.store.unwrap_or(StoreKind::Shm),
             // One process needs no lock: the default lock does not apply,
@@ -525,6 +532,12 @@ mod tests {
     #[test]
     fn the_command_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_tickets_help_says_its_bound_exactly() {
+        // The help writes the bound as a power of ten.
+        assert_eq!(10u64.pow(MAX_TICKETS.ilog10()), MAX_TICKETS);
     }
 
     #[test]

@@ -230,6 +230,10 @@ pub struct Output {
     pub trace: bool,
 }
 
+/// Buyers in a sale unless told.
+pub(crate) const DEFAULT_WORKERS: u64 = 100;
+/// Tickets on sale unless told.
+pub(crate) const DEFAULT_TICKETS: u64 = 1;
 /// Largest number of buyers a sale accepts.
 pub(crate) const MAX_WORKERS: usize = 1000;
 /// Largest number of tickets a sale accepts.
@@ -553,7 +557,12 @@ impl Serialize for Wants {
 
 /// Parses `50us`, `100ms`, `0.2s`, `1s` or `0`.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("'{s}' is not a duration (allowed: 0 to 60s, e.g. 50us, 100ms, 0.2s, 1s)");
+    let bad = || {
+        format!(
+            "'{s}' is not a duration (allowed: 0 to {}, e.g. 50us, 100ms, 0.2s, 1s)",
+            format_duration(MAX_DELAY)
+        )
+    };
     let t = s.trim();
     if t == "0" {
         return Ok(Duration::ZERO);

@@ -24,6 +24,14 @@ use crate::scheduler::{Choice, Chooser, Moment};
 use crate::step::Step;
 use crate::supervisor::{self, Quiet, SaleError};
 
+/// Most buyers an exploration runs: the schedules grow factorially, and
+/// 4 buyers already take minutes.
+pub(crate) const MAX_WORKERS: u64 = 4;
+/// Most tickets an exploration sells.
+pub(crate) const MAX_TICKETS: u64 = 5;
+/// Most tickets each buyer of an exploration tries to buy.
+pub(crate) const MAX_WANTS: u64 = 3;
+
 /// What `explore` is asked to do.
 #[derive(Debug, Clone)]
 pub struct ExploreConfig {
