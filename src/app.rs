@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 use anyhow::Context;
 
 use crate::check::{self, CheckConfig, Figure, Graded, LabChecks};
-use crate::cli::{Cli, Command, DaemonArgs, PrintArgs, SellArgs};
+use crate::cli::{Command, SellArgs};
 use crate::config::{Named, Output, SaleConfig, ViewMode};
 use crate::demo::daemon::{self, DaemonConfig};
 use crate::demo::print::{self, PrintConfig};
@@ -18,7 +18,6 @@ use crate::report::{Ending, SaleReport};
 use crate::sheet;
 use crate::supervisor::{self, Observer, Quiet};
 use crate::view::Target;
-use clap::Parser;
 
 /// Runs one parsed command.
 pub fn run(command: Command) -> anyhow::Result<Exit> {
@@ -32,8 +31,14 @@ pub fn run(command: Command) -> anyhow::Result<Exit> {
         Command::Lab(args) => show_lab(&args.lab, args.explain, args.answers),
         Command::Run(args) => run_lab(&args.lab, args.flags),
         Command::Check(args) => check_lab(args.into_config()),
-        Command::Print(args) => print_command(args),
-        Command::Daemon(args) => daemon_command(args),
+        Command::Print(args) => {
+            let (cfg, output) = args.into_config();
+            print_command(&cfg, output)
+        }
+        Command::Daemon(args) => {
+            let (cfg, output) = args.into_config();
+            daemon_command(&cfg, output)
+        }
     }
 }
 
@@ -121,48 +126,15 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
             labs::allowed()
         )));
     };
-    let (sub, preset, axis) = lab.experiment.parts();
-    // Which flags the student gave is decided by clap from their flags
-    // alone, never by matching strings: `-l task` and `--lock=task` are the
-    // same flag as `--lock task`.
-    let mut cli = {
-        use clap::CommandFactory;
-        Cli::command()
+    let crate::cli::LabRun {
+        command,
+        argv,
+        compare,
+    } = match crate::cli::lab_run(lab.experiment, flags) {
+        Ok(run) => run,
+        Err(exit) => return Ok(exit),
     };
-    let given = match given_flags(&mut cli, sub, &flags) {
-        Ok(given) => given,
-        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => e.exit(),
-        Err(e) => {
-            eprintln!("{}", one_line(&e.render().to_string()));
-            return Ok(Exit::Usage);
-        }
-    };
-    // A comparison runs once per value, unless the student gave the flag
-    // that varies: then just that one run.
-    // `--one-process` is the comparison's own single row: asked for alone,
-    // it is that one sale, with no lock to vary.
-    let cmd = cli
-        .find_subcommand(sub)
-        .expect("every experiment names a subcommand");
-    let compare = axis.filter(|(flag, _)| {
-        !given.contains(&flag_id(cmd, flag)) && !given.iter().any(|id| id == "one_process")
-    });
-    let mut argv: Vec<String> = vec!["ticketlab".into(), sub.into()];
-    argv.extend(preset_without(cmd, preset, &given));
-    argv.extend(flags);
-    let command = match Cli::try_parse_from(&argv) {
-        Ok(cli) => cli.command,
-        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => e.exit(),
-        Err(e) => {
-            eprintln!("{}", one_line(&e.render().to_string()));
-            return Ok(Exit::Usage);
-        }
-    };
-    let json = matches!(&command, Command::Sell(a) if a.sell.output.json)
-        || matches!(&command, Command::Step(a) if a.output.json)
-        || matches!(&command, Command::Print(a) if a.json)
-        || matches!(&command, Command::Daemon(a) if a.json)
-        || matches!(&command, Command::Explore(a) if a.json);
+    let json = command.prints_json();
     let single = compare.is_some() && lab.experiment.single_baseline();
     let mut shown = match compare {
         Some((flag, values)) => format!("{} {flag} {{{}}}", argv.join(" "), values.join("|")),
@@ -491,63 +463,6 @@ fn write_exploration_table(
     Ok(())
 }
 
-/// The ids of the flags `flags` gives to `ticketlab SUB`, as clap parsed
-/// them. Giving `--no-jitter` also takes back a preset's `--jitter`.
-fn given_flags(
-    cli: &mut clap::Command,
-    sub: &str,
-    flags: &[String],
-) -> Result<Vec<String>, clap::Error> {
-    use clap::parser::ValueSource;
-    let argv = ["ticketlab", sub]
-        .into_iter()
-        .map(String::from)
-        .chain(flags.iter().cloned());
-    let matches = cli.try_get_matches_from_mut(argv)?;
-    let Some(sub_matches) = matches.subcommand_matches(sub) else {
-        return Ok(Vec::new());
-    };
-    let mut given: Vec<String> = sub_matches
-        .ids()
-        .filter(|id| sub_matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
-        .map(|id| id.to_string())
-        .collect();
-    if given.iter().any(|id| id == "no_jitter") {
-        given.push("jitter".into());
-    }
-    Ok(given)
-}
-
-/// The id of subcommand `cmd`'s flag spelled `flag` (`--lock` or `-l`), or
-/// the spelling itself if there is no such flag.
-fn flag_id(cmd: &clap::Command, flag: &str) -> String {
-    cmd.get_arguments()
-        .find(|a| match flag.strip_prefix("--") {
-            Some(long) => a.get_long() == Some(long),
-            None => flag
-                .strip_prefix('-')
-                .is_some_and(|s| a.get_short().map(String::from).as_deref() == Some(s)),
-        })
-        .map_or_else(|| flag.to_string(), |a| a.get_id().to_string())
-}
-
-/// The preset's flags minus those the command line gives again, so the
-/// printed command reads as what actually runs.
-fn preset_without(cmd: &clap::Command, preset: &[&str], given: &[String]) -> Vec<String> {
-    let mut kept = Vec::new();
-    let mut i = 0;
-    while i < preset.len() {
-        let flag = preset[i];
-        let takes_value = preset.get(i + 1).is_some_and(|v| !v.starts_with('-'));
-        let width = if takes_value { 2 } else { 1 };
-        if !given.contains(&flag_id(cmd, flag)) {
-            kept.extend(preset[i..i + width].iter().map(|s| s.to_string()));
-        }
-        i += width;
-    }
-    kept
-}
-
 /// The row name of the `--one-process` baseline in a comparison.
 const SINGLE_ROW: &str = "single";
 
@@ -560,11 +475,7 @@ fn compare_sales(
     values: &[&str],
     single: bool,
 ) -> anyhow::Result<Exit> {
-    let output = Output {
-        view: args.output.view,
-        json: args.output.json,
-        trace: args.output.trace,
-    };
+    let output = args.output.to_output();
     let seed = args.sale.seed.unwrap_or_else(rand::random);
     // Every sale is checked before any runs, so a refused combination
     // costs no half-finished comparison.
@@ -680,19 +591,12 @@ fn write_table(
     Ok(())
 }
 
-fn print_command(args: PrintArgs) -> anyhow::Result<Exit> {
-    let cfg = PrintConfig {
-        workers: args.workers as usize,
-        lines: args.lines as usize,
-        lock: args.lock,
-        seed: args.seed.unwrap_or_else(rand::random),
-        json: args.json,
-    };
-    let quiet = args.view == Some(ViewMode::Quiet) && !args.json;
+fn print_command(cfg: &PrintConfig, output: Output) -> anyhow::Result<Exit> {
+    let quiet = output.view == Some(ViewMode::Quiet) && !output.json;
     let outcome = if quiet {
-        print::run(&cfg, &mut io::sink())?
+        print::run(cfg, &mut io::sink())?
     } else {
-        print::run(&cfg, &mut io::stdout().lock())?
+        print::run(cfg, &mut io::stdout().lock())?
     };
     if quiet {
         writeln!(
@@ -708,20 +612,14 @@ fn print_command(args: PrintArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn daemon_command(args: DaemonArgs) -> anyhow::Result<Exit> {
-    let cfg = DaemonConfig {
-        daemon: args.daemon,
-        parent_runs: args.parent_runs,
-        child_runs: args.child_runs,
-        orphan: args.orphan,
-    };
-    let quiet = args.json || args.view == Some(ViewMode::Quiet);
+fn daemon_command(cfg: &DaemonConfig, output: Output) -> anyhow::Result<Exit> {
+    let quiet = output.json || output.view == Some(ViewMode::Quiet);
     let outcome = if quiet {
-        daemon::run(&cfg, &mut io::sink())?
+        daemon::run(cfg, &mut io::sink())?
     } else {
-        daemon::run(&cfg, &mut io::stdout().lock())?
+        daemon::run(cfg, &mut io::stdout().lock())?
     };
-    if args.json {
+    if output.json {
         writeln!(io::stdout(), "{}", serde_json::to_string(&outcome)?)?;
     } else if quiet && cfg.orphan {
         // The parent left first: it cannot know how the orphan ends, and
@@ -747,32 +645,8 @@ pub fn usage(message: impl std::fmt::Display) -> Exit {
     Exit::Usage
 }
 
-/// Folds clap's multi-line error into one line: what is wrong and what is
-/// allowed, without the usage block.
-pub fn one_line(rendered: &str) -> String {
-    let parts: Vec<&str> = rendered
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
-        })
-        .collect();
-    // Said as every other refusal says it.
-    let line = parts.join(" ");
-    let line = match line.split_once("[possible values: ") {
-        Some((head, tail)) => format!("{head}(allowed: {}", tail.replacen(']', ")", 1)),
-        None => line,
-    };
-    let line = line.strip_prefix("error: ").unwrap_or(&line);
-    format!("ticketlab: error: {line}")
-}
-
 fn sell_command(args: SellArgs) -> anyhow::Result<Exit> {
-    let output = Output {
-        view: args.output.view,
-        json: args.output.json,
-        trace: args.output.trace,
-    };
+    let output = args.output.to_output();
     // Saving the schedule needs the steps recorded.
     let record = output.trace || args.output.save_schedule.is_some();
     let cfg = match args.sale.into_config(record) {
@@ -1109,19 +983,5 @@ mod tests {
         let holder = Ending::HolderDied { buyer: 1, pid: 42 };
         let r = file_sale(holder, WorkerEnd::Crashed, Some(0));
         assert_eq!(exit_of(&r), Exit::Failure);
-    }
-
-    #[test]
-    fn clap_errors_fold_into_one_line() {
-        let rendered = "error: invalid value '0' for '--workers <N>': 0 is not in 1..=1000\n\nFor more information, try '--help'.\n";
-        assert_eq!(
-            one_line(rendered),
-            "ticketlab: error: invalid value '0' for '--workers <N>': 0 is not in 1..=1000"
-        );
-        let rendered = "error: invalid value 'disk' for '--store <STORE>'\n  [possible values: shm, file]\n\n  tip: a similar value exists: 'file'\n\nFor more information, try '--help'.\n";
-        assert_eq!(
-            one_line(rendered),
-            "ticketlab: error: invalid value 'disk' for '--store <STORE>' (allowed: shm, file) tip: a similar value exists: 'file'"
-        );
     }
 }

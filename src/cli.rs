@@ -7,12 +7,16 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench;
+use crate::config::Output;
 use crate::config::{
     self, DEFAULT_TICKETS, DEFAULT_WORKERS, DbFile, LockMode, MAX_DELAY, MAX_TICKETS, MAX_WORKERS,
     Named, SaleConfig, StoreKind, ViewMode, Wants, format_duration, parse_duration,
 };
-use crate::demo::print::{self, PrintLock};
+use crate::demo::daemon::DaemonConfig;
+use crate::demo::print::{self, PrintConfig, PrintLock};
+use crate::exit::Exit;
 use crate::explore::{self, ExploreConfig, Find};
+use crate::labs::{Axis, Experiment};
 use crate::schedule::Schedule;
 use crate::scheduler::Then;
 
@@ -64,6 +68,175 @@ pub enum Command {
         after_long_help = "Examples:\n  ticketlab explore                    2 buyers, 1 ticket, no lock: how many schedules oversell\n  ticketlab explore -w 3 --lock buy    every schedule is exact\n  ticketlab explore -w 3 --preemptions 1 --find oversold"
     )]
     Explore(ExploreArgs),
+}
+
+/// The command line this process was given, or the exit to end with once
+/// clap has said its piece: help and version succeed; a usage error is one
+/// line on stderr (a missing subcommand: the help) and exit 2.
+pub fn parse() -> Result<Command, Exit> {
+    Cli::try_parse().map(|cli| cli.command).map_err(refuse)
+}
+
+/// Says what clap found wrong, or the help it was asked for, and the exit
+/// that goes with it.
+fn refuse(e: clap::Error) -> Exit {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            Exit::Success
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            Exit::Usage
+        }
+        _ => {
+            eprintln!("{}", one_line(&e.render().to_string()));
+            Exit::Usage
+        }
+    }
+}
+
+/// Folds clap's multi-line error into one line: what is wrong and what is
+/// allowed, without the usage block.
+pub(crate) fn one_line(rendered: &str) -> String {
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .collect();
+    // Said as every other refusal says it.
+    let line = parts.join(" ");
+    let line = match line.split_once("[possible values: ") {
+        Some((head, tail)) => format!("{head}(allowed: {}", tail.replacen(']', ")", 1)),
+        None => line,
+    };
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    format!("ticketlab: error: {line}")
+}
+
+/// A lab's experiment as it will run.
+#[derive(Debug)]
+pub(crate) struct LabRun {
+    /// The command: the preset, overridden by the student's flags.
+    pub command: Command,
+    /// That command as a student could type it, from `ticketlab` on.
+    pub argv: Vec<String>,
+    /// The flag a comparison varies and its values, unless the student gave
+    /// that flag (or `--one-process`): then the one run.
+    pub compare: Option<Axis>,
+}
+
+/// Builds the command lab `experiment` runs: its preset, overridden by
+/// `flags`. Which flags the student gave is decided by clap from their
+/// flags alone, never by matching strings: `-l task` and `--lock=task` are
+/// the same flag as `--lock task`. Err: the exit to end with, the reason
+/// already printed.
+pub(crate) fn lab_run(experiment: Experiment, flags: Vec<String>) -> Result<LabRun, Exit> {
+    use clap::CommandFactory;
+    let (sub, preset, axis) = experiment.parts();
+    let mut cli = Cli::command();
+    let given = given_flags(&mut cli, sub, &flags).map_err(refuse)?;
+    let cmd = cli
+        .find_subcommand(sub)
+        .expect("every experiment names a subcommand");
+    // `--one-process` is the comparison's own single row: asked for alone,
+    // it is that one sale, with no lock to vary.
+    let compare = axis.filter(|(flag, _)| {
+        !given.contains(&flag_id(cmd, flag)) && !given.iter().any(|id| id == "one_process")
+    });
+    let mut argv: Vec<String> = vec!["ticketlab".into(), sub.into()];
+    argv.extend(preset_without(cmd, preset, &given));
+    argv.extend(flags);
+    let command = Cli::try_parse_from(&argv).map_err(refuse)?.command;
+    Ok(LabRun {
+        command,
+        argv,
+        compare,
+    })
+}
+
+impl Command {
+    /// Whether the command prints one JSON object on stdout: then nothing
+    /// else may go there.
+    pub(crate) fn prints_json(&self) -> bool {
+        match self {
+            Command::Sell(a) => a.sell.output.json,
+            Command::Step(a) => a.output.json,
+            Command::Print(a) => a.json,
+            Command::Daemon(a) => a.json,
+            Command::Explore(a) => a.json,
+            Command::Check(a) => a.json,
+            Command::Bench(a) => a.json,
+            Command::Labs | Command::Lab(_) | Command::Run(_) => false,
+        }
+    }
+}
+
+/// The ids of the flags `flags` gives to `ticketlab SUB`, as clap parsed
+/// them. Giving `--no-jitter` also takes back a preset's `--jitter`.
+fn given_flags(
+    cli: &mut clap::Command,
+    sub: &str,
+    flags: &[String],
+) -> Result<Vec<String>, clap::Error> {
+    use clap::parser::ValueSource;
+    let argv = ["ticketlab", sub]
+        .into_iter()
+        .map(String::from)
+        .chain(flags.iter().cloned());
+    let matches = cli.try_get_matches_from_mut(argv)?;
+    let Some(sub_matches) = matches.subcommand_matches(sub) else {
+        return Ok(Vec::new());
+    };
+    let mut given: Vec<String> = sub_matches
+        .ids()
+        .filter(|id| sub_matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.to_string())
+        .collect();
+    if given.iter().any(|id| id == "no_jitter") {
+        given.push("jitter".into());
+    }
+    Ok(given)
+}
+
+/// The id of subcommand `cmd`'s flag spelled `flag` (`--lock` or `-l`), or
+/// the spelling itself if there is no such flag.
+fn flag_id(cmd: &clap::Command, flag: &str) -> String {
+    cmd.get_arguments()
+        .find(|a| match flag.strip_prefix("--") {
+            Some(long) => a.get_long() == Some(long),
+            None => flag
+                .strip_prefix('-')
+                .is_some_and(|s| a.get_short().map(String::from).as_deref() == Some(s)),
+        })
+        .map_or_else(|| flag.to_string(), |a| a.get_id().to_string())
+}
+
+/// The preset's flags minus those the command line gives again, so the
+/// printed command reads as what actually runs.
+fn preset_without(cmd: &clap::Command, preset: &[&str], given: &[String]) -> Vec<String> {
+    preset_flags(preset)
+        .into_iter()
+        .filter(|words| !given.contains(&flag_id(cmd, words[0])))
+        .flatten()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A preset cut into its flags, each with its value if it takes one.
+fn preset_flags<'a>(preset: &[&'a str]) -> Vec<Vec<&'a str>> {
+    let mut flags = Vec::new();
+    let mut i = 0;
+    while i < preset.len() {
+        let takes_value = preset.get(i + 1).is_some_and(|v| !v.starts_with('-'));
+        let width = if takes_value { 2 } else { 1 };
+        flags.push(preset[i..i + width].to_vec());
+        i += width;
+    }
+    flags
 }
 
 /// `ticketlab lab N`.
@@ -164,6 +337,25 @@ pub struct PrintArgs {
     pub json: bool,
 }
 
+impl PrintArgs {
+    /// The plain settings, and how the run shows itself.
+    pub(crate) fn into_config(self) -> (PrintConfig, Output) {
+        let cfg = PrintConfig {
+            workers: self.workers as usize,
+            lines: self.lines as usize,
+            lock: self.lock,
+            seed: self.seed.unwrap_or_else(rand::random),
+            json: self.json,
+        };
+        let output = Output {
+            view: self.view,
+            json: self.json,
+            trace: false,
+        };
+        (cfg, output)
+    }
+}
+
 /// `ticketlab daemon`.
 #[derive(Debug, Clone, Args)]
 pub struct DaemonArgs {
@@ -208,6 +400,24 @@ macro_rules! value_enum {
 }
 
 value_enum!(StoreKind, LockMode, ViewMode, PrintLock, Then, Find);
+
+impl DaemonArgs {
+    /// The plain settings, and how the run shows itself.
+    pub(crate) fn into_config(self) -> (DaemonConfig, Output) {
+        let cfg = DaemonConfig {
+            daemon: self.daemon,
+            parent_runs: self.parent_runs,
+            child_runs: self.child_runs,
+            orphan: self.orphan,
+        };
+        let output = Output {
+            view: self.view,
+            json: self.json,
+            trace: false,
+        };
+        (cfg, output)
+    }
+}
 
 /// Flags of one sale. Every field is optional so a lab's preset can fill
 /// what the command line leaves out.
@@ -291,6 +501,17 @@ pub struct OutputArgs {
     /// Write the run's interleaving to FILE, as a schedule --schedule-file replays.
     #[arg(long, value_name = "FILE")]
     pub save_schedule: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// The plain settings (`--save-schedule` is the sale's to act on).
+    pub(crate) fn to_output(&self) -> Output {
+        Output {
+            view: self.view,
+            json: self.json,
+            trace: self.trace,
+        }
+    }
 }
 
 /// `ticketlab sell`.
@@ -532,6 +753,20 @@ mod tests {
     #[test]
     fn the_command_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn clap_errors_fold_into_one_line() {
+        let rendered = "error: invalid value '0' for '--workers <N>': 0 is not in 1..=1000\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line(rendered),
+            "ticketlab: error: invalid value '0' for '--workers <N>': 0 is not in 1..=1000"
+        );
+        let rendered = "error: invalid value 'disk' for '--store <STORE>'\n  [possible values: shm, file]\n\n  tip: a similar value exists: 'file'\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line(rendered),
+            "ticketlab: error: invalid value 'disk' for '--store <STORE>' (allowed: shm, file) tip: a similar value exists: 'file'"
+        );
     }
 
     #[test]
