@@ -28,8 +28,41 @@ pub fn run(command: Command) -> anyhow::Result<Exit> {
         Command::Explore(args) => explore_command(args),
         Command::Step(args) => step_command(args),
         Command::Labs => list_labs(),
+        Command::Completions(args) => {
+            crate::cli::write_completions(args.shell, &mut io::stdout().lock())?;
+            Ok(Exit::Success)
+        }
+        Command::Man => {
+            crate::cli::write_man(&mut io::stdout().lock())?;
+            Ok(Exit::Success)
+        }
         Command::Lab(args) => show_lab(&args.lab, args.explain, args.answers),
-        Command::Run(args) => run_lab(&args.lab, args.flags),
+        Command::Check(args) if args.wants_lab_help() => match labs::find(&args.lab) {
+            Some(lab) => {
+                write!(io::stdout(), "{}", crate::cli::run_help(Some(lab), true))?;
+                Ok(Exit::Success)
+            }
+            None => Ok(no_lab(&args.lab)),
+        },
+        Command::Run(args) if args.wants_help() => {
+            let lab = args.lab.as_deref().map(|key| labs::find(key).ok_or(key));
+            match lab {
+                Some(Err(key)) => Ok(no_lab(key)),
+                Some(Ok(lab)) => {
+                    write!(io::stdout(), "{}", crate::cli::run_help(Some(lab), true))?;
+                    Ok(Exit::Success)
+                }
+                None => {
+                    let help = crate::cli::run_help(None, !args.summary);
+                    write!(io::stdout(), "{help}")?;
+                    Ok(Exit::Success)
+                }
+            }
+        }
+        Command::Run(args) => {
+            let lab = args.lab.expect("clap requires LAB without --help");
+            run_lab(&lab, args.flags)
+        }
         Command::Check(args) => check_lab(args.into_config()),
         Command::Print(args) => {
             let (cfg, output) = args.into_config();
@@ -118,13 +151,15 @@ fn show_lab(key: &str, explain: bool, answers: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// Refuses a lab that does not exist, naming those that do.
+fn no_lab(key: &str) -> Exit {
+    usage(format!("no lab '{key}' (allowed: {})", labs::allowed()))
+}
+
 /// Runs lab `key`'s experiment: its preset, overridden by `flags`.
 fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
     let Some(lab) = labs::find(key) else {
-        return Ok(usage(format!(
-            "no lab '{key}' (allowed: {})",
-            labs::allowed()
-        )));
+        return Ok(no_lab(key));
     };
     let crate::cli::LabRun {
         command,

@@ -14,7 +14,7 @@ use crate::config::{
 };
 use crate::demo::daemon::DaemonConfig;
 use crate::demo::print::{self, PrintConfig, PrintLock};
-use crate::exit::Exit;
+use crate::exit::{Exit, exit_codes_help};
 use crate::explore::{self, ExploreConfig, Find};
 use crate::labs::{Axis, Experiment};
 use crate::schedule::Schedule;
@@ -27,6 +27,22 @@ use crate::scheduler::Then;
     version,
     about = "A lab for process synchronisation: forked buyers race for tickets in shared memory, a file or a seller process",
     after_help = "Start with `ticketlab labs`, then `ticketlab lab 1` and `ticketlab run 1`,\nor predict first and let the run grade you: `ticketlab check 1`.",
+    after_long_help = concat!(
+        "Examples:
+  ticketlab labs                               every lab, its goal and the command that runs it
+  ticketlab run 2                              lab 2: 100 buyers race for one ticket, no lock
+  ticketlab sell -w 10 --lock none --read-delay 10ms
+                                               ten buyers, one ticket: it oversells by 9
+  ticketlab sell -w 10 --lock buy --read-delay 10ms
+                                               the same sale under the lock: exactly one sold
+
+Start with `ticketlab labs`, then `ticketlab lab 1` and `ticketlab run 1`,
+or predict first and let the run grade you: `ticketlab check 1`.
+`ticketlab COMMAND --help` shows each command's examples.
+
+",
+        exit_codes_help!()
+    ),
     // A lab's preset comes first and the student's flags after: the last wins.
     args_override_self = true
 )]
@@ -40,34 +56,234 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one ticket sale with real processes and say what happened.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab sell -w 10 --lock none --read-delay 10ms
+                          ten buyers read the one ticket before anyone writes: OVERSOLD by 9
+  ticketlab sell -w 10 --lock buy --read-delay 10ms
+                          the same sale under the lock: 1 of 1 sold, exact
+  ticketlab sell --store file --lock none -w 4 -t 1000 --wants all --json
+                          one JSON object for a script: sold, remaining, lost updates, verdict
+
+",
+        exit_codes_help!()
+    ))]
     Sell(SellCommandArgs),
     /// List the labs.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab labs          every lab: its number, name, title, goal and the command that runs it;
+                          a tick marks a lab whose predictions you have checked
+
+",
+        exit_codes_help!()
+    ))]
     Labs,
     /// Show a lab's sheet.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab lab 2                 lab 2's sheet up to the run: goal, background, predict, run
+  ticketlab lab race --explain    after your run: also observe, explain and try this
+  ticketlab lab 2 --answers       the whole sheet, with the answers to predict
+
+",
+        exit_codes_help!()
+    ))]
     Lab(LabArgs),
     /// Run a lab's experiment with its preset flags; flags given here override the preset.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab run 4                 lab 4's comparison: one sale per --lock value, then one table
+  ticketlab run 4 --lock task     only the task sale: the flag the comparison varies, given
+  ticketlab run 2 -w 20 --seed 7  lab 2's sale with 20 buyers, repeatable with the same seed
+  ticketlab run 4 --help          which flags lab 4 presets, and which you may give
+
+",
+        exit_codes_help!()
+    ))]
     Run(RunArgs),
     /// Predict, then check: answer a lab's Predict questions, run the lab, and see which the run bore out.
-    #[command(
-        after_long_help = "Examples:\n  ticketlab check 2                          asks each question, runs lab 2, grades your answers\n  ticketlab check 2 --answers-file lab2.txt  reads the answers from a file instead\n  ticketlab check 3 --json --workers 20      one JSON object; 20 buyers, not 100\n\nAn answers file holds one `id = value` line per question (the ids are shown as check asks);\n`#` starts a comment:\n  # lab 2, my predictions\n  bought = 40\n  remaining = 1\n  ...\nA number may be written 20,000; a choice is one of the listed names; a set lists names\nseparated by commas (- for none). Each checked lab is ticked in `ticketlab labs`\n(kept in $XDG_STATE_HOME/ticketlab/progress.json). Exit 0 whatever the grade."
-    )]
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab check 2                          asks each question, runs lab 2, grades your answers
+  ticketlab check 2 --answers-file lab2.txt  reads the answers from a file instead
+  ticketlab check 3 --json --workers 20      one JSON object; 20 buyers, not 100
+
+An answers file holds one `id = value` line per question (the ids are shown as check asks);
+`#` starts a comment:
+  # lab 2, my predictions
+  bought = 40
+  remaining = 1
+  ...
+A number may be written 20,000; a choice is one of the listed names; a set lists names
+separated by commas (- for none). Each checked lab is ticked in `ticketlab labs`
+(kept in $XDG_STATE_HOME/ticketlab/progress.json). A wrong prediction is no failure: the exit
+is the run's own.
+
+",
+        exit_codes_help!()
+    ))]
     Check(CheckArgs),
     /// Lab 1: processes printing at once, with and without a lock.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab print                 3 workers print at once: other lines split their begin/end pairs
+  ticketlab print --lock pair     each pair under the shared mutex: no pair is split
+  ticketlab print -w 8 --view quiet
+                                  only the counts: interleaved lines, split pairs, elapsed
+
+",
+        exit_codes_help!()
+    ))]
     Print(PrintArgs),
     /// Lab 11: a child process that is, or is not, a daemon.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab daemon                the parent waits: the child finishes and says done
+  ticketlab daemon --daemon       a daemon child ends with the parent's main code: no done
+  ticketlab daemon --orphan       the parent leaves; the child lives on, re-parented, and ends itself
+
+",
+        exit_codes_help!()
+    ))]
     Daemon(DaemonArgs),
     /// Measure every store's throughput and the cost of starting buyers.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab bench                 purchases per second of every correct store, 2 and 8 buyers,
+                                  and buyers started and reaped per second
+  ticketlab bench --anchors       beside each row, the same mechanism in C and in Python
+  ticketlab bench --only shm+buy --rounds 5
+                                  one scenario, the median of 5 rounds
+
+Build with `cargo build --release` first: a debug build measures the debug build.
+docs/performance.md explains each row and what bounds it.
+
+",
+        exit_codes_help!()
+    ))]
     Bench(BenchArgs),
     /// Be the scheduler: step real buyer processes one shared step at a time (keys 1-9, a, u, r, s, q). Unless given, 2 buyers, 1 ticket, --lock none.
-    #[command(
-        after_long_help = "Examples:\n  ticketlab step                                  2 buyers, 1 ticket, no lock: make it oversell\n  ticketlab step --lock buy                       try again under the lock\n  ticketlab step -w 3 --schedule 1,1,2,2,2,1       start from a schedule, then go on by hand\n\nKeys: 1-9 step that buyer; arrows or Tab select, Enter or space steps the selected one;\na runs the rest freely; u undoes the last step; r restarts; s saves the schedule; q quits.\nWithout a terminal, step needs --schedule (it then runs like sell --schedule)."
-    )]
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab step                                  2 buyers, 1 ticket, no lock: make it oversell
+  ticketlab step --lock buy                       try again under the lock
+  ticketlab step -w 3 --schedule 1,1,2,2,2,1       start from a schedule, then go on by hand
+
+Keys: 1-9 step that buyer; arrows or Tab select, Enter or space steps the selected one;
+a runs the rest freely; u undoes the last step; r restarts; s saves the schedule; q quits.
+Without a terminal, step needs --schedule (it then runs like sell --schedule).
+
+",
+        exit_codes_help!()
+    ))]
     Step(SellArgs),
     /// Run every interleaving of a small sale on real processes and count how each ends.
-    #[command(
-        after_long_help = "Examples:\n  ticketlab explore                    2 buyers, 1 ticket, no lock: how many schedules oversell\n  ticketlab explore -w 3 --lock buy    every schedule is exact\n  ticketlab explore -w 3 --preemptions 1 --find oversold"
-    )]
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab explore                    2 buyers, 1 ticket, no lock: how many schedules oversell
+  ticketlab explore -w 3 --lock buy    every schedule is exact
+  ticketlab explore -w 3 --preemptions 1 --find oversold
+                                       the first oversold schedule with at most one preemption
+
+",
+        exit_codes_help!()
+    ))]
     Explore(ExploreArgs),
+    /// Print a shell completion script for bash, zsh or fish.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab completions bash > ~/.local/share/bash-completion/completions/ticketlab
+  ticketlab completions zsh > ~/.zfunc/_ticketlab       (with ~/.zfunc in $fpath)
+  ticketlab completions fish > ~/.config/fish/completions/ticketlab.fish
+
+",
+        exit_codes_help!()
+    ))]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) for `man`.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab man > ticketlab.1 && man ./ticketlab.1          read it now
+  ticketlab man > ~/.local/share/man/man1/ticketlab.1       then `man ticketlab`
+
+",
+        exit_codes_help!()
+    ))]
+    Man,
+}
+
+/// `ticketlab completions SHELL`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: Shell,
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// The Z shell.
+    Zsh,
+    /// The friendly interactive shell.
+    Fish,
+}
+
+/// Writes `shell`'s completion script for the whole command line.
+pub(crate) fn write_completions(shell: Shell, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    use clap_complete::{Shell as S, generate};
+    let shell = match shell {
+        Shell::Bash => S::Bash,
+        Shell::Zsh => S::Zsh,
+        Shell::Fish => S::Fish,
+    };
+    // Into memory first: the generator panics on a failed write (`| head`).
+    let mut script = Vec::new();
+    generate(shell, &mut Cli::command(), "ticketlab", &mut script);
+    out.write_all(&script)
+}
+
+/// Writes the manual page: every command, flag and example, in roff.
+pub(crate) fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    use clap_mangen::roff::{Roff, roman};
+    // The width the help is laid out for, so the man page is the same
+    // wherever it is generated.
+    let cmd = Cli::command().term_width(80);
+    let man = clap_mangen::Man::new(cmd.clone());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    // Text laid out for the terminal keeps its lines: the examples line
+    // up in columns.
+    let section = |title: &str, text: &str, out: &mut dyn std::io::Write| {
+        let mut roff = Roff::new();
+        roff.control("SH", [title]).control("nf", []);
+        for line in text.lines() {
+            roff.text([roman(line)]);
+        }
+        roff.control("fi", []);
+        roff.to_writer(out)
+    };
+    // Each command's own flags and examples, as its --help shows them.
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let mut sub = sub
+            .clone()
+            .bin_name(format!("ticketlab {}", sub.get_name()));
+        let title = format!("TICKETLAB {}", sub.get_name().to_uppercase());
+        section(&title, &sub.render_long_help().to_string(), out)?;
+    }
+    if let Some(after) = cmd.get_after_long_help() {
+        section("GETTING STARTED", &after.to_string(), out)?;
+    }
+    man.render_version_section(out)?;
+    Ok(())
 }
 
 /// The command line this process was given, or the exit to end with once
@@ -170,7 +386,11 @@ impl Command {
             Command::Explore(a) => a.json,
             Command::Check(a) => a.json,
             Command::Bench(a) => a.json,
-            Command::Labs | Command::Lab(_) | Command::Run(_) => false,
+            Command::Labs
+            | Command::Lab(_)
+            | Command::Run(_)
+            | Command::Completions(_)
+            | Command::Man => false,
         }
     }
 }
@@ -255,10 +475,19 @@ pub struct LabArgs {
 
 /// `ticketlab run N [flags]`.
 #[derive(Debug, Clone, Args)]
+// `run N --help` is the lab's own help (its preset and what may be given),
+// so the help flag is run's to answer.
+#[command(disable_help_flag = true)]
 pub struct RunArgs {
     /// The lab: its number (3 or 03) or short name (see `ticketlab labs`).
-    #[arg(value_name = "LAB")]
-    pub lab: String,
+    #[arg(value_name = "LAB", required_unless_present_any = ["summary", "help"])]
+    pub lab: Option<String>,
+    /// Print help (see more with '--help'); after LAB, the flags the lab presets and those you may give.
+    #[arg(short = 'h', id = "summary")]
+    pub summary: bool,
+    /// Print help (see a summary with '-h'); after LAB, the flags the lab presets and those you may give.
+    #[arg(long)]
+    pub help: bool,
     /// Flags of the command the lab runs (`sell`, `step`, `explore`, `print` or `daemon`), overriding its preset.
     #[arg(
         value_name = "FLAGS",
@@ -266,6 +495,148 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub flags: Vec<String>,
+}
+
+impl RunArgs {
+    /// Whether help was asked for, before or among the lab's flags.
+    pub(crate) fn wants_help(&self) -> bool {
+        self.summary || self.help || self.flags.iter().any(|f| f == "--help" || f == "-h")
+    }
+}
+
+/// `run`'s help: with a lab, what `run N` runs, the flags it presets (each
+/// replaced by the same flag given) and the flags that may be added; without
+/// one, run's own help.
+pub(crate) fn run_help(lab: Option<&crate::labs::Lab>, long: bool) -> String {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    let Some(lab) = lab else {
+        let run = cli.find_subcommand_mut("run").expect("run exists");
+        let mut run = run.clone().bin_name("ticketlab run");
+        let help = if long {
+            run.render_long_help()
+        } else {
+            run.render_help()
+        };
+        return help.to_string();
+    };
+    let (sub, preset, axis) = lab.experiment.parts();
+    let cmd = cli
+        .find_subcommand(sub)
+        .expect("every experiment names a subcommand");
+    let n = lab.number;
+    let mut text = format!(
+        "Lab {n}: {}\n{}\n\n`ticketlab run {n}` runs:\n",
+        lab.title, lab.goal
+    );
+    let mut words: Vec<String> = ["ticketlab", sub].iter().map(|w| w.to_string()).collect();
+    words.extend(preset_flags(preset).iter().map(|w| w.join(" ")));
+    if let Some((flag, values)) = axis {
+        words.push(format!("{flag} {{{}}}", values.join("|")));
+    }
+    text.push_str(&wrap(&words, "  ", "      "));
+    if lab.experiment.single_baseline() {
+        text.push_str(
+            "  and the same sale with --one-process, as a row `single`
+",
+        );
+    }
+    // The help's first words, up to its range or default, within 80 columns.
+    let help_of = |flag: &str| {
+        let help = cmd
+            .get_arguments()
+            .find(|a| a.get_id().as_str() == flag_id(cmd, flag))
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let mut short = help
+            .split([':', '[', '(', ','])
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        while short.chars().count() > 54 {
+            let cut = short.rfind(' ').unwrap_or(0);
+            short.truncate(cut);
+            if !short.ends_with('…') {
+                short.push('…');
+            }
+        }
+        short
+    };
+    let preset = preset_flags(preset);
+    if !preset.is_empty() {
+        text.push_str("\nThe lab presets these; give one to replace it:\n");
+        for words in &preset {
+            text.push_str(&format!(
+                "  {:<22} {}\n",
+                words.join(" "),
+                help_of(words[0])
+            ));
+        }
+    }
+    if let Some((flag, values)) = axis {
+        let sentence = format!(
+            "It varies {flag} ({}), one {} each; give {flag} to run only that one.",
+            values.join(", "),
+            if sub == "explore" {
+                "exploration"
+            } else {
+                "sale"
+            }
+        );
+        let words: Vec<String> = sentence.split(' ').map(str::to_string).collect();
+        text.push('\n');
+        text.push_str(&wrap(&words, "", ""));
+        if lab.experiment.single_baseline() {
+            text.push_str("--one-process runs only the single row.\n");
+        }
+    }
+    let taken: Vec<String> = preset
+        .iter()
+        .map(|w| flag_id(cmd, w[0]))
+        .chain(axis.map(|(flag, _)| flag_id(cmd, flag)))
+        .collect();
+    let others: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && a.get_id() != "help")
+        .filter(|a| !taken.iter().any(|t| t == a.get_id().as_str()))
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    text.push_str(&format!(
+        "\nYou may also give any other flag of `ticketlab {sub}`\n(`ticketlab {sub} --help` says what each does):\n"
+    ));
+    text.push_str(&wrap(&others, "  ", "  "));
+    let example = match axis {
+        Some((flag, values)) => format!("ticketlab run {n} {flag} {}", values[values.len() - 1]),
+        None => format!("ticketlab run {n} --seed 7"),
+    };
+    text.push_str(&format!("\nFor example: {example}\n"));
+    text
+}
+
+/// `words` on lines of at most 78 columns, the first indented by `first`,
+/// the rest by `rest`; a word longer than a line has one of its own.
+fn wrap(words: &[String], first: &str, rest: &str) -> String {
+    let mut text = String::new();
+    let mut line = first.to_string();
+    let mut fresh = true;
+    for word in words {
+        if !fresh && line.chars().count() + 1 + word.chars().count() > 78 {
+            text.push_str(&line);
+            text.push('\n');
+            line = rest.to_string();
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        line.push_str(word);
+        fresh = false;
+    }
+    text.push_str(&line);
+    text.push('\n');
+    text
 }
 
 /// `ticketlab check N [flags]`.
@@ -290,6 +661,12 @@ pub struct CheckArgs {
 }
 
 impl CheckArgs {
+    /// Whether help was asked for among the lab's flags: the lab's help,
+    /// as `run N --help` gives it.
+    pub(crate) fn wants_lab_help(&self) -> bool {
+        self.flags.iter().any(|f| f == "--help" || f == "-h")
+    }
+
     /// The plain settings.
     pub fn into_config(self) -> crate::check::CheckConfig {
         crate::check::CheckConfig {
