@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use crate::check::{self, CheckConfig, Figure, Graded, LabChecks};
 use crate::cli::{Command, SellArgs};
-use crate::config::{Named, Output, SaleConfig, ViewMode};
+use crate::config::{Output, SaleConfig, ViewMode};
 use crate::demo::daemon::{self, DaemonConfig};
 use crate::demo::print::{self, PrintConfig};
 use crate::exit::Exit;
@@ -161,15 +161,12 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
     let Some(lab) = labs::find(key) else {
         return Ok(no_lab(key));
     };
-    let crate::cli::LabRun {
-        command,
-        argv,
-        compare,
-    } = match crate::cli::lab_run(lab.experiment, flags) {
-        Ok(run) => run,
+    let plan = match crate::cli::lab_run(lab.experiment, flags) {
+        Ok(plan) => plan,
         Err(exit) => return Ok(exit),
     };
-    let json = command.prints_json();
+    let (argv, compare) = (&plan.argv, plan.compare);
+    let json = plan.command.prints_json();
     let single = compare.is_some() && lab.experiment.single_baseline();
     let mut shown = match compare {
         Some((flag, values)) => format!("{} {flag} {{{}}}", argv.join(" "), values.join("|")),
@@ -186,12 +183,33 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
     } else {
         writeln!(io::stdout(), "$ {shown}")?;
     }
-    match (command, compare) {
-        (Command::Sell(args), Some((flag, values))) => {
-            compare_sales(lab.number, args.sell, flag, values, single)
+    // Each value's command is the command line with that flag given last,
+    // parsed as a student's would be.
+    let mut each = Vec::new();
+    for value in compare.map_or(&[][..], |(_, values)| values) {
+        match plan.varied(value) {
+            Ok(command) => each.push((value.to_string(), command)),
+            Err(exit) => return Ok(exit),
         }
-        (Command::Explore(args), Some((flag, values))) => {
-            explore_each(lab.number, args, flag, values)
+    }
+    match (plan.command, compare) {
+        (Command::Sell(args), Some((flag, _))) => {
+            let each = each
+                .into_iter()
+                .filter_map(|(value, command)| match command {
+                    Command::Sell(one) => Some((value, one.sell.sale)),
+                    _ => None,
+                });
+            compare_sales(lab.number, args.sell, flag, each.collect(), single)
+        }
+        (Command::Explore(args), Some((flag, _))) => {
+            let each = each
+                .into_iter()
+                .filter_map(|(value, command)| match command {
+                    Command::Explore(one) => Some((value, one)),
+                    _ => None,
+                });
+            explore_each(lab.number, args.json, flag, each.collect())
         }
         (command, _) => run(command),
     }
@@ -393,22 +411,15 @@ fn run_for_check(
 /// combination costs no half-finished comparison.
 fn explore_each(
     lab: u8,
-    args: crate::cli::ExploreArgs,
+    json: bool,
     flag: &str,
-    values: &[&str],
+    each: Vec<(String, crate::cli::ExploreArgs)>,
 ) -> anyhow::Result<Exit> {
     use crate::explore::{self, ExploreError};
-    let json = args.json;
     let mut configs = Vec::new();
-    for value in values {
-        let mut one = args.clone();
-        match flag {
-            "--lock" => one.lock = Named::from_name(value).map_err(anyhow::Error::msg)?,
-            "--store" => one.store = Named::from_name(value).map_err(anyhow::Error::msg)?,
-            _ => anyhow::bail!("lab {lab} varies an unknown flag {flag}"),
-        }
+    for (value, one) in each {
         match one.into_config() {
-            Ok(cfg) => configs.push((value.to_string(), cfg)),
+            Ok(cfg) => configs.push((value, cfg)),
             Err(e) => return Ok(usage(format!("{flag} {value}: {e}"))),
         }
     }
@@ -501,13 +512,14 @@ fn write_exploration_table(
 /// The row name of the `--one-process` baseline in a comparison.
 const SINGLE_ROW: &str = "single";
 
-/// Runs one sale per value of `flag` and prints them as one table; with
-/// `single`, then the same sale with `--one-process`, as a row `single`.
+/// Runs one sale per value of `flag` (`each`: the value and its sale) and
+/// prints them as one table; with `single`, then the same sale with
+/// `--one-process`, as a row `single`.
 fn compare_sales(
     lab: u8,
     args: SellArgs,
     flag: &str,
-    values: &[&str],
+    each: Vec<(String, crate::cli::SaleArgs)>,
     single: bool,
 ) -> anyhow::Result<Exit> {
     let output = args.output.to_output();
@@ -516,15 +528,10 @@ fn compare_sales(
     // costs no half-finished comparison.
     let mut sales = Vec::new();
     let mut worst = None;
-    for value in values {
-        let mut sale = args.sale.clone();
+    for (value, mut sale) in each {
         sale.seed = Some(seed);
-        match flag {
-            "--lock" => sale.lock = Some(Named::from_name(value).map_err(anyhow::Error::msg)?),
-            "--store" => sale.store = Some(Named::from_name(value).map_err(anyhow::Error::msg)?),
-            _ => anyhow::bail!("lab {lab} varies an unknown flag {flag}"),
-        }
-        sales.push((value.to_string(), format!("{flag} {value}"), sale));
+        let heading = format!("{flag} {value}");
+        sales.push((value, heading, sale));
     }
     if single {
         // The baseline is an honest run of the same sale, not a formula:

@@ -374,6 +374,19 @@ pub(crate) fn lab_run(experiment: Experiment, flags: Vec<String>) -> Result<LabR
     })
 }
 
+impl LabRun {
+    /// The command one value of the comparison runs: the command line with
+    /// `FLAG VALUE` given last, parsed as the student's flags are. Err: the
+    /// exit to end with, the reason already printed.
+    pub(crate) fn varied(&self, value: &str) -> Result<Command, Exit> {
+        let (flag, _) = self.compare.expect("only a comparison varies a flag");
+        let argv = self.argv.iter().map(String::as_str).chain([flag, value]);
+        Cli::try_parse_from(argv)
+            .map(|cli| cli.command)
+            .map_err(refuse)
+    }
+}
+
 impl Command {
     /// Whether the command prints one JSON object on stdout: then nothing
     /// else may go there.
@@ -1144,6 +1157,29 @@ mod tests {
             one_line(rendered),
             "ticketlab: error: invalid value 'disk' for '--store <STORE>' (allowed: shm, file) tip: a similar value exists: 'file'"
         );
+    }
+
+    /// Every value of a named setting is taken by its own name, and only
+    /// by it.
+    fn names_round_trip<T: Named + clap::ValueEnum + std::fmt::Debug + std::fmt::Display>() {
+        let mut seen = std::collections::HashSet::new();
+        for v in T::ALL {
+            assert!(seen.insert(v.name()), "{} twice", v.name());
+            assert_eq!(T::from_str(v.name(), false), Ok(*v));
+            assert_eq!(v.to_string(), v.name());
+            assert!(!v.about().is_empty());
+        }
+        assert!(T::from_str("both", false).is_err());
+    }
+
+    #[test]
+    fn every_named_setting_round_trips_through_its_name() {
+        names_round_trip::<StoreKind>();
+        names_round_trip::<LockMode>();
+        names_round_trip::<ViewMode>();
+        names_round_trip::<PrintLock>();
+        names_round_trip::<Then>();
+        names_round_trip::<Find>();
     }
 
     #[test]

@@ -397,33 +397,12 @@ impl SaleConfig {
 /// errors list the values; nothing else parses them. A new variant goes in
 /// `ALL`, `name` and `about`.
 pub(crate) trait Named: Copy + PartialEq + Sized + 'static {
-    /// What is chosen, for messages: "store".
-    const WHAT: &'static str;
     /// Every value, in the order `--help` lists them.
     const ALL: &'static [Self];
     /// The word the flag takes.
     fn name(self) -> &'static str;
     /// What it means, in one line for `--help`.
     fn about(self) -> &'static str;
-    /// The value `name` names.
-    fn from_name(name: &str) -> Result<Self, String> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| v.name() == name)
-            .ok_or_else(|| {
-                format!(
-                    "unknown {} '{name}' (allowed: {})",
-                    Self::WHAT,
-                    Self::names()
-                )
-            })
-    }
-    /// Every name, comma separated, for messages.
-    fn names() -> String {
-        let names: Vec<&str> = Self::ALL.iter().map(|v| v.name()).collect();
-        names.join(", ")
-    }
 }
 
 /// `Display` for a [`Named`] setting: its name.
@@ -441,7 +420,6 @@ pub(crate) use display_by_name;
 display_by_name!(StoreKind, LockMode, ViewMode);
 
 impl Named for StoreKind {
-    const WHAT: &'static str = "store";
     const ALL: &'static [StoreKind] = &[
         StoreKind::Shm,
         StoreKind::File,
@@ -469,7 +447,6 @@ impl Named for StoreKind {
 }
 
 impl Named for LockMode {
-    const WHAT: &'static str = "lock";
     const ALL: &'static [LockMode] = &[
         LockMode::None,
         LockMode::Write,
@@ -504,7 +481,6 @@ impl Named for LockMode {
 }
 
 impl Named for ViewMode {
-    const WHAT: &'static str = "view";
     const ALL: &'static [ViewMode] = &[ViewMode::Live, ViewMode::Plain, ViewMode::Quiet];
     fn name(self) -> &'static str {
         match self {

@@ -73,7 +73,6 @@ impl Find {
 crate::config::display_by_name!(Find);
 
 impl crate::config::Named for Find {
-    const WHAT: &'static str = "--find";
     const ALL: &'static [Find] = &[Find::Oversold, Find::Lost, Find::Deadlock];
     fn name(self) -> &'static str {
         match self {

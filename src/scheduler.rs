@@ -236,7 +236,6 @@ pub enum Then {
 crate::config::display_by_name!(Then);
 
 impl crate::config::Named for Then {
-    const WHAT: &'static str = "--then";
     const ALL: &'static [Then] = &[Then::Lowest, Then::Free];
     fn name(self) -> &'static str {
         match self {

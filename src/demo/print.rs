@@ -53,7 +53,6 @@ pub enum PrintLock {
 crate::config::display_by_name!(PrintLock);
 
 impl Named for PrintLock {
-    const WHAT: &'static str = "lock";
     const ALL: &'static [PrintLock] = &[PrintLock::None, PrintLock::Pair, PrintLock::All];
     fn name(self) -> &'static str {
         match self {
@@ -593,14 +592,6 @@ mod tests {
     fn lab01_an_end_without_begin_is_no_pair() {
         let got = count_lines(["worker 0 end", "worker 0 begin"]);
         assert_eq!((got.split_pairs, got.pairs, got.lines), (0, 0, 2));
-    }
-
-    #[test]
-    fn lab01_lock_names_round_trip() {
-        for lock in [PrintLock::None, PrintLock::Pair, PrintLock::All] {
-            assert_eq!(PrintLock::from_name(&lock.to_string()), Ok(lock));
-        }
-        assert!(PrintLock::from_name("both").is_err());
     }
 
     #[test]
