@@ -707,7 +707,7 @@ fn sell_command(args: SellArgs) -> anyhow::Result<Exit> {
     };
     print_report(&report, output)?;
     if let Some(path) = &args.output.save_schedule {
-        save_schedule(&report, path)?;
+        save_schedule(&cfg, &report, path)?;
     }
     Ok(exit_of(&report))
 }
@@ -744,7 +744,11 @@ pub fn print_report(report: &SaleReport, output: Output) -> anyhow::Result<()> {
 
 /// Writes the run's interleaving where `--save-schedule` says, with the
 /// command that replays it on its first line.
-pub fn save_schedule(report: &SaleReport, path: &std::path::Path) -> anyhow::Result<()> {
+pub fn save_schedule(
+    cfg: &SaleConfig,
+    report: &SaleReport,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
     let Some(schedule) = &report.schedule else {
         anyhow::bail!(
             "--save-schedule {}: this run recorded no whole schedule (a trace overflowed, or none was kept)",
@@ -752,13 +756,8 @@ pub fn save_schedule(report: &SaleReport, path: &std::path::Path) -> anyhow::Res
         );
     };
     let text = format!(
-        "# ticketlab sell -w {} -t {} --store {} --lock {} --wants {} --seed {} --schedule-file {}\n{}\n",
-        report.workers,
-        report.tickets,
-        report.store,
-        report.lock,
-        report.wants,
-        report.seed,
+        "# ticketlab sell {} --schedule-file {}\n{}\n",
+        cfg.flags(),
         path.display(),
         schedule.replace(',', "\n")
     );

@@ -189,6 +189,44 @@ impl SaleConfig {
     }
 }
 
+impl SaleConfig {
+    /// The flags that make this sale, as `sell` and `step` take them, the
+    /// defaults of both left out (`--lock` is always named: their defaults
+    /// differ): the one way a saved schedule or a replay line names its
+    /// sale. The seed is named only with `--jitter`, the only draws it
+    /// steers; the schedule is each caller's to add.
+    pub(crate) fn flags(&self) -> String {
+        let mut flags = vec![format!("-w {} -t {}", self.workers, self.tickets)];
+        if self.store != StoreKind::Shm {
+            flags.push(format!("--store {}", self.store));
+        }
+        flags.push(format!("--lock {}", self.lock));
+        if self.wants != Wants::Count(1) {
+            flags.push(format!("--wants {}", self.wants));
+        }
+        for (flag, delay) in [
+            ("--start-delay", self.start_delay),
+            ("--search-delay", self.search_delay),
+            ("--read-delay", self.read_delay),
+            ("--write-delay", self.write_delay),
+        ] {
+            if !delay.is_zero() {
+                flags.push(format!("{flag} {}", format_duration(delay)));
+            }
+        }
+        if self.jitter {
+            flags.push(format!("--jitter --seed {}", self.seed));
+        }
+        if self.one_process {
+            flags.push("--one-process".into());
+        }
+        if let Some(crash) = self.crash {
+            flags.push(format!("--crash {crash}"));
+        }
+        flags.join(" ")
+    }
+}
+
 /// Purchases up to which a sale records its trace unasked: a few
 /// operations each, well within the trace's room.
 const SMALL_SALE_PURCHASES: u64 = 10_000;
@@ -602,6 +640,21 @@ mod tests {
         for s in ["0", "50us", "100ms", "1s"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }
+    }
+
+    #[test]
+    fn a_sale_names_its_flags_leaving_defaults_out() {
+        let mut cfg = sale(StoreKind::Shm, LockMode::None);
+        assert_eq!(cfg.flags(), "-w 2 -t 1 --lock none");
+        cfg.store = StoreKind::File;
+        cfg.wants = Wants::All;
+        cfg.read_delay = Duration::from_millis(5);
+        cfg.jitter = true;
+        cfg.seed = 9;
+        assert_eq!(
+            cfg.flags(),
+            "-w 2 -t 1 --store file --lock none --wants all --read-delay 5ms --jitter --seed 9"
+        );
     }
 
     #[test]

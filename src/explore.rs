@@ -174,6 +174,10 @@ pub(crate) struct Exploration {
     pub store: String,
     /// The lock setting.
     pub lock: String,
+    /// The flags that make the sale explored, for the line that replays
+    /// a failing schedule.
+    #[serde(skip)]
+    pub flags: String,
     /// Runs on real processes (one per trace, plus dead ends).
     pub runs: usize,
     /// Distinct traces.
@@ -728,6 +732,7 @@ fn summarise(cfg: &ExploreConfig, runs: usize, complete: bool, traces: Vec<Ran>)
         })
         .collect();
     Exploration {
+        flags: cfg.sale.flags(),
         workers: cfg.sale.workers,
         tickets: cfg.sale.tickets,
         store: cfg.sale.store.to_string(),
@@ -826,16 +831,11 @@ impl Exploration {
                 }
                 // On a line of its own, flags the defaults do not need left
                 // out: students copy it, and it must not wrap at 80 columns.
-                let store = if self.store == "shm" {
-                    String::new()
-                } else {
-                    format!(" --store {}", self.store)
-                };
                 writeln!(out, "    try it:")?;
                 writeln!(
                     out,
-                    "    ticketlab step -w {} -t {}{store} --lock {} --schedule {}",
-                    self.workers, self.tickets, self.lock, f.schedule
+                    "    ticketlab step {} --schedule {}",
+                    self.flags, f.schedule
                 )?;
             }
         }

@@ -882,11 +882,8 @@ impl Run<'_> {
         if person.save_requested {
             person.save_requested = false;
             let text = format!(
-                "# ticketlab step -w {} -t {} --store {} --lock {} --schedule-file {}\n{schedule}\n",
-                self.cfg.workers,
-                self.cfg.tickets,
-                self.cfg.store,
-                self.cfg.lock,
+                "# ticketlab step {} --schedule-file {}\n{schedule}\n",
+                self.cfg.flags(),
                 person.save_to.display()
             );
             let said = match std::fs::write(&person.save_to, text) {
