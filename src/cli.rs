@@ -734,7 +734,7 @@ impl PrintArgs {
             workers: self.workers as usize,
             lines: self.lines as usize,
             lock: self.lock,
-            seed: self.seed.unwrap_or_else(rand::random),
+            seed: self.seed.unwrap_or_else(crate::seed::draw),
             json: self.json,
         };
         let output = Output {
@@ -1105,7 +1105,7 @@ impl SaleArgs {
             read_delay: self.read_delay.unwrap_or_default(),
             write_delay: self.write_delay.unwrap_or_default(),
             jitter: self.jitter && !self.no_jitter,
-            seed: self.seed.unwrap_or_else(rand::random),
+            seed: self.seed.unwrap_or_else(crate::seed::draw),
             db: self.db.map(|path| DbFile {
                 path,
                 reset: self.db_reset,

@@ -40,14 +40,37 @@ fn bench_stepped_measures_the_grant_round_trip() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let v = one_json_object(&out.stdout);
+    assert_eq!(v["schema_version"], 1, "{v}");
+    assert_eq!(v["stepped"]["workers"], 2, "{v}");
+    assert!(v["stepped"]["step_ms"].as_f64().unwrap() > 0.0, "{v}");
+    // Only the stepped row was asked for.
+    assert_eq!(v["throughput"].as_array().map(Vec::len), Some(0), "{v}");
+    assert!(v["start"].is_null(), "{v}");
+}
+
+#[test]
+fn bench_prints_a_header_naming_each_rows_unit() {
+    let out = ticketlab()
+        .args(["bench", "--only", "stepped", "--rounds", "1"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
-    assert_eq!(rows.len(), 1, "{stdout}");
-    assert!(rows[0]["scenario"].as_str().unwrap().starts_with("stepped"));
-    assert!(rows[0]["ticketlab"].as_f64().unwrap() > 0.0, "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[0].starts_with("bench: median of 1 round per row"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("scenario") && lines[1].ends_with("unit"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with("stepped") && lines[2].ends_with("µs per step"),
+        "{stdout}"
+    );
 }
 
 /// Whether `tool` runs here; if not, says why the test is skipped.
@@ -155,13 +178,13 @@ fn bench_anchors_run_beside_each_row_and_leave_no_scratch_dir() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let row: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let document = one_json_object(&out.stdout);
+    assert_eq!(document["anchors"], "bench/anchors", "{document}");
     // Without anchors the C and Python figures are null; with them, none is.
-    let fields = row.as_object().unwrap();
-    assert!(fields.len() > 3, "{stdout}");
-    for (name, value) in fields {
-        assert!(!value.is_null(), "{name} is null: {stdout}");
+    let start = document["start"].as_object().expect("the start row");
+    assert!(start.len() > 3, "{document}");
+    for (name, value) in start {
+        assert!(!value.is_null(), "{name} is null: {document}");
     }
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
