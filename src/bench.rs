@@ -32,7 +32,8 @@ struct Case {
     lock: LockMode,
     workers: usize,
     tickets: u64,
-    /// The anchors' mode for the same mechanism (`bench/anchors/`).
+    /// The anchors' mode for the same mechanism (`bench/anchors/`); empty
+    /// for a row with no C or Python counterpart.
     anchor: &'static str,
     /// Tickets for the Python peer, which is far slower.
     py_tickets: u64,
@@ -292,7 +293,7 @@ fn measure(args: &BenchConfig, measured: &mut Measured) -> anyhow::Result<Exit> 
                 case.workers
             );
             ours.push(report.ops_per_sec);
-            if let Some(anchors) = &anchors {
+            if let Some(anchors) = anchors.as_ref().filter(|_| !case.anchor.is_empty()) {
                 let ran = anchors.c_ops(case.anchor, case.workers, case.tickets * 2);
                 c.push(stopped_or(ran)?);
                 let ran = anchors.py_ops(case.anchor, case.workers, case.py_tickets);
