@@ -716,7 +716,7 @@ pub struct PrintArgs {
     /// What the shared mutex guards.
     #[arg(short, long, value_name = "LOCK", default_value_t = PrintLock::None, value_enum)]
     pub lock: PrintLock,
-    /// Seed of the workers' pauses [default: drawn].
+    /// Seed of the workers' pauses: any 64-bit number [default: drawn below 2^53, so JSON readers keep it exact].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
     /// live and plain print every line; quiet only the counts.
@@ -850,7 +850,7 @@ pub struct SaleArgs {
     /// Fixed delays (turns off a lab preset's --jitter).
     #[arg(long, overrides_with = "jitter")]
     pub no_jitter: bool,
-    /// Seed of the buyers' RNGs [default: drawn, and printed so the run can be repeated].
+    /// Seed of the buyers' RNGs: any 64-bit number [default: drawn below 2^53, so JSON readers keep it exact, and printed so the run can be repeated].
     #[arg(long, value_name = "N", value_parser = |s: &str| whole_in(s, 0, u64::MAX), allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// The file store's JSON file, kept afterwards: a regular file or a new path, not in use by another sale [default: a temporary file, removed].
