@@ -189,6 +189,44 @@ impl SaleConfig {
     }
 }
 
+impl SaleConfig {
+    /// The flags that make this sale, as `sell` and `step` take them, the
+    /// defaults of both left out (`--lock` is always named: their defaults
+    /// differ): the one way a saved schedule or a replay line names its
+    /// sale. The seed is named only with `--jitter`, the only draws it
+    /// steers; the schedule is each caller's to add.
+    pub(crate) fn flags(&self) -> String {
+        let mut flags = vec![format!("-w {} -t {}", self.workers, self.tickets)];
+        if self.store != StoreKind::Shm {
+            flags.push(format!("--store {}", self.store));
+        }
+        flags.push(format!("--lock {}", self.lock));
+        if self.wants != Wants::Count(1) {
+            flags.push(format!("--wants {}", self.wants));
+        }
+        for (flag, delay) in [
+            ("--start-delay", self.start_delay),
+            ("--search-delay", self.search_delay),
+            ("--read-delay", self.read_delay),
+            ("--write-delay", self.write_delay),
+        ] {
+            if !delay.is_zero() {
+                flags.push(format!("{flag} {}", format_duration(delay)));
+            }
+        }
+        if self.jitter {
+            flags.push(format!("--jitter --seed {}", self.seed));
+        }
+        if self.one_process {
+            flags.push("--one-process".into());
+        }
+        if let Some(crash) = self.crash {
+            flags.push(format!("--crash {crash}"));
+        }
+        flags.join(" ")
+    }
+}
+
 /// Purchases up to which a sale records its trace unasked: a few
 /// operations each, well within the trace's room.
 const SMALL_SALE_PURCHASES: u64 = 10_000;
@@ -219,18 +257,6 @@ pub enum ViewMode {
     Quiet,
 }
 
-impl FromStr for ViewMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "live" => Ok(ViewMode::Live),
-            "plain" => Ok(ViewMode::Plain),
-            "quiet" => Ok(ViewMode::Quiet),
-            _ => Err(format!("unknown view '{s}' (allowed: live, plain, quiet)")),
-        }
-    }
-}
-
 /// When the live screen uses colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColorMode {
@@ -241,20 +267,6 @@ pub enum ColorMode {
     Always,
     /// No colour: bold and reverse video only.
     Never,
-}
-
-impl FromStr for ColorMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(ColorMode::Auto),
-            "always" => Ok(ColorMode::Always),
-            "never" => Ok(ColorMode::Never),
-            _ => Err(format!(
-                "unknown colour setting '{s}' (allowed: auto, always, never)"
-            )),
-        }
-    }
 }
 
 /// What a run prints, and where.
@@ -270,6 +282,10 @@ pub struct Output {
     pub color: ColorMode,
 }
 
+/// Buyers in a sale unless told.
+pub(crate) const DEFAULT_WORKERS: u64 = 100;
+/// Tickets on sale unless told.
+pub(crate) const DEFAULT_TICKETS: u64 = 1;
 /// Largest number of buyers a sale accepts.
 pub(crate) const MAX_WORKERS: usize = 1000;
 /// Largest number of tickets a sale accepts.
@@ -427,35 +443,73 @@ impl SaleConfig {
     }
 }
 
-impl fmt::Display for StoreKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+/// A setting chosen by name from a fixed list (`--store shm`, `--lock buy`):
+/// the one place each value's name and its one-line meaning live. `cli.rs`
+/// turns every such setting into a clap value enum, so `--help` and its
+/// errors list the values; nothing else parses them. A new variant goes in
+/// `ALL`, `name` and `about`.
+pub(crate) trait Named: Copy + PartialEq + Sized + 'static {
+    /// Every value, in the order `--help` lists them.
+    const ALL: &'static [Self];
+    /// The word the flag takes.
+    fn name(self) -> &'static str;
+    /// What it means, in one line for `--help`.
+    fn about(self) -> &'static str;
+}
+
+/// `Display` for a [`Named`] setting: its name.
+macro_rules! display_by_name {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(crate::config::Named::name(*self))
+            }
+        }
+    )*};
+}
+pub(crate) use display_by_name;
+
+display_by_name!(StoreKind, LockMode, ViewMode, ColorMode);
+
+impl Named for StoreKind {
+    const ALL: &'static [StoreKind] = &[
+        StoreKind::Shm,
+        StoreKind::File,
+        StoreKind::Server,
+        StoreKind::Queue,
+    ];
+    fn name(self) -> &'static str {
+        match self {
             StoreKind::Shm => "shm",
             StoreKind::File => "file",
             StoreKind::Server => "server",
             StoreKind::Queue => "queue",
-        })
+        }
     }
-}
-
-impl FromStr for StoreKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "shm" => Ok(StoreKind::Shm),
-            "file" => Ok(StoreKind::File),
-            "server" => Ok(StoreKind::Server),
-            "queue" => Ok(StoreKind::Queue),
-            _ => Err(format!(
-                "unknown store '{s}' (allowed: shm, file, server, queue)"
-            )),
+    fn about(self) -> &'static str {
+        match self {
+            StoreKind::Shm => "an integer in shared memory",
+            StoreKind::File => "a JSON file, rewritten whole on every purchase",
+            StoreKind::Server => "a seller process that owns the count; buyers ask it over pipes",
+            StoreKind::Queue => {
+                "the seller behind one request pipe that buyers write under the lock"
+            }
         }
     }
 }
 
-impl fmt::Display for LockMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Named for LockMode {
+    const ALL: &'static [LockMode] = &[
+        LockMode::None,
+        LockMode::Write,
+        LockMode::Buy,
+        LockMode::Robust,
+        LockMode::Task,
+        LockMode::Join,
+        LockMode::Atomic,
+    ];
+    fn name(self) -> &'static str {
+        match self {
             LockMode::None => "none",
             LockMode::Write => "write",
             LockMode::Buy => "buy",
@@ -463,24 +517,53 @@ impl fmt::Display for LockMode {
             LockMode::Task => "task",
             LockMode::Join => "join",
             LockMode::Atomic => "atomic",
-        })
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            LockMode::None => "no lock: the race",
+            LockMode::Write => "only the write is locked (still races)",
+            LockMode::Buy => "read, check and write under the mutex",
+            LockMode::Robust => "as buy, under a robust mutex a dead holder cannot keep",
+            LockMode::Task => "search and buy together under the mutex",
+            LockMode::Join => "no lock; each buyer starts after the previous one exited",
+            LockMode::Atomic => "a compare-and-swap loop on the shared count",
+        }
     }
 }
 
-impl FromStr for LockMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" => Ok(LockMode::None),
-            "write" => Ok(LockMode::Write),
-            "buy" => Ok(LockMode::Buy),
-            "robust" => Ok(LockMode::Robust),
-            "task" => Ok(LockMode::Task),
-            "join" => Ok(LockMode::Join),
-            "atomic" => Ok(LockMode::Atomic),
-            _ => Err(format!(
-                "unknown lock '{s}' (allowed: none, write, buy, robust, task, join, atomic)"
-            )),
+impl Named for ViewMode {
+    const ALL: &'static [ViewMode] = &[ViewMode::Live, ViewMode::Plain, ViewMode::Quiet];
+    fn name(self) -> &'static str {
+        match self {
+            ViewMode::Live => "live",
+            ViewMode::Plain => "plain",
+            ViewMode::Quiet => "quiet",
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            ViewMode::Live => "a live screen",
+            ViewMode::Plain => "a line every 250 ms",
+            ViewMode::Quiet => "only the outcome",
+        }
+    }
+}
+
+impl Named for ColorMode {
+    const ALL: &'static [ColorMode] = &[ColorMode::Auto, ColorMode::Always, ColorMode::Never];
+    fn name(self) -> &'static str {
+        match self {
+            ColorMode::Auto => "auto",
+            ColorMode::Always => "always",
+            ColorMode::Never => "never",
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            ColorMode::Auto => "colour unless the NO_COLOR environment variable is set",
+            ColorMode::Always => "colour even with NO_COLOR",
+            ColorMode::Never => "no colour: bold and reverse video only",
         }
     }
 }
@@ -522,7 +605,12 @@ impl Serialize for Wants {
 
 /// Parses `50us`, `100ms`, `0.2s`, `1s` or `0`.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("'{s}' is not a duration (allowed: 0 to 60s, e.g. 50us, 100ms, 0.2s, 1s)");
+    let bad = || {
+        format!(
+            "'{s}' is not a duration (allowed: 0 to {}, e.g. 50us, 100ms, 0.2s, 1s)",
+            format_duration(MAX_DELAY)
+        )
+    };
     let t = s.trim();
     if t == "0" {
         return Ok(Duration::ZERO);
@@ -586,6 +674,21 @@ mod tests {
         for s in ["0", "50us", "100ms", "1s"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }
+    }
+
+    #[test]
+    fn a_sale_names_its_flags_leaving_defaults_out() {
+        let mut cfg = sale(StoreKind::Shm, LockMode::None);
+        assert_eq!(cfg.flags(), "-w 2 -t 1 --lock none");
+        cfg.store = StoreKind::File;
+        cfg.wants = Wants::All;
+        cfg.read_delay = Duration::from_millis(5);
+        cfg.jitter = true;
+        cfg.seed = 9;
+        assert_eq!(
+            cfg.flags(),
+            "-w 2 -t 1 --store file --lock none --wants all --read-delay 5ms --jitter --seed 9"
+        );
     }
 
     #[test]

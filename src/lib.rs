@@ -27,6 +27,7 @@ mod observe;
 mod postmortem;
 mod process;
 mod progress;
+mod protocol;
 mod report;
 mod schedule;
 mod scheduler;

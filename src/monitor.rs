@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::buyer::{BuyerNo, Op};
 use crate::config::{SaleConfig, format_duration};
 use crate::postmortem::{self, Event, Replay};
+use crate::protocol::{BuyerNo, Op};
 use crate::segment::{Segment, TraceEntry};
 use crate::store::FileStore;
 use crate::view::{BuyerCell, BuyerState, Settings, Snapshot};

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::buyer::{BuyerNo, Op};
+use crate::protocol::{BuyerNo, Op};
 
 /// One recorded operation of one buyer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::buyer::BuyerNo;
 use crate::config::{LockMode, SaleConfig, StoreKind, Wants, format_duration};
 use crate::postmortem::{self, Event, LostUpdate};
+use crate::protocol::BuyerNo;
 
 /// One buyer's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -1191,13 +1191,13 @@ mod tests {
             Event {
                 t_ns: 1_500_000,
                 buyer: 0,
-                op: crate::buyer::Op::Read,
+                op: crate::protocol::Op::Read,
                 value: 1,
             },
             Event {
                 t_ns: 2_000_000,
                 buyer: 0,
-                op: crate::buyer::Op::Unlocked,
+                op: crate::protocol::Op::Unlocked,
                 value: 7,
             },
         ];

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::buyer::{self, Buyer, Op};
+use crate::buyer::Buyer;
 use crate::config::{LockMode, SaleConfig, StoreKind};
 use crate::fault::{Fault, FaultPoint};
 use crate::monitor::Monitor;
 use crate::mutex::MutexState;
 use crate::postmortem::Event;
 use crate::process::{self, Exit};
+use crate::protocol::{self, Op};
 use crate::report::{Ending, SaleReport, WorkerReport};
 use crate::scheduler::{BuyerNow, Choice, Chooser, Moment, Person, Turnstiles};
 use crate::segment::{self, Segment, TraceEntry};
@@ -39,7 +40,7 @@ const SCHEDULER_NAP: Duration = Duration::from_millis(2);
 
 /// How long the file store may stay unreadable, with no purchase made, before
 /// the parent calls it corrupt and ends the sale: a few looks, and well
-/// under a buyer's own patience (`buyer::CORRUPT_AFTER`), so the sale ends
+/// under a buyer's own patience (`protocol::CORRUPT_AFTER`), so the sale ends
 /// promptly and once, not buyer by buyer.
 const STORE_CORRUPT_AFTER: Duration = Duration::from_millis(500);
 
@@ -386,7 +387,7 @@ impl Run<'_> {
                 let published = seg.count();
                 match pipes.serve(tickets, published) {
                     Ok(_) => 0,
-                    Err(_) => buyer::ERROR_EXIT,
+                    Err(_) => protocol::ERROR_EXIT,
                 }
             })
             .map_err(|source| SaleError::Os {
@@ -882,11 +883,8 @@ impl Run<'_> {
         if person.save_requested {
             person.save_requested = false;
             let text = format!(
-                "# ticketlab step -w {} -t {} --store {} --lock {} --schedule-file {}\n{schedule}\n",
-                self.cfg.workers,
-                self.cfg.tickets,
-                self.cfg.store,
-                self.cfg.lock,
+                "# ticketlab step {} --schedule-file {}\n{schedule}\n",
+                self.cfg.flags(),
                 person.save_to.display()
             );
             let said = match std::fs::write(&person.save_to, text) {
@@ -979,7 +977,7 @@ impl Run<'_> {
             for entry in &self.seg.trace(id)[..written] {
                 let (op, _) = TraceEntry::unpack(entry.word.load(Ordering::Relaxed));
                 let Some(step) = op
-                    .checked_sub(buyer::STEP_TRACE_BASE)
+                    .checked_sub(protocol::STEP_TRACE_BASE)
                     .and_then(|n| Step::from_u32(u32::from(n)))
                 else {
                     continue;
@@ -1169,7 +1167,7 @@ impl Run<'_> {
                 _ if child.crashed_as_asked => WorkerEnd::CrashedAsAsked,
                 End::Running => WorkerEnd::NeverStarted,
                 End::Exited(Exit::Code(0)) => WorkerEnd::Ok,
-                End::Exited(Exit::Code(buyer::GAVE_UP_EXIT)) => WorkerEnd::GaveUp,
+                End::Exited(Exit::Code(protocol::GAVE_UP_EXIT)) => WorkerEnd::GaveUp,
                 End::Exited(Exit::Code(process::PANIC_EXIT) | Exit::Signal(_)) => {
                     WorkerEnd::Crashed
                 }

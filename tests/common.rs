@@ -214,6 +214,11 @@ pub fn drain_output(child: &mut std::process::Child) -> (Vec<u8>, String) {
 /// `ticketlab` on a pseudo-terminal of a chosen size, with any command
 /// line: the same harness as `live.rs`'s, shared so other tests can type
 /// keys into the live screen and read it back.
+/// Drops escape sequences and carriage returns, to read printed text: the
+/// library's own, so the unit and integration tests read alike.
+#[path = "../src/view/escapes.rs"]
+mod escapes;
+
 pub mod term {
     use std::fs::File;
     use std::io::{self, Read, Write};
@@ -552,30 +557,7 @@ pub mod term {
         }
     }
 
-    /// Drops escape sequences and carriage returns, to read printed text.
-    pub fn strip_escapes(s: &str) -> String {
-        let mut out = String::new();
-        let mut chars = s.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '\x1b' => {
-                    if chars.next_if_eq(&'[').is_some() {
-                        // Parameters, then one final byte in @..~.
-                        for d in chars.by_ref() {
-                            if ('@'..='~').contains(&d) {
-                                break;
-                            }
-                        }
-                    } else {
-                        chars.next();
-                    }
-                }
-                '\r' => {}
-                c => out.push(c),
-            }
-        }
-        out
-    }
+    pub(crate) use super::escapes::strip_escapes;
 
     /// Replays `raw` on a `cols` × `rows` terminal (the `vt100` crate) and
     /// returns the alternate screen as it was last drawn, one line per row.

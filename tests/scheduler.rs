@@ -85,20 +85,19 @@ fn scheduler_a_recorded_free_run_replays_to_the_same_counts_and_overwrites() {
     let recorded = sale_json(&args);
     assert_eq!(recorded["oversold"], 9, "{recorded}");
     let saved = std::fs::read_to_string(&file).unwrap();
-    assert!(saved.starts_with("# ticketlab sell"), "{saved}");
-    // Replayed under the scheduler: the same values, the same overwrites.
-    let replayed = sale_json(&[
-        "--workers",
-        "10",
-        "--tickets",
-        "1",
-        "--lock",
-        "none",
-        "--view",
-        "quiet",
-        "--schedule-file",
-        file_arg,
-    ]);
+    // The file's first line is the command that replays it: the whole sale.
+    let command = saved.lines().next().unwrap();
+    assert_eq!(
+        command,
+        format!(
+            "# ticketlab sell -w 10 -t 1 --lock none --read-delay 1s --schedule-file {file_arg}"
+        )
+    );
+    // Replayed under the scheduler, by that very command: the same values,
+    // the same overwrites.
+    let mut replay: Vec<&str> = command.split_whitespace().skip(3).collect();
+    replay.extend(["--view", "quiet"]);
+    let replayed = sale_json(&replay);
     assert_eq!(
         replayed["replay_diverged"],
         serde_json::Value::Null,

@@ -3,6 +3,8 @@
 //! [`Snapshot`], which the engine fills in.
 
 mod capabilities;
+#[cfg(test)]
+mod escapes;
 mod plain;
 mod render;
 mod state;

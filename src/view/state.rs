@@ -201,7 +201,8 @@ impl Snapshot {
             self.oversold,
             self.waiting,
             match (self.holder, self.holder_pid) {
-                (Some(b), Some(pid)) => format!("buyer {} (pid {pid})", crate::buyer::BuyerNo(b)),
+                (Some(b), Some(pid)) =>
+                    format!("buyer {} (pid {pid})", crate::protocol::BuyerNo(b)),
                 (holder, _) => holder_text(holder),
             },
         )
@@ -211,7 +212,7 @@ impl Snapshot {
 /// "buyer N" or "free", shared by the plain line and the screen.
 pub(crate) fn holder_text(holder: Option<usize>) -> String {
     match holder {
-        Some(b) => format!("buyer {}", crate::buyer::BuyerNo(b)),
+        Some(b) => format!("buyer {}", crate::protocol::BuyerNo(b)),
         None => "free".to_string(),
     }
 }

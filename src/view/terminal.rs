@@ -497,28 +497,10 @@ mod tests {
             text.contains("\x1b[38;5;9m") || text.contains("\x1b[38;5;1m"),
             "{text:?}"
         );
-        let plain: String = strip_escapes(&text);
+        let plain: String = super::super::escapes::strip_escapes(&text);
         assert!(
             plain.contains("q quit  p pause  + slower  - faster"),
             "{plain}"
         );
-    }
-
-    /// Drops CSI sequences, to read the printed text.
-    fn strip_escapes(s: &str) -> String {
-        let mut out = String::new();
-        let mut chars = s.chars();
-        while let Some(c) = chars.next() {
-            if c == '\x1b' {
-                for d in chars.by_ref() {
-                    if d.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
     }
 }
