@@ -1,7 +1,8 @@
 //! Fault injection: a hidden hook that makes one buyer SIGKILL itself at a
 //! named point of its lock path, so the tests can put a dead buyer in every
 //! window the parent must survive, deterministically, instead of hoping a
-//! signal lands there.
+//! signal lands there. Two points of the file store's rewrite stop the sale
+//! instead, from inside it, so a stop lands mid-rewrite on every run.
 //!
 //! `TICKETLAB_FAULT=BUYER:POINT`, with BUYER counted from 1 as everywhere a
 //! person reads buyer numbers. Not a flag: it is for the test suite and for
@@ -42,6 +43,14 @@ pub(crate) enum FaultPoint {
     /// A waiter woken by an unlock, before it takes the mutex again: its
     /// wake-up dies with it.
     WokenWaiter,
+    /// File store: right after its truncate, the buyer stops the sale
+    /// (SIGINT to the parent, as Ctrl-C or `q` would) and holds there, the
+    /// file empty, until the stop lets it finish its purchase.
+    StopMidRewrite,
+    /// File store: right after its truncate, the buyer stops the sale
+    /// (SIGTERM to the parent) and never goes on: a buyer stuck mid-rewrite,
+    /// which the stop must not wait for without bound.
+    StuckMidRewrite,
     /// Right before the buyer's first shared step of this kind (`--crash`):
     /// keyed to the buyer's own steps, so a run dies at the same place
     /// whatever the timing.
@@ -73,12 +82,14 @@ impl FaultPoint {
             | FaultPoint::BeforeUnlock
             | FaultPoint::InsideUnlock
             | FaultPoint::WokenWaiter
+            | FaultPoint::StopMidRewrite
+            | FaultPoint::StuckMidRewrite
             | FaultPoint::BeforeStep(_) => None,
         }
     }
 }
 
-const POINTS: [(&str, FaultPoint); 8] = [
+const POINTS: [(&str, FaultPoint); 10] = [
     ("after-trylock", FaultPoint::AfterTrylock),
     ("after-spin", FaultPoint::AfterSpin),
     ("after-wait", FaultPoint::AfterWait),
@@ -87,6 +98,8 @@ const POINTS: [(&str, FaultPoint); 8] = [
     ("before-unlock", FaultPoint::BeforeUnlock),
     ("inside-unlock", FaultPoint::InsideUnlock),
     ("woken-waiter", FaultPoint::WokenWaiter),
+    ("stop-mid-rewrite", FaultPoint::StopMidRewrite),
+    ("stuck-mid-rewrite", FaultPoint::StuckMidRewrite),
 ];
 
 impl fmt::Display for FaultPoint {

@@ -44,6 +44,16 @@ const SCHEDULER_NAP: Duration = Duration::from_millis(2);
 /// promptly and once, not buyer by buyer.
 const STORE_CORRUPT_AFTER: Duration = Duration::from_millis(500);
 
+/// How long a stop waits for the buyers caught committing a purchase to the
+/// file store to finish it, before it ends them anyway and the file may be
+/// left empty. Finishing is a write and a few stores, microseconds of work
+/// once the buyer runs; only a buyer that cannot run (stopped, stuck in the
+/// file system) makes the stop wait this long (`docs/segment.md`).
+const COMMIT_GRACE: Duration = Duration::from_millis(100);
+/// Longest nap of the parent between looks while it waits for them: each
+/// one that finishes parks at its next gate, which wakes the parent.
+const COMMIT_LOOK: Duration = Duration::from_millis(5);
+
 /// Something that watches a sale while it runs: the live screen, the plain
 /// progress lines, or nothing.
 pub(crate) trait Observer {
@@ -189,19 +199,8 @@ struct Suspect {
 
 impl Drop for Run<'_> {
     fn drop(&mut self) {
-        let live: Vec<i32> = self
-            .buyers
-            .iter()
-            .chain(self.seller.iter())
-            .filter(|c| c.end == End::Running)
-            .filter_map(|c| c.pid)
-            .collect();
-        for &pid in &live {
-            process::kill(pid, libc::SIGKILL);
-        }
-        for pid in live {
-            let _ = process::reap(pid);
-        }
+        // Every way out, an error's too, stops the sale the one way.
+        self.end_everyone();
     }
 }
 
@@ -777,17 +776,23 @@ impl Run<'_> {
 
     /// Kills every child still running, then reaps them: killing one and
     /// waiting for it while the rest spin on would make a busy sale of 1000
-    /// buyers take minutes to stop.
+    /// buyers take minutes to stop. Only the buyers caught committing a
+    /// purchase to the file store are spared a moment, to finish it
+    /// (`stop_gate`): killed mid-rewrite, they would leave the file empty.
     fn end_everyone(&mut self) {
+        let finishing = self.stop_gate();
         let running = |c: &Child| c.end == End::Running && c.pid.is_some();
         for child in self.buyers.iter_mut().chain(self.seller.iter_mut()) {
-            if running(child) {
+            if running(child) && !child.pid.is_some_and(|pid| finishing.contains(&pid)) {
                 process::kill(
                     child.pid.expect("running children have a pid"),
                     libc::SIGKILL,
                 );
                 child.ended_by_us = true;
             }
+        }
+        if !finishing.is_empty() {
+            self.let_finish(&finishing);
         }
         // Under --one-process many slots share one pid, reaped once.
         let mut reaped: Vec<(i32, Exit)> = Vec::new();
@@ -807,6 +812,83 @@ impl Run<'_> {
         // A pause still on at the end is over now.
         if let Some(since) = self.pause_started.take() {
             self.paused_total += since.elapsed();
+        }
+    }
+
+    /// Closes the gate for good before a free run of the file store is
+    /// ended, and returns the pids of the buyers caught committing a
+    /// purchase, each granted a turn to finish it; every other buyer may be
+    /// killed at once, since it can no longer begin one
+    /// (`Buyer::begin_commit` has the handshake).
+    ///
+    /// Only the file store can be left half-written: the shm count is one
+    /// word, and the seller's stores keep the count in the seller. A
+    /// scheduled run is ended where it stands: the parent never lets a buyer
+    /// take a step nobody granted, and a person stepping sees the file as
+    /// their steps left it.
+    fn stop_gate(&mut self) -> Vec<i32> {
+        let turnstiles = Turnstiles::new(&self.seg);
+        if self.db.is_none() || turnstiles.scheduled() {
+            return Vec::new();
+        }
+        let live: Vec<usize> = (0..self.buyers.len())
+            .filter(|&id| self.buyers[id].pid.is_some() && self.buyers[id].end == End::Running)
+            .collect();
+        if live.is_empty() {
+            return Vec::new();
+        }
+        turnstiles.stop();
+        let mut finishing = Vec::new();
+        for id in live {
+            if self.seg.slot(id).committing.load(Ordering::SeqCst) != 0 {
+                // Wakes it if a pause parked it mid-rewrite; one moving on
+                // needs no grant, its gates let it through.
+                turnstiles.grant(id);
+                let pid = self.buyers[id].pid.expect("live buyers have a pid");
+                if !finishing.contains(&pid) {
+                    finishing.push(pid);
+                }
+            }
+        }
+        finishing
+    }
+
+    /// Waits, at most `COMMIT_GRACE`, for the buyers `pids` to finish the
+    /// purchases they are committing, then kills them, finished or not.
+    fn let_finish(&mut self, pids: &[i32]) {
+        let deadline = Instant::now() + COMMIT_GRACE;
+        loop {
+            let parkings = Turnstiles::new(&self.seg).parkings();
+            // One that exited (done, or dead mid-rewrite) commits no more.
+            for &pid in pids {
+                let mine = |c: &Child| c.pid == Some(pid) && c.end == End::Running;
+                if !self.buyers.iter().any(mine) {
+                    continue;
+                }
+                if let Some(exit) = process::try_reap_pid(pid) {
+                    // Under --one-process one pid ends many slots.
+                    for child in self.buyers.iter_mut().filter(|c| mine(c)) {
+                        child.end = End::Exited(exit);
+                    }
+                }
+            }
+            let committing = (0..self.buyers.len()).any(|id| {
+                let child = &self.buyers[id];
+                child.end == End::Running
+                    && child.pid.is_some_and(|pid| pids.contains(&pid))
+                    && self.seg.slot(id).committing.load(Ordering::Acquire) != 0
+            });
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !committing || left.is_zero() {
+                break;
+            }
+            Turnstiles::new(&self.seg).wait_for_parking(parkings, left.min(COMMIT_LOOK), false);
+        }
+        for child in &mut self.buyers {
+            if child.end == End::Running && child.pid.is_some_and(|pid| pids.contains(&pid)) {
+                process::kill(child.pid.expect("checked"), libc::SIGKILL);
+                child.ended_by_us = true;
+            }
         }
     }
 
