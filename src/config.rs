@@ -233,7 +233,7 @@ const SMALL_SALE_PURCHASES: u64 = 10_000;
 
 /// Whether a store and lock setting can lose updates: the one place that
 /// says which settings race. The seller serialises every sale, so the
-/// and queue stores never do.
+/// server and queue stores never do.
 pub(crate) fn racy(store: StoreKind, lock: LockMode) -> bool {
     !store.has_seller() && matches!(lock, LockMode::None | LockMode::Write)
 }
@@ -548,10 +548,13 @@ impl fmt::Display for Wants {
 impl FromStr for Wants {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if s == "all" {
+        // Spaces around a value are allowed, as for every number and
+        // duration.
+        let t = s.trim();
+        if t == "all" {
             return Ok(Wants::All);
         }
-        match s.parse::<u64>() {
+        match t.parse::<u64>() {
             Ok(n) if (1..=MAX_TICKETS).contains(&n) => Ok(Wants::Count(n)),
             _ => Err(format!(
                 "'{s}' is not a ticket count (allowed: 1 to {MAX_TICKETS}, or all)"
