@@ -74,6 +74,8 @@ pub enum Command {
         "Examples:
   ticketlab labs          every lab: its number, name, title, goal and the command that runs it;
                           a tick marks a lab whose predictions you have checked
+  ticketlab labs > labs.txt
+                          the same list as plain text in a file, to hand out to a class
 
 ",
         exit_codes_help!()
