@@ -175,6 +175,14 @@ pub struct DbFile {
 }
 
 impl SaleConfig {
+    /// Whether buyers take the segment's mutex (a `lock` step): under
+    /// `none`, `join`, `atomic` and the server store they never do, so a
+    /// view says "no lock" rather than "lock free"; the queue store's buyers
+    /// take it around the request pipe.
+    pub(crate) fn takes_mutex(&self) -> bool {
+        steps_taken(self.store, self.lock).contains(&Step::Lock)
+    }
+
     /// Whether buyers must record their operations: always where updates can
     /// be lost (so the summary can name them) and in every sale small
     /// enough that recording costs nothing a person would notice (so every
@@ -644,6 +652,24 @@ mod tests {
     fn durations_format_back_to_flag_syntax() {
         for s in ["0", "50us", "100ms", "1s"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
+    }
+
+    #[test]
+    fn only_settings_with_a_lock_step_take_the_mutex() {
+        use LockMode::*;
+        for (store, lock, mutex) in [
+            (StoreKind::Shm, None, false),
+            (StoreKind::File, Join, false),
+            (StoreKind::Shm, Atomic, false),
+            (StoreKind::Shm, Write, true),
+            (StoreKind::File, Buy, true),
+            (StoreKind::Shm, Robust, true),
+            (StoreKind::Shm, Task, true),
+            (StoreKind::Server, None, false),
+            (StoreKind::Queue, None, true),
+        ] {
+            assert_eq!(sale(store, lock).takes_mutex(), mutex, "{store} {lock}");
         }
     }
 

@@ -51,6 +51,7 @@ impl Monitor {
                 read_delay: format_duration(cfg.read_delay),
                 write_delay: format_duration(cfg.write_delay),
                 jitter: cfg.jitter,
+                mutex: cfg.takes_mutex(),
                 seed: cfg.seed,
             },
             tickets: cfg.tickets,
