@@ -660,7 +660,8 @@ fn write_table(
             r.oversold,
             r.torn_reads,
             r.elapsed_ms,
-            human_rate(r.ops_per_sec),
+            crate::report::meaningful_rate(r.sold, r.elapsed_ms)
+                .map_or("-".to_string(), human_rate),
             r.verdict,
         )?;
     }
@@ -761,13 +762,34 @@ pub fn print_report(report: &SaleReport, output: Output) -> anyhow::Result<()> {
         // reads one object, never text on stderr.
         crate::json::write_document(&mut out, &report.json(output.trace))?;
     } else {
-        report.write_summary(&mut out)?;
+        // On a terminal the summary wraps to its width, never inside a
+        // seed or a command; into a file or a pipe it is left as it is.
+        match terminal_width() {
+            Some(width) => {
+                let mut text = Vec::new();
+                report.write_summary(&mut text)?;
+                let text = String::from_utf8_lossy(&text);
+                out.write_all(crate::fit::fit_to_width(&text, width).as_bytes())?;
+            }
+            None => report.write_summary(&mut out)?,
+        }
         if output.trace {
             report.write_trace(&mut out)?;
         }
     }
     out.flush()?;
     Ok(())
+}
+
+/// The width of the terminal stdout is, if it is one.
+fn terminal_width() -> Option<usize> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(cols, _)| usize::from(cols))
+        .filter(|&cols| cols > 0)
 }
 
 /// Writes the run's interleaving where `--save-schedule` says, with the
@@ -809,25 +831,41 @@ pub fn exit_of(report: &SaleReport) -> Exit {
 }
 
 fn observer_for(cfg: &SaleConfig, output: Output) -> anyhow::Result<Box<dyn Observer>> {
-    // With --json stdout belongs to the JSON object: the screen goes to
-    // stderr, and only if that is a terminal.
-    let (target, is_tty) = if output.json {
-        (Target::Stderr, io::stderr().is_terminal())
+    // The live screen goes to stdout when that is a terminal (and not
+    // holding the JSON object), else to stderr when that is one; with
+    // neither, or a terminal that cannot host it, there is no screen.
+    let screen = if !output.json && io::stdout().is_terminal() {
+        Some(Target::Stdout)
+    } else if io::stderr().is_terminal() {
+        Some(Target::Stderr)
     } else {
-        (Target::Stdout, io::stdout().is_terminal())
+        None
     };
-    let view = match output.view {
-        Some(ViewMode::Live) if !is_tty => ViewMode::Plain,
-        Some(view) => view,
-        None if is_tty => ViewMode::Live,
-        None if output.json => ViewMode::Quiet,
-        None => ViewMode::Plain,
+    let term = std::env::var("TERM").ok();
+    let screen = screen.filter(|_| crate::view::can_draw_live(term.as_deref()));
+    let view = match (output.view, screen) {
+        (Some(ViewMode::Live) | None, Some(target)) => return live_observer(target, output),
+        (Some(ViewMode::Live) | Some(ViewMode::Plain), None) | (Some(ViewMode::Plain), _) => {
+            ViewMode::Plain
+        }
+        (None, None) if !output.json => ViewMode::Plain,
+        _ => ViewMode::Quiet,
+    };
+    // Plain lines go with the summary, or beside the JSON object.
+    let target = if output.json {
+        Target::Stderr
+    } else {
+        Target::Stdout
     };
     Ok(match view {
-        ViewMode::Live => Box::new(LiveObserver::start(target)?),
         ViewMode::Plain => Box::new(PlainObserver::new(cfg, target)),
-        ViewMode::Quiet => Box::new(Quiet),
+        _ => Box::new(Quiet),
     })
+}
+
+fn live_observer(target: Target, output: Output) -> anyhow::Result<Box<dyn Observer>> {
+    let colour = crate::view::colour(output.color, std::env::var("NO_COLOR").ok().as_deref());
+    Ok(Box::new(LiveObserver::start(target, colour)?))
 }
 
 /// `ticketlab step`: the live view with the scheduler in a person's hands.
@@ -849,10 +887,11 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
         .clone()
         .unwrap_or_else(|| "ticketlab.schedule".into());
     let sale = args.sale.over(preset);
-    if !io::stdout().is_terminal() {
+    let term = std::env::var("TERM").ok();
+    if !io::stdout().is_terminal() || !crate::view::can_draw_live(term.as_deref()) {
         if sale.schedule.is_none() && sale.schedule_file.is_none() {
             return Ok(usage(
-                "step needs a terminal for its keys; without one, give --schedule or --schedule-file",
+                "step needs a terminal that can show its screen (not TERM=dumb) for its keys; without one, give --schedule or --schedule-file",
             ));
         }
         return sell_command(SellArgs {
@@ -878,7 +917,8 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
         crate::report::plural(cfg.tickets, "ticket"),
         if cfg.racy() { "" } else { ". Can you?" }
     );
-    let mut observer = LiveObserver::start(Target::Stdout)?;
+    let colour = crate::view::colour(args.output.color, std::env::var("NO_COLOR").ok().as_deref());
+    let mut observer = LiveObserver::start(Target::Stdout, colour)?;
     let mut selected = 0;
     loop {
         let mut person = Person::new(
@@ -897,6 +937,7 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
                     view: Some(ViewMode::Live),
                     json: false,
                     trace: args.output.trace,
+                    color: args.output.color,
                 };
                 print_report(&report, output)?;
                 return Ok(exit_of(&report));

@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::bench;
 use crate::config::Output;
 use crate::config::{
-    self, DEFAULT_TICKETS, DEFAULT_WORKERS, DbFile, LockMode, MAX_DELAY, MAX_TICKETS, MAX_WORKERS,
-    Named, SaleConfig, StoreKind, ViewMode, Wants, format_duration, parse_duration,
+    self, ColorMode, DEFAULT_TICKETS, DEFAULT_WORKERS, DbFile, LockMode, MAX_DELAY, MAX_TICKETS,
+    MAX_WORKERS, Named, SaleConfig, StoreKind, ViewMode, Wants, format_duration, parse_duration,
 };
 use crate::demo::daemon::DaemonConfig;
 use crate::demo::print::{self, PrintConfig, PrintLock};
@@ -743,6 +743,8 @@ impl PrintArgs {
             view: self.view,
             json: self.json,
             trace: false,
+            // No live screen here to colour.
+            color: ColorMode::Auto,
         };
         (cfg, output)
     }
@@ -791,7 +793,9 @@ macro_rules! value_enum {
     )*};
 }
 
-value_enum!(StoreKind, LockMode, ViewMode, PrintLock, Then, Find);
+value_enum!(
+    StoreKind, LockMode, ViewMode, ColorMode, PrintLock, Then, Find
+);
 
 impl DaemonArgs {
     /// The plain settings, and how the run shows itself.
@@ -806,6 +810,8 @@ impl DaemonArgs {
             view: self.view,
             json: self.json,
             trace: false,
+            // No live screen here to colour.
+            color: ColorMode::Auto,
         };
         (cfg, output)
     }
@@ -899,6 +905,9 @@ pub struct OutputArgs {
     /// Print exactly one JSON object on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// When the live screen uses colour [default: auto].
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorMode::Auto, hide_default_value = true)]
+    pub color: ColorMode,
     /// After the run, print every operation in time order, the schedule, and name each lost update.
     #[arg(long)]
     pub trace: bool,
@@ -914,6 +923,7 @@ impl OutputArgs {
             view: self.view,
             json: self.json,
             trace: self.trace,
+            color: self.color,
         }
     }
 }

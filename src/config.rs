@@ -265,6 +265,18 @@ pub enum ViewMode {
     Quiet,
 }
 
+/// When the live screen uses colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorMode {
+    /// Colour unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    /// Colour even with `NO_COLOR`.
+    Always,
+    /// No colour: bold and reverse video only.
+    Never,
+}
+
 /// What a run prints, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Output {
@@ -274,6 +286,8 @@ pub struct Output {
     pub json: bool,
     /// Print the post-mortem after the run.
     pub trace: bool,
+    /// When the live screen uses colour.
+    pub color: ColorMode,
 }
 
 /// Buyers in a sale unless told.
@@ -463,7 +477,7 @@ macro_rules! display_by_name {
 }
 pub(crate) use display_by_name;
 
-display_by_name!(StoreKind, LockMode, ViewMode);
+display_by_name!(StoreKind, LockMode, ViewMode, ColorMode);
 
 impl Named for StoreKind {
     const ALL: &'static [StoreKind] = &[
@@ -540,6 +554,24 @@ impl Named for ViewMode {
             ViewMode::Live => "a live screen",
             ViewMode::Plain => "a line every 250 ms",
             ViewMode::Quiet => "only the outcome",
+        }
+    }
+}
+
+impl Named for ColorMode {
+    const ALL: &'static [ColorMode] = &[ColorMode::Auto, ColorMode::Always, ColorMode::Never];
+    fn name(self) -> &'static str {
+        match self {
+            ColorMode::Auto => "auto",
+            ColorMode::Always => "always",
+            ColorMode::Never => "never",
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            ColorMode::Auto => "colour unless the NO_COLOR environment variable is set",
+            ColorMode::Always => "colour even with NO_COLOR",
+            ColorMode::Never => "no colour: bold and reverse video only",
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod exit;
 mod explore;
 mod fault;
 mod files;
+mod fit;
 mod json;
 mod labs;
 mod monitor;

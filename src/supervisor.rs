@@ -532,6 +532,7 @@ impl Run<'_> {
         let mut report = self.report(ending);
         self.add_schedule(&mut report);
         let mut snap = monitor.snapshot(&self.seg, self.elapsed(), completed);
+        snap.stopped = !completed;
         if let Some(person) = chooser.and_then(|c| c.person()) {
             // A refusal or a hint is about a moment that has passed.
             person.message = None;
@@ -996,16 +997,21 @@ impl Run<'_> {
         // names exactly what its recording named, even where two writes of
         // a free run landed too close together for the clock to order.
         if !report.lost.is_empty() {
+            // The reads too: a write counts the sales its read saw.
             let mut writes: Vec<Event> = schedule
                 .entries
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| e.step == Some(Step::Write))
                 .filter_map(|(i, e)| {
+                    let op = match e.step? {
+                        Step::Read => Op::Read,
+                        Step::Write => Op::Wrote,
+                        _ => return None,
+                    };
                     Some(Event {
                         t_ns: i as u64,
                         buyer: e.buyer,
-                        op: Op::Wrote,
+                        op,
                         value: e.value?,
                     })
                 })

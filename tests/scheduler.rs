@@ -315,6 +315,19 @@ fn scheduler_pause_holds_every_write_and_is_left_out_of_elapsed_time() {
         "elapsed {elapsed_ms} ms is less than the four 300 ms delays:\n{text}"
     );
     assert!(text.contains("sold          4 of 4"), "{text}");
+    // Nor is the pause lock wait: two buyers waited through it, so counted
+    // in it would add twice the pause; the waits themselves are about
+    // 1.8 s (300, 600 and 900 ms).
+    let lock_wait_ms: f64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("lock wait"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no lock wait line:\n{text}"));
+    assert!(
+        lock_wait_ms < 2.0 * paused_for.as_secs_f64() * 1000.0,
+        "lock wait {lock_wait_ms} ms includes the {paused_for:?} pause:\n{text}"
+    );
 }
 
 #[test]
