@@ -906,7 +906,7 @@ pub struct OutputArgs {
     #[arg(long)]
     pub json: bool,
     /// When the live screen uses colour [default: auto].
-    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorMode::Auto, hide_default_value = true)]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true, value_enum, default_value_t = ColorMode::Auto, hide_default_value = true)]
     pub color: ColorMode,
     /// After the run, print every operation in time order, the schedule, and name each lost update.
     #[arg(long)]
