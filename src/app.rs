@@ -233,6 +233,11 @@ fn check_lab(cfg: CheckConfig) -> anyhow::Result<Exit> {
             lab.number, lab.number
         )));
     };
+    // Flags the run would refuse are refused now, before a student answers
+    // every question for nothing.
+    if let Err(exit) = crate::cli::lab_run(lab.experiment, check_flags(lab, checks, &cfg.flags)) {
+        return Ok(exit);
+    }
     let answers = match &cfg.answers_file {
         Some(path) => {
             let text = match std::fs::read_to_string(path) {
@@ -262,14 +267,13 @@ fn check_lab(cfg: CheckConfig) -> anyhow::Result<Exit> {
     let score = check::score(&graded);
     let mut out = io::stdout().lock();
     if cfg.json {
-        let predictions: Vec<serde_json::Value> = graded.iter().map(Graded::to_json).collect();
         crate::json::write_document(
             &mut out,
-            &serde_json::json!({
-                "lab": lab.number,
-                "predictions": predictions,
-                "score": score,
-            }),
+            &check::CheckJson {
+                lab: lab.number,
+                predictions: graded.iter().map(Graded::to_json).collect(),
+                score,
+            },
         )?;
     } else {
         for g in &graded {
@@ -367,20 +371,27 @@ fn ask(
 /// our stdout. The printed command line (on stderr) shows the student what
 /// ran. Returns the report and the run's exit, or the exit to end with if
 /// there is no report to grade.
+/// The flags `check` runs lab `lab` with: its premise, the student's,
+/// then one quiet JSON report.
+fn check_flags(lab: &labs::Lab, checks: &LabChecks, flags: &[String]) -> Vec<String> {
+    let (sub, _, _) = lab.experiment.parts();
+    let mut argv: Vec<String> = checks.premise.iter().map(|s| s.to_string()).collect();
+    argv.extend(flags.iter().cloned());
+    argv.push("--json".into());
+    if crate::cli::takes_flag(sub, "view") {
+        argv.extend(["--view".into(), "quiet".into()]);
+    }
+    argv
+}
+
 fn run_for_check(
     lab: &labs::Lab,
     checks: &LabChecks,
     flags: &[String],
 ) -> anyhow::Result<Result<(serde_json::Value, Exit), Exit>> {
     use std::os::unix::process::ExitStatusExt;
-    let (sub, _, _) = lab.experiment.parts();
     let mut argv: Vec<String> = vec!["run".into(), lab.number.to_string()];
-    argv.extend(checks.premise.iter().map(|s| s.to_string()));
-    argv.extend(flags.iter().cloned());
-    argv.push("--json".into());
-    if crate::cli::takes_flag(sub, "view") {
-        argv.extend(["--view".into(), "quiet".into()]);
-    }
+    argv.extend(check_flags(lab, checks, flags));
     let exe = std::env::current_exe().context("finding this program to run the lab")?;
     let output = std::process::Command::new(exe)
         .args(&argv)

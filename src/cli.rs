@@ -74,6 +74,8 @@ pub enum Command {
         "Examples:
   ticketlab labs          every lab: its number, name, title, goal and the command that runs it;
                           a tick marks a lab whose predictions you have checked
+  ticketlab labs > labs.txt
+                          the same list as plain text in a file, to hand out to a class
 
 ",
         exit_codes_help!()
@@ -704,23 +706,23 @@ pub fn takes_flag(sub: &str, long: &str) -> bool {
 #[derive(Debug, Clone, Args)]
 pub struct PrintArgs {
     /// Worker processes.
-    #[arg(short, long, value_name = "N", default_value_t = 3, allow_negative_numbers = true,
+    #[arg(short, long, value_name = "N", default_value_t = 3, allow_hyphen_values = true,
           help = format!("Worker processes [1-{}]", print::MAX_WORKERS),
           value_parser = |s: &str| whole_in(s, 1, print::MAX_WORKERS as u64))]
     pub workers: u64,
     /// Unlocked lines each worker prints.
-    #[arg(long, value_name = "N", default_value_t = 20, allow_negative_numbers = true,
+    #[arg(long, value_name = "N", default_value_t = 20, allow_hyphen_values = true,
           help = format!("Unlocked lines each worker prints [1-{}]", print::MAX_LINES),
           value_parser = |s: &str| whole_in(s, 1, print::MAX_LINES as u64))]
     pub lines: u64,
     /// What the shared mutex guards.
-    #[arg(short, long, value_name = "LOCK", default_value_t = PrintLock::None, value_enum)]
+    #[arg(short, long, value_name = "LOCK", allow_hyphen_values = true, default_value_t = PrintLock::None, value_enum)]
     pub lock: PrintLock,
     /// Seed of the workers' pauses: any 64-bit number [default: drawn below 2^53, so JSON readers keep it exact].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
     pub seed: Option<u64>,
     /// live and plain print every line; quiet only the counts.
-    #[arg(long, value_name = "VIEW", value_enum)]
+    #[arg(long, value_name = "VIEW", allow_hyphen_values = true, value_enum)]
     pub view: Option<ViewMode>,
     /// Print only one JSON object with the counts.
     #[arg(long)]
@@ -755,11 +757,11 @@ pub struct DaemonArgs {
     #[arg(long, conflicts_with = "orphan")]
     pub daemon: bool,
     /// How long the parent's main code runs.
-    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration,
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, default_value = "1s", value_parser = parse_duration,
           help = format!("How long the parent's main code runs [0-{}]", format_duration(MAX_DELAY)))]
     pub parent_runs: Duration,
     /// How long the child runs before its last line.
-    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration,
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, default_value = "3s", value_parser = parse_duration,
           help = format!("How long the child runs before its last line [0-{}]", format_duration(MAX_DELAY)))]
     pub child_runs: Duration,
     /// The parent exits without waiting; the child lives on, re-parented, and ends itself.
@@ -768,7 +770,7 @@ pub struct DaemonArgs {
     #[arg(long, conflicts_with = "json")]
     pub orphan: bool,
     /// live and plain print the timeline; quiet only the outcome.
-    #[arg(long, value_name = "VIEW", value_enum)]
+    #[arg(long, value_name = "VIEW", allow_hyphen_values = true, value_enum)]
     pub view: Option<ViewMode>,
     /// Print only one JSON object with the outcome.
     #[arg(long)]
@@ -820,35 +822,47 @@ impl DaemonArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct SaleArgs {
     /// Buyer processes.
-    #[arg(short, long, value_name = "N", allow_negative_numbers = true,
+    #[arg(short, long, value_name = "N", allow_hyphen_values = true,
           help = format!("Buyer processes [1-{MAX_WORKERS}, default {DEFAULT_WORKERS}]"),
           value_parser = |s: &str| whole_in(s, 1, MAX_WORKERS as u64))]
     pub workers: Option<u64>,
     /// Tickets on sale.
-    #[arg(short, long, value_name = "N", allow_negative_numbers = true,
+    #[arg(short, long, value_name = "N", allow_hyphen_values = true,
           help = format!("Tickets on sale [0-10^{}, default {DEFAULT_TICKETS}]", MAX_TICKETS.ilog10()),
           value_parser = |s: &str| whole_in(s, 0, MAX_TICKETS))]
     pub tickets: Option<u64>,
     /// Where the count lives [default shm].
-    #[arg(short, long, value_name = "STORE", value_enum)]
+    #[arg(
+        short,
+        long,
+        value_name = "STORE",
+        allow_hyphen_values = true,
+        value_enum
+    )]
     pub store: Option<StoreKind>,
     /// How buyers are kept apart [default buy].
-    #[arg(short, long, value_name = "LOCK", value_enum)]
+    #[arg(
+        short,
+        long,
+        value_name = "LOCK",
+        allow_hyphen_values = true,
+        value_enum
+    )]
     pub lock: Option<LockMode>,
     /// Tickets each buyer tries to buy, or `all` to keep buying until sold out [default 1].
-    #[arg(long, value_name = "N|all", value_parser = parse_wants)]
+    #[arg(long, value_name = "N|all", allow_hyphen_values = true, value_parser = parse_wants)]
     pub wants: Option<Wants>,
     /// Time each buyer process takes to start before it can work, as Python's multiprocessing pays tens of ms to start a worker [default 0].
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_duration)]
     pub start_delay: Option<Duration>,
     /// Latency of the search that only shows the count, outside the lock (inside it under --lock task) [default 0].
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_duration)]
     pub search_delay: Option<Duration>,
     /// Latency between reading the count and acting on it, e.g. 50us, 100ms, 0.2s [default 0].
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_duration)]
     pub read_delay: Option<Duration>,
     /// Latency before the write lands [default 0].
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_duration)]
     pub write_delay: Option<Duration>,
     /// Draw each delay uniformly from [0, DUR] with the buyer's own seeded RNG.
     #[arg(long, overrides_with = "no_jitter")]
@@ -857,7 +871,7 @@ pub struct SaleArgs {
     #[arg(long, overrides_with = "jitter")]
     pub no_jitter: bool,
     /// Seed of the buyers' RNGs: any 64-bit number [default: drawn below 2^53, so JSON readers keep it exact, and printed so the run can be repeated].
-    #[arg(long, value_name = "N", value_parser = |s: &str| whole_in(s, 0, u64::MAX), allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
     pub seed: Option<u64>,
     /// The file store's JSON file, kept afterwards: a regular file or a new path, not in use by another sale [default: a temporary file, removed].
     #[arg(long, value_name = "PATH")]
@@ -866,7 +880,7 @@ pub struct SaleArgs {
     #[arg(long)]
     pub db_reset: bool,
     /// Be the scheduler: which buyer takes each shared step, e.g. 1,1,2,2,2,1 or 1x2,2x3,1 or 1S,1R,2S,2R,2W,1W (buyers from 1).
-    #[arg(long, value_name = "SCHED", value_parser = parse_schedule, conflicts_with = "schedule_file")]
+    #[arg(long, value_name = "SCHED", allow_hyphen_values = true, value_parser = parse_schedule, conflicts_with = "schedule_file")]
     pub schedule: Option<Schedule>,
     /// Read the schedule from a file (as written by --save-schedule).
     #[arg(long, value_name = "FILE")]
@@ -875,10 +889,10 @@ pub struct SaleArgs {
     #[arg(long)]
     pub one_process: bool,
     /// Buyer BUYER (from 1) kills itself (SIGKILL) right before its first STEP: a step name or letter, e.g. 1:write or 1:W, keyed to its own steps, not to time.
-    #[arg(long, value_name = "BUYER:STEP", value_parser = parse_crash)]
+    #[arg(long, value_name = "BUYER:STEP", allow_hyphen_values = true, value_parser = parse_crash)]
     pub crash: Option<config::Crash>,
     /// Who moves when the schedule runs out [default lowest].
-    #[arg(long, value_name = "WHAT", value_enum)]
+    #[arg(long, value_name = "WHAT", allow_hyphen_values = true, value_enum)]
     pub then: Option<Then>,
 }
 
@@ -886,13 +900,13 @@ pub struct SaleArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct OutputArgs {
     /// How the run shows itself while it goes [default: live on a terminal, else plain].
-    #[arg(long, value_name = "VIEW", value_enum)]
+    #[arg(long, value_name = "VIEW", allow_hyphen_values = true, value_enum)]
     pub view: Option<ViewMode>,
     /// Print exactly one JSON object on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
     /// When the live screen uses colour [default: auto].
-    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorMode::Auto, hide_default_value = true)]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true, value_enum, default_value_t = ColorMode::Auto, hide_default_value = true)]
     pub color: ColorMode,
     /// After the run, print every operation in time order, the schedule, and name each lost update.
     #[arg(long)]
@@ -940,34 +954,35 @@ pub struct SellCommandArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ExploreArgs {
     /// Buyer processes.
-    #[arg(short, long, value_name = "N", default_value_t = 2, allow_negative_numbers = true,
+    #[arg(short, long, value_name = "N", default_value_t = 2, allow_hyphen_values = true,
           help = format!("Buyer processes [1-{}]", explore::MAX_WORKERS),
           value_parser = |s: &str| whole_in(s, 1, explore::MAX_WORKERS))]
     pub workers: u64,
     /// Tickets on sale.
-    #[arg(short, long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+    #[arg(short, long, value_name = "N", default_value_t = 1, allow_hyphen_values = true,
           help = format!("Tickets on sale [0-{}]", explore::MAX_TICKETS),
           value_parser = |s: &str| whole_in(s, 0, explore::MAX_TICKETS))]
     pub tickets: u64,
     /// Where the count lives.
-    #[arg(short, long, value_name = "STORE", default_value_t = StoreKind::Shm, value_enum)]
+    #[arg(short, long, value_name = "STORE", allow_hyphen_values = true, default_value_t = StoreKind::Shm, value_enum)]
     pub store: StoreKind,
     /// How buyers are kept apart.
-    #[arg(short, long, value_name = "LOCK", default_value_t = LockMode::None, value_enum)]
+    #[arg(short, long, value_name = "LOCK", allow_hyphen_values = true, default_value_t = LockMode::None, value_enum)]
     pub lock: LockMode,
     /// Tickets each buyer tries to buy.
-    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+    #[arg(long, value_name = "N", default_value_t = 1, allow_hyphen_values = true,
           help = format!("Tickets each buyer tries to buy [1-{}]", explore::MAX_WANTS),
           value_parser = |s: &str| whole_in(s, 1, explore::MAX_WANTS))]
     pub wants: u64,
     /// Explore only schedules with at most K preemptions (switches away from a buyer that could go on).
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", allow_hyphen_values = true,
+          value_parser = |s: &str| whole_in(s, 0, u32::MAX.into()).map(|k| k as usize))]
     pub preemptions: Option<usize>,
     /// Stop after N real runs (one run per trace, which may stand for many schedules).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = |s: &str| whole_in(s, 1, u64::MAX))]
     pub max_schedules: Option<u64>,
     /// Stop at the first schedule that ends so.
-    #[arg(long, value_name = "WHAT", value_enum)]
+    #[arg(long, value_name = "WHAT", allow_hyphen_values = true, value_enum)]
     pub find: Option<Find>,
     /// Print one JSON object instead of the summary.
     #[arg(long)]
@@ -1009,15 +1024,15 @@ impl ExploreArgs {
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Rounds per measurement; the median is reported.
-    #[arg(long, value_name = "N", default_value_t = 3, allow_negative_numbers = true,
+    #[arg(long, value_name = "N", default_value_t = 3, allow_hyphen_values = true,
           help = format!("Rounds per measurement; the median is reported [1-{}]", bench::MAX_ROUNDS),
           value_parser = |s: &str| whole_in(s, 1, bench::MAX_ROUNDS.into()).map(|n| n as u32))]
     pub rounds: u32,
-    /// Print the results as JSON lines.
+    /// Print one JSON object instead of the table (docs/json.md lists its fields).
     #[arg(long)]
     pub json: bool,
     /// Run only the scenarios whose name contains this, e.g. shm+buy, server, start.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     pub only: Option<String>,
     /// Also run the C and Python reference programs of each mechanism, side by side in each round (built from bench/anchors/ into a scratch directory, removed afterwards); with DIR, DIR/anchor.c and DIR/anchor.py instead.
     #[arg(long, value_name = "DIR", num_args = 0..=1)]
@@ -1047,6 +1062,11 @@ fn whole_in(s: &str, lo: u64, hi: u64) -> Result<u64, String> {
         Ok(n) if (lo..=hi).contains(&n) => Ok(n),
         _ => Err(allowed()),
     }
+}
+
+/// A seed: any 64-bit number, read as every other number is.
+fn parse_seed(s: &str) -> Result<u64, String> {
+    whole_in(s, 0, u64::MAX)
 }
 
 fn parse_schedule(s: &str) -> Result<Schedule, String> {
@@ -1167,6 +1187,48 @@ mod tests {
             one_line(rendered),
             "ticketlab: error: invalid value 'disk' for '--store <STORE>' (allowed: shm, file) tip: a similar value exists: 'file'"
         );
+    }
+
+    /// A value that starts with `-` (`-w -5`, `--read-delay -1ms`) is a bad
+    /// value of its flag, whichever flag: the error names the flag and what
+    /// it allows, instead of clap's "unexpected argument '-5'". Walks every option of every
+    /// command, so a new flag cannot miss it.
+    #[test]
+    fn a_negative_value_is_refused_by_its_flag_name() {
+        let cli = Cli::command();
+        let mut wrong = Vec::new();
+        for sub in cli.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                if arg.is_positional() || !arg.get_action().takes_values() {
+                    continue;
+                }
+                // A path may start with `-` only as `./-x`, as everywhere:
+                // `--db --json` must not name a file `--json`.
+                let names = arg.get_value_names().unwrap_or_default();
+                if names
+                    .iter()
+                    .any(|n| ["PATH", "FILE", "DIR"].contains(&n.as_str()))
+                {
+                    continue;
+                }
+                let flag = format!("--{long}");
+                for value in ["-1", "-5ms"] {
+                    let argv = ["ticketlab", sub.get_name(), flag.as_str(), value];
+                    let message = match Cli::try_parse_from(argv) {
+                        Ok(_) => continue,
+                        Err(e) => one_line(&e.render().to_string()),
+                    };
+                    let says_allowed = ["allowed", "from", "one of"]
+                        .iter()
+                        .any(|w| message.contains(w));
+                    if !message.contains(&flag) || !says_allowed {
+                        wrong.push(format!("{} {flag} {value}: {message}", sub.get_name()));
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     /// Every value of a named setting is taken by its own name, and only

@@ -175,6 +175,14 @@ pub struct DbFile {
 }
 
 impl SaleConfig {
+    /// Whether buyers take the segment's mutex (a `lock` step): under
+    /// `none`, `join`, `atomic` and the server store they never do, so a
+    /// view says "no lock" rather than "lock free"; the queue store's buyers
+    /// take it around the request pipe.
+    pub(crate) fn takes_mutex(&self) -> bool {
+        steps_taken(self.store, self.lock).contains(&Step::Lock)
+    }
+
     /// Whether buyers must record their operations: always where updates can
     /// be lost (so the summary can name them) and in every sale small
     /// enough that recording costs nothing a person would notice (so every
@@ -233,7 +241,7 @@ const SMALL_SALE_PURCHASES: u64 = 10_000;
 
 /// Whether a store and lock setting can lose updates: the one place that
 /// says which settings race. The seller serialises every sale, so the
-/// and queue stores never do.
+/// server and queue stores never do.
 pub(crate) fn racy(store: StoreKind, lock: LockMode) -> bool {
     !store.has_seller() && matches!(lock, LockMode::None | LockMode::Write)
 }
@@ -580,10 +588,13 @@ impl fmt::Display for Wants {
 impl FromStr for Wants {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if s == "all" {
+        // Spaces around a value are allowed, as for every number and
+        // duration.
+        let t = s.trim();
+        if t == "all" {
             return Ok(Wants::All);
         }
-        match s.parse::<u64>() {
+        match t.parse::<u64>() {
             Ok(n) if (1..=MAX_TICKETS).contains(&n) => Ok(Wants::Count(n)),
             _ => Err(format!(
                 "'{s}' is not a ticket count (allowed: 1 to {MAX_TICKETS}, or all)"
@@ -673,6 +684,24 @@ mod tests {
     fn durations_format_back_to_flag_syntax() {
         for s in ["0", "50us", "100ms", "1s"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
+    }
+
+    #[test]
+    fn only_settings_with_a_lock_step_take_the_mutex() {
+        use LockMode::*;
+        for (store, lock, mutex) in [
+            (StoreKind::Shm, None, false),
+            (StoreKind::File, Join, false),
+            (StoreKind::Shm, Atomic, false),
+            (StoreKind::Shm, Write, true),
+            (StoreKind::File, Buy, true),
+            (StoreKind::Shm, Robust, true),
+            (StoreKind::Shm, Task, true),
+            (StoreKind::Server, None, false),
+            (StoreKind::Queue, None, true),
+        ] {
+            assert_eq!(sale(store, lock).takes_mutex(), mutex, "{store} {lock}");
         }
     }
 

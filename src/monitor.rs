@@ -60,6 +60,7 @@ impl Monitor {
                 read_delay: format_duration(cfg.read_delay),
                 write_delay: format_duration(cfg.write_delay),
                 jitter: cfg.jitter,
+                mutex: cfg.takes_mutex(),
                 seed: cfg.seed,
                 delays: [cfg.search_delay, cfg.read_delay, cfg.write_delay]
                     .iter()

@@ -1550,7 +1550,7 @@ fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
             ),
         ],
         // These settings take no mutex at all.
-        None if matches!(snap.settings.lock.as_str(), "none" | "atomic" | "join") => {
+        None if !snap.settings.mutex => {
             vec![Span::styled("no lock", label)]
         }
         None => vec![
@@ -2290,6 +2290,27 @@ q quit  p pause  + slower  - faster  sale finished
     }
 
     #[test]
+    fn a_free_mutex_shows_as_free_and_no_mutex_as_none() {
+        // The queue store's lock setting is `none`, yet its buyers take the
+        // mutex around the pipe: the step screen follows the rule, not the
+        // setting's name.
+        let mut snap = stepping();
+        snap.holder = None;
+        snap.stepper.as_mut().unwrap().holder = None;
+        snap.settings.store = "queue".to_string();
+        snap.settings.lock = "none".to_string();
+        snap.settings.mutex = true;
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(
+            text.contains("lock free") && !text.contains("no lock"),
+            "{text}"
+        );
+        snap.settings.mutex = false;
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(text.contains("no lock"), "{text}");
+    }
+
+    #[test]
     fn failed_swaps_show_beside_the_lock_only_when_counted() {
         let mut snap = snapshot(5, 1, 1, 0);
         snap.settings.lock = "atomic".to_string();
@@ -2482,6 +2503,7 @@ q quit  p pause  + slower  - faster  sale finished
     fn stepping() -> Snapshot {
         let mut snap = snapshot(2, 1, 0, 1);
         snap.settings.lock = "buy".to_string();
+        snap.settings.mutex = true;
         snap.settings.jitter = false;
         snap.settings.seed = 1;
         snap.finished = false;

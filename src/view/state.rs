@@ -58,6 +58,8 @@ pub(crate) struct Settings {
     pub write_delay: String,
     /// Whether delays are randomised.
     pub jitter: bool,
+    /// Whether buyers take the mutex at all (`SaleConfig::takes_mutex`).
+    pub mutex: bool,
     /// Seed of the run, so it can be repeated.
     pub seed: u64,
     /// Whether the sale has any delay for `+` and `-` to scale.
@@ -247,6 +249,7 @@ pub(crate) mod tests {
                 read_delay: "1ms".to_string(),
                 write_delay: "2ms".to_string(),
                 jitter: true,
+                mutex: false,
                 seed: 42,
                 delays: true,
             },
