@@ -296,6 +296,8 @@ fn quiet_sale(
         schedule: None,
         one_process: false,
         crash: None,
+        db_url: None,
+        sale: None,
     }
 }
 

@@ -5,6 +5,8 @@
 //! in the buyer's slot (for the live view), appends it to the trace (for the
 //! post-mortem) and is where a pause takes hold.
 
+mod database;
+
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -55,6 +57,9 @@ pub enum Op {
     Exited = 12,
     /// Set by the parent: killed by a signal or panicked.
     Crashed = 13,
+    /// The database refused a serializable transaction; rolled back to try
+    /// again: value = the count it had read.
+    Retried = 14,
 }
 
 impl Op {
@@ -63,7 +68,7 @@ impl Op {
         use Op::*;
         [
             NotStarted, Search, LockWait, Locked, Read, Writing, Wrote, Unlocked, Bought, SoldOut,
-            TornRead, CasRetry, Exited, Crashed,
+            TornRead, CasRetry, Exited, Crashed, Retried,
         ]
         .get(n as usize)
         .copied()
@@ -87,6 +92,9 @@ impl Op {
             Op::CasRetry => "lost a compare-and-swap at",
             Op::Exited => "exited",
             Op::Crashed => "crashed",
+            Op::Retried => {
+                "was refused by the database (serialization failure) and retries, having read"
+            }
         }
     }
 
@@ -101,6 +109,7 @@ impl Op {
                 | Op::Bought
                 | Op::SoldOut
                 | Op::CasRetry
+                | Op::Retried
         )
     }
 }
@@ -304,7 +313,10 @@ impl<'a> Buyer<'a> {
             } else {
                 (Duration::ZERO, Duration::ZERO)
             };
-            let outcome = if matches!(self.cfg.lock, LockMode::Buy | LockMode::Robust) {
+            // A database's `buy` locks the sale in the database itself.
+            let outcome = if matches!(self.cfg.lock, LockMode::Buy | LockMode::Robust)
+                && !self.cfg.store.is_database()
+            {
                 self.acquire()?;
                 let outcome = self.buy(read_delay, write_delay);
                 self.release()?;
@@ -343,6 +355,9 @@ impl<'a> Buyer<'a> {
     fn buy(&mut self, read_delay: Duration, write_delay: Duration) -> Result<Outcome, BuyerError> {
         if matches!(self.store, StoreClient::Server(_) | StoreClient::Queue(_)) {
             return self.buy_from_seller(read_delay, write_delay);
+        }
+        if matches!(self.store, StoreClient::Database(_)) {
+            return self.buy_from_database(read_delay, write_delay);
         }
         let mut seen = self.read_count(Step::Read)?;
         loop {
@@ -512,6 +527,7 @@ impl<'a> Buyer<'a> {
                     }
                 }
             }
+            StoreClient::Database(_) => self.database_read(step),
             StoreClient::Server(_) | StoreClient::Queue(_) => {
                 unreachable!("server and queue buyers ask the seller")
             }
@@ -924,7 +940,7 @@ mod tests {
 
     #[test]
     fn every_op_round_trips_through_its_number() {
-        for n in 0..=13u8 {
+        for n in 0..=14u8 {
             assert_eq!(Op::from_u8(n) as u8, n);
         }
         assert_eq!(Op::from_u8(200), Op::NotStarted);

@@ -198,10 +198,10 @@ pub struct SaleArgs {
     /// Tickets on sale [0-10^12, default 1].
     #[arg(short, long, value_name = "N", value_parser = parse_tickets, allow_negative_numbers = true)]
     pub tickets: Option<u64>,
-    /// Where the count lives: shm (shared memory), file (JSON file), server (a seller process), queue (a seller behind one locked request pipe) [default shm].
+    /// Where the count lives: shm (shared memory), file (JSON file), server (a seller process), queue (a seller behind one locked request pipe), sqlite (a SQLite file), postgres (a PostgreSQL server, --db-url) [default shm].
     #[arg(short, long, value_name = "STORE", value_parser = parse_store)]
     pub store: Option<StoreKind>,
-    /// Lock: none, write (only the write), buy (read+check+write), robust (as buy, with a robust mutex), task (search+buy), join (one buyer at a time), atomic (compare-and-swap) [default buy].
+    /// Lock: none, write (only the write), buy (read+check+write), robust (as buy, with a robust mutex), task (search+buy), join (one buyer at a time), atomic (compare-and-swap; in a database the conditional UPDATE), serializable (database stores: a SERIALIZABLE transaction, retried) [default buy].
     #[arg(short, long, value_name = "LOCK", value_parser = parse_lock)]
     pub lock: Option<LockMode>,
     /// Tickets each buyer tries to buy, or `all` to keep buying until sold out [default 1].
@@ -228,7 +228,7 @@ pub struct SaleArgs {
     /// Seed of the buyers' RNGs [default: drawn, and printed so the run can be repeated].
     #[arg(long, value_name = "N", value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
-    /// The file store's JSON file, kept afterwards: a regular file or a new path, not in use by another sale [default: a temporary file, removed].
+    /// The file store's JSON file, or the sqlite store's database, kept afterwards: a regular file or a new path [default: a temporary file, removed].
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// Overwrite the --db file even if it holds something other than a ticket store.
@@ -249,7 +249,17 @@ pub struct SaleArgs {
     /// When the schedule runs out: lowest (the lowest-numbered buyer that can move, so the run stays fixed) or free [default lowest].
     #[arg(long, value_name = "WHAT", value_parser = parse_then)]
     pub then: Option<Then>,
+    /// The PostgreSQL server of --store postgres, e.g. postgresql://user:pw@host/db or postgresql:///db?host=/tmp [default: $TICKETLAB_DB_URL].
+    #[arg(long, value_name = "URL")]
+    pub db_url: Option<String>,
+    /// Database stores: the sale's name; runs that name the same sale share it (the first creates it with --tickets) [default: a sale of the run's own].
+    #[arg(long, value_name = "NAME")]
+    pub sale: Option<String>,
 }
+
+/// The environment variable that names the PostgreSQL server when
+/// `--db-url` is not given (`scripts/with-postgres` sets it).
+pub const DB_URL_ENV: &str = "TICKETLAB_DB_URL";
 
 /// How a run shows itself.
 #[derive(Debug, Clone, Default, Args)]
@@ -351,7 +361,12 @@ impl ExploreArgs {
             schedule: None,
             one_process: false,
             crash: None,
+            db_url: None,
+            sale: None,
         };
+        if self.store.is_database() {
+            return Err(config::ConfigError::ExploreDatabase);
+        }
         sale.validate()?;
         Ok(ExploreConfig {
             sale,
@@ -462,6 +477,8 @@ impl SaleArgs {
             then: self.then.or(preset.then),
             one_process: self.one_process || preset.one_process,
             crash: self.crash.or(preset.crash),
+            db_url: self.db_url.or(preset.db_url),
+            sale: self.sale.or(preset.sale),
         }
     }
 
@@ -511,6 +528,16 @@ impl SaleArgs {
             },
             one_process: self.one_process,
             crash: self.crash,
+            // The environment names the server only where one is wanted:
+            // `--db-url` given with another store is a mistake, a variable
+            // left set is not.
+            db_url: self.db_url.or_else(|| {
+                (self.store == Some(StoreKind::Postgres))
+                    .then(|| std::env::var(DB_URL_ENV).ok())
+                    .flatten()
+                    .filter(|u| !u.is_empty())
+            }),
+            sale: self.sale,
         };
         cfg.validate()?;
         Ok(cfg)

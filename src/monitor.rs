@@ -36,6 +36,8 @@ pub(crate) struct Monitor {
     follow: bool,
     /// Whether the sale has compare-and-swaps to count.
     swaps: bool,
+    /// Whether the sale has serializable transactions to retry.
+    retries: bool,
 }
 
 impl Monitor {
@@ -61,6 +63,7 @@ impl Monitor {
             db,
             follow: events,
             swaps: crate::report::shows_failed_swaps(cfg.lock),
+            retries: cfg.lock == crate::config::LockMode::Serializable,
         }
     }
 
@@ -76,9 +79,11 @@ impl Monitor {
         let mut sold = 0;
         let mut waiting = 0;
         let mut failed_swaps = 0u64;
+        let mut retries = 0u64;
         for id in 0..n {
             let slot = seg.slot(id);
             failed_swaps = failed_swaps.saturating_add(slot.failed_swaps.load(Ordering::Relaxed));
+            retries = retries.saturating_add(slot.retries.load(Ordering::Relaxed));
             let op = Op::from_u8(slot.state.load(Ordering::Acquire) as u8);
             let bought = slot.bought.load(Ordering::Relaxed);
             sold += bought;
@@ -121,6 +126,7 @@ impl Monitor {
             holder_pid: holder.and(holder_pid),
             waiting,
             failed_swaps: self.swaps.then_some(failed_swaps),
+            retries: self.retries.then_some(retries),
             ops_per_sec: if elapsed.is_zero() {
                 0.0
             } else {
@@ -239,7 +245,7 @@ pub(crate) fn state_of(op: Op) -> BuyerState {
     match op {
         Op::NotStarted => BuyerState::NotStarted,
         Op::Search | Op::Unlocked => BuyerState::Searching,
-        Op::Read | Op::TornRead | Op::CasRetry => BuyerState::Reading,
+        Op::Read | Op::TornRead | Op::CasRetry | Op::Retried => BuyerState::Reading,
         Op::LockWait => BuyerState::WaitingLock,
         Op::Locked => BuyerState::HoldingLock,
         Op::Writing | Op::Wrote => BuyerState::Writing,

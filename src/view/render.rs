@@ -1484,6 +1484,14 @@ fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
 /// What contention costs, in the waiting count's place: under --lock
 /// atomic nobody waits for a lock, and the cost is the swaps that lost.
 fn contention_text(snap: &Snapshot, narrow: bool) -> String {
+    // Under --lock serializable the cost is the transactions retried.
+    if let Some(n) = snap.retries {
+        return if narrow {
+            format!("wait {} retry {n}", snap.waiting)
+        } else {
+            format!("waiting {}  retries {n}", snap.waiting)
+        };
+    }
     match (snap.failed_swaps, narrow) {
         (Some(n), true) => format!("swaps lost {n}"),
         (Some(n), false) => format!("failed swaps {n}"),

@@ -86,6 +86,10 @@ pub(crate) struct Snapshot {
     /// Compare-and-swaps lost so far; `None` where the setting has none
     /// (every lock but `atomic`).
     pub failed_swaps: Option<u64>,
+    /// Serializable transactions the database refused and the buyers
+    /// tried again; `None` where the setting has none (every lock but
+    /// `serializable`).
+    pub retries: Option<u64>,
     /// Purchases per second so far.
     pub ops_per_sec: f64,
     /// Whether the sale is paused.
@@ -186,7 +190,9 @@ impl Snapshot {
                 (Some(b), Some(pid)) => format!("buyer {} (pid {pid})", crate::buyer::BuyerNo(b)),
                 (holder, _) => holder_text(holder),
             },
-        )
+        ) + &self
+            .retries
+            .map_or(String::new(), |n| format!("  retries {n}"))
     }
 }
 
@@ -239,6 +245,7 @@ pub(crate) mod tests {
             holder_pid: None,
             waiting: 0,
             failed_swaps: None,
+            retries: None,
             ops_per_sec: sold as f64 / 1.25,
             paused: false,
             delay_factor: 1.0,
