@@ -27,6 +27,10 @@ pub fn run(command: Command) -> anyhow::Result<Exit> {
         Command::Sell(args) => sell_command(args.sell),
         Command::Bench(args) => crate::bench::run(&args),
         Command::Explore(args) => explore_command(args),
+        Command::Sales(args) => match args.into_config() {
+            Ok(cfg) => crate::sales::run(&cfg),
+            Err(e) => Ok(usage(e)),
+        },
         Command::Step(args) => step_command(args),
         Command::Labs => list_labs(),
         Command::Lab(args) => show_lab(&args.lab, args.explain, args.answers),

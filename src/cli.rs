@@ -57,6 +57,11 @@ pub enum Command {
         after_long_help = "Examples:\n  ticketlab step                                  2 buyers, 1 ticket, no lock: make it oversell\n  ticketlab step --lock buy                       try again under the lock\n  ticketlab step -w 3 --schedule 1,1,2,2,2,1       start from a schedule, then go on by hand\n\nKeys: 1-9 step that buyer; arrows or Tab select, Enter or space steps the selected one;\na runs the rest freely; u undoes the last step; r restarts; s saves the schedule; q quits.\nWithout a terminal, step needs --schedule (it then runs like sell --schedule)."
     )]
     Step(SellArgs),
+    /// Show the sales in a database: tickets, the count left and every run's purchases, so an oversell across runs is plain.
+    #[command(
+        after_long_help = "Examples:\n  ticketlab sales --db-url postgresql://class@server/tickets             every sale on the server\n  ticketlab sales --db-url postgresql://class@server/tickets --sale room1 one sale\n  ticketlab sales --db lab.sqlite                                          the sales in a SQLite file\n\nWithout --db-url or --db, the server named by $TICKETLAB_DB_URL is read."
+    )]
+    Sales(SalesArgs),
     /// Run every interleaving of a small sale on real processes and count how each ends.
     #[command(
         after_long_help = "Examples:\n  ticketlab explore                    2 buyers, 1 ticket, no lock: how many schedules oversell\n  ticketlab explore -w 3 --lock buy    every schedule is exact\n  ticketlab explore -w 3 --preemptions 1 --find oversold"
@@ -298,6 +303,54 @@ pub struct SellCommandArgs {
     /// Be the scheduler at the keys: the same as `ticketlab step` with these flags.
     #[arg(long)]
     pub step: bool,
+}
+
+/// `ticketlab sales`.
+#[derive(Debug, Clone, Args)]
+pub struct SalesArgs {
+    /// The PostgreSQL server [default: $TICKETLAB_DB_URL].
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    pub db_url: Option<String>,
+    /// A SQLite database file written by `--store sqlite --db PATH`.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Show only this sale.
+    #[arg(long, value_name = "NAME")]
+    pub sale: Option<String>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SalesArgs {
+    /// The plain settings: where the sales are, or what is missing.
+    pub(crate) fn into_config(self) -> Result<crate::sales::SalesConfig, String> {
+        let engine = match (self.db, self.db_url) {
+            (Some(path), _) => crate::store::database::Engine::Sqlite(path),
+            (None, Some(url)) => crate::store::database::Engine::Postgres(url),
+            (None, None) => match std::env::var(DB_URL_ENV) {
+                Ok(url) if !url.is_empty() => crate::store::database::Engine::Postgres(url),
+                _ => {
+                    return Err(format!(
+                        "sales needs --db-url URL (a PostgreSQL server), --db PATH (a SQLite file) or ${DB_URL_ENV}"
+                    ));
+                }
+            },
+        };
+        if let crate::store::database::Engine::Postgres(url) = &engine {
+            crate::store::database::check_url(url).map_err(|e| format!("--db-url: {e}"))?;
+        }
+        if let Some(sale) = &self.sale {
+            if !config::valid_sale_name(sale) {
+                return Err(config::ConfigError::SaleName(sale.clone()).to_string());
+            }
+        }
+        Ok(crate::sales::SalesConfig {
+            engine,
+            sale: self.sale,
+            json: self.json,
+        })
+    }
 }
 
 /// `ticketlab explore`.

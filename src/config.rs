@@ -358,6 +358,9 @@ pub enum ConfigError {
     /// `--db-url` names a PostgreSQL server.
     #[error("--db-url applies only to --store postgres")]
     DbUrlWithoutPostgres,
+    /// The URL does not parse.
+    #[error("--db-url: {0} (e.g. postgresql://user:password@host:5432/database)")]
+    DbUrl(String),
     /// PostgreSQL needs a server to talk to.
     #[error(
         "--store postgres needs --db-url URL (e.g. postgresql://user@host/db, or set TICKETLAB_DB_URL)"
@@ -471,8 +474,10 @@ impl SaleConfig {
         if self.db_url.is_some() && self.store != StoreKind::Postgres {
             return Err(ConfigError::DbUrlWithoutPostgres);
         }
-        if self.store == StoreKind::Postgres && self.db_url.is_none() {
-            return Err(ConfigError::PostgresWithoutUrl);
+        match (&self.db_url, self.store) {
+            (None, StoreKind::Postgres) => return Err(ConfigError::PostgresWithoutUrl),
+            (Some(url), _) => crate::store::database::check_url(url).map_err(ConfigError::DbUrl)?,
+            _ => {}
         }
         if let Some(sale) = &self.sale {
             if !self.store.is_database() {

@@ -26,6 +26,7 @@ mod postmortem;
 mod process;
 mod progress;
 mod report;
+mod sales;
 mod schedule;
 mod scheduler;
 mod segment;

@@ -326,6 +326,10 @@ impl Buyer<'_> {
         let waited = waiting.elapsed().as_nanos() as u64;
         self.slot.lock_wait_ns.fetch_add(waited, Ordering::Relaxed);
         self.set_holder(true);
+        // Recorded when taken, as the mutex's lock step is (`Buyer::gate`).
+        if !self.trace.is_empty() {
+            self.append_trace(super::STEP_TRACE_BASE + Step::Lock as u8, 0);
+        }
         self.record(Op::Locked, 0);
         Ok(())
     }

@@ -505,7 +505,7 @@ fn figures(conn: &mut Conn, sale: &str, run: &str) -> Result<Figures, String> {
     let row = conn
         .run(sql::FIGURES, &[Param::Text(sale), Param::Text(run)])
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("sale '{sale}' is gone from the database"))?;
+        .ok_or_else(|| format!("no sale '{sale}' in this database"))?;
     let [tickets, count, purchases, by_run, runs] = row[..] else {
         return Err("the sale's figures came back malformed".to_string());
     };
