@@ -118,7 +118,36 @@ const CASES: &[Case] = &[
         "pipe_server",
         30_000,
     ),
+    db_case("sqlite+buy", StoreKind::Sqlite, LockMode::Buy, 2),
+    db_case("sqlite+buy", StoreKind::Sqlite, LockMode::Buy, 8),
+    db_case("sqlite+atomic", StoreKind::Sqlite, LockMode::Atomic, 2),
+    db_case("sqlite+atomic", StoreKind::Sqlite, LockMode::Atomic, 8),
+    db_case("postgres+buy", StoreKind::Postgres, LockMode::Buy, 2),
+    db_case("postgres+buy", StoreKind::Postgres, LockMode::Buy, 8),
+    db_case("postgres+atomic", StoreKind::Postgres, LockMode::Atomic, 2),
+    db_case("postgres+atomic", StoreKind::Postgres, LockMode::Atomic, 8),
+    db_case(
+        "postgres+serializable",
+        StoreKind::Postgres,
+        LockMode::Serializable,
+        2,
+    ),
+    db_case(
+        "postgres+serializable",
+        StoreKind::Postgres,
+        LockMode::Serializable,
+        8,
+    ),
 ];
+
+/// A database row: no C or Python peer to run beside it.
+const fn db_case(name: &'static str, store: StoreKind, lock: LockMode, workers: usize) -> Case {
+    case(name, store, lock, workers, DB_TICKETS, "", "", 0)
+}
+
+/// Tickets in a database row: every purchase is a committed transaction
+/// (thousands a second, not millions).
+const DB_TICKETS: u64 = 3_000;
 
 #[allow(clippy::too_many_arguments)]
 const fn case(
@@ -188,11 +217,27 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
     let cbench = anchors.map(build_anchors).transpose()?;
     let wanted = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
     let mut rows = Vec::new();
+    // The PostgreSQL rows need a server: the one `scripts/with-postgres`
+    // starts, or any named by the variable.
+    let db_url = std::env::var(crate::cli::DB_URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty());
+    let mut told = false;
     for case in CASES.iter().filter(|c| wanted(c.name)) {
+        if case.store == StoreKind::Postgres && db_url.is_none() {
+            if !told {
+                eprintln!(
+                    "ticketlab: postgres rows skipped: no server (run under scripts/with-postgres, or set {})",
+                    crate::cli::DB_URL_ENV
+                );
+                told = true;
+            }
+            continue;
+        }
         let mut ours = Vec::new();
         let (mut c, mut py) = (Vec::new(), Vec::new());
         for round in 0..args.rounds {
-            let cfg = quiet_sale(
+            let mut cfg = quiet_sale(
                 case.workers,
                 case.tickets,
                 Wants::All,
@@ -200,6 +245,9 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
                 case.lock,
                 round,
             );
+            if case.store == StoreKind::Postgres {
+                cfg.db_url = db_url.clone();
+            }
             let report = run_sale(&cfg, &mut Quiet)?;
             anyhow::ensure!(
                 report.is_exact(),
@@ -208,7 +256,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
                 case.workers
             );
             ours.push(report.ops_per_sec);
-            if let (Some(dir), Some(cbench)) = (anchors, &cbench) {
+            if let (Some(dir), Some(cbench), false) = (anchors, &cbench, case.c_mode.is_empty()) {
                 c.push(c_ops(cbench, case.c_mode, case.workers, case.tickets * 2)?);
                 py.push(py_ops(dir, case.py_mode, case.workers, case.py_tickets)?);
             }

@@ -152,7 +152,25 @@ struct Db {
 struct RunDatabase {
     target: database::Target,
     start: database::SaleStart,
+    /// Whether the final figures were read (and a PostgreSQL sale of the
+    /// run's own removed with them).
+    finished: std::cell::Cell<bool>,
     _temp: Option<database::TempDatabase>,
+}
+
+impl Drop for RunDatabase {
+    /// A run that ended without its report (a refused schedule, a view that
+    /// failed) still removes its own PostgreSQL sale: nothing is left on a
+    /// shared server. `Run`'s drop has killed and reaped every buyer first.
+    fn drop(&mut self) {
+        let target = &self.target;
+        if !self.finished.get()
+            && target.own
+            && matches!(target.engine, database::Engine::Postgres(_))
+        {
+            let _ = database::in_helper(|| database::finish(target));
+        }
+    }
 }
 
 /// One running sale. Dropping it ends and reaps every child, then removes
@@ -414,6 +432,7 @@ fn prepare_database(cfg: &SaleConfig) -> Result<RunDatabase, SaleError> {
     Ok(RunDatabase {
         target,
         start,
+        finished: std::cell::Cell::new(false),
         _temp: temp,
     })
 }
@@ -1334,6 +1353,7 @@ impl Run<'_> {
             // Every buyer is reaped: the helper is the only connection.
             (_, Some(db)) => match database::in_helper(|| database::finish(&db.target)) {
                 Ok(figures) => {
+                    db.finished.set(true);
                     report.tickets = figures.tickets;
                     report.database = Some(crate::report::DatabaseSale {
                         sale: db.target.sale.clone(),
