@@ -540,7 +540,8 @@ mod tests {
         assert_eq!(find("interleavings").unwrap().number, 10);
         assert_eq!(find("holder").unwrap().number, 8);
         assert_eq!(find("daemon").unwrap().number, 11);
-        assert!(find("12").is_none());
+        assert_eq!(find("database").unwrap().number, 12);
+        assert!(find("13").is_none());
         assert!(find("nope").is_none());
     }
 
