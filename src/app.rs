@@ -242,7 +242,7 @@ fn check_lab(cfg: CheckConfig) -> anyhow::Result<Exit> {
     let mut out = io::stdout().lock();
     if cfg.json {
         let predictions: Vec<serde_json::Value> = graded.iter().map(Graded::to_json).collect();
-        serde_json::to_writer(
+        crate::json::write_document(
             &mut out,
             &serde_json::json!({
                 "lab": lab.number,
@@ -250,7 +250,6 @@ fn check_lab(cfg: CheckConfig) -> anyhow::Result<Exit> {
                 "score": score,
             }),
         )?;
-        writeln!(out)?;
     } else {
         for g in &graded {
             writeln!(out, "{}", g.line())?;
@@ -434,15 +433,35 @@ fn explore_each(
     let mut out = io::stdout().lock();
     if json {
         let explorations: Vec<&explore::Exploration> = found.iter().map(|(_, x)| x).collect();
-        serde_json::to_writer(
+        crate::json::write_document(
             &mut out,
-            &serde_json::json!({ "lab": lab, "varies": flag, "explorations": explorations }),
+            &ComparedExplorations {
+                lab,
+                varies: flag,
+                explorations,
+            },
         )?;
-        writeln!(out)?;
     } else {
         write_exploration_table(&mut out, flag, &found)?;
     }
     Ok(Exit::Success)
+}
+
+/// A lab's comparison of sales as its JSON document holds it: the lab,
+/// the flag that varies, then each sale, in that order.
+#[derive(serde::Serialize)]
+struct ComparedSales<'a> {
+    lab: u8,
+    varies: &'a str,
+    sales: Vec<crate::report::SaleJson<'a>>,
+}
+
+/// The same for a lab that explores once per value.
+#[derive(serde::Serialize)]
+struct ComparedExplorations<'a> {
+    lab: u8,
+    varies: &'a str,
+    explorations: Vec<&'a crate::explore::Exploration>,
 }
 
 /// The explorations side by side, one per row: how many schedules, how many
@@ -569,7 +588,7 @@ fn compare_sales(
         json: args.output.json,
         trace: args.output.trace,
     };
-    let seed = args.sale.seed.unwrap_or_else(rand::random);
+    let seed = args.sale.seed.unwrap_or_else(crate::seed::draw);
     // Every sale is checked before any runs, so a refused combination
     // costs no half-finished comparison.
     let mut sales = Vec::new();
@@ -621,14 +640,14 @@ fn compare_sales(
         let asked = report.crash.is_some() && matches!(report.ending, Ending::HolderDied { .. });
         reports.push((row, report));
         if exit != Exit::Success && !asked {
-            print_comparison(lab, flag, &reports, output.json)?;
+            print_comparison(lab, flag, &reports, output)?;
             return Ok(exit);
         }
         if exit != Exit::Success {
             worst.get_or_insert(exit);
         }
     }
-    print_comparison(lab, flag, &reports, output.json)?;
+    print_comparison(lab, flag, &reports, output)?;
     Ok(worst.unwrap_or(Exit::Success))
 }
 
@@ -636,16 +655,20 @@ fn print_comparison(
     lab: u8,
     flag: &str,
     reports: &[(String, SaleReport)],
-    json: bool,
+    output: Output,
 ) -> anyhow::Result<()> {
+    let (json, trace) = (output.json, output.trace);
     let mut out = io::stdout().lock();
     if json {
-        let sales: Vec<&SaleReport> = reports.iter().map(|(_, r)| r).collect();
-        serde_json::to_writer(
+        let sales: Vec<_> = reports.iter().map(|(_, r)| r.json(trace)).collect();
+        crate::json::write_document(
             &mut out,
-            &serde_json::json!({ "lab": lab, "varies": flag, "sales": sales }),
+            &ComparedSales {
+                lab,
+                varies: flag,
+                sales,
+            },
         )?;
-        writeln!(out)?;
         return Ok(());
     }
     write_table(&mut out, flag, reports)?;
@@ -710,7 +733,7 @@ fn print_command(args: PrintArgs) -> anyhow::Result<Exit> {
         workers: args.workers as usize,
         lines: args.lines as usize,
         lock: args.lock,
-        seed: args.seed.unwrap_or_else(rand::random),
+        seed: args.seed.unwrap_or_else(crate::seed::draw),
         json: args.json,
     };
     let quiet = args.view == Some(ViewMode::Quiet) && !args.json;
@@ -747,7 +770,7 @@ fn daemon_command(args: DaemonArgs) -> anyhow::Result<Exit> {
         daemon::run(&cfg, &mut io::stdout().lock())?
     };
     if args.json {
-        writeln!(io::stdout(), "{}", serde_json::to_string(&outcome)?)?;
+        daemon::write_json(&mut io::stdout().lock(), &cfg, &outcome)?;
     } else if quiet && cfg.orphan {
         // The parent left first: it cannot know how the orphan ends, and
         // the orphan's lines go to the terminal without passing through it.
@@ -827,15 +850,9 @@ pub fn print_report(report: &SaleReport, output: Output) -> anyhow::Result<()> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     if output.json {
-        serde_json::to_writer(&mut out, report)?;
-        writeln!(out)?;
-        if output.trace {
-            // stderr is unbuffered: one write per line would make a long
-            // trace cost a system call per operation.
-            let mut err = io::BufWriter::new(io::stderr().lock());
-            report.write_trace(&mut err)?;
-            err.flush()?;
-        }
+        // With --trace the events are in the document itself: a script
+        // reads one object, never text on stderr.
+        crate::json::write_document(&mut out, &report.json(output.trace))?;
     } else {
         report.write_summary(&mut out)?;
         if output.trace {
@@ -1007,8 +1024,7 @@ fn explore_command(args: crate::cli::ExploreArgs) -> anyhow::Result<Exit> {
     }
     let mut out = io::stdout().lock();
     if json {
-        serde_json::to_writer(&mut out, &found)?;
-        writeln!(out)?;
+        crate::json::write_document(&mut out, &found)?;
     } else {
         found.write_summary(&mut out)?;
     }

@@ -16,7 +16,7 @@ use crate::buyer::Op;
 use crate::cli::BenchArgs;
 use crate::config::{LockMode, SaleConfig, StoreKind, Wants};
 use crate::exit::Exit;
-use crate::report::human_rate;
+use crate::report::{human_rate, plural};
 use crate::schedule::Schedule;
 use crate::scheduler::Then;
 use crate::supervisor::{Quiet, run_sale};
@@ -175,12 +175,12 @@ const fn case(
 /// Buyers started and reaped in the start-up measurement.
 const START_WORKERS: usize = 100;
 
-/// One row of results: medians over the rounds.
-#[derive(Debug, Serialize)]
+/// One row of results: medians over the rounds, in the row's unit.
+#[derive(Debug)]
 struct Row {
     scenario: String,
     workers: usize,
-    /// Purchases per second (or buyers per second for the start-up row).
+    /// Purchases per second, µs per step, or buyers per second: `unit`.
     ticketlab: f64,
     c: Option<f64>,
     python: Option<f64>,
@@ -188,7 +188,67 @@ struct Row {
     vs_c: Option<f64>,
     /// Median of per-round ticketlab/Python ratios.
     vs_python: Option<f64>,
+    /// What the figures count, as the table's last column says it.
+    unit: &'static str,
 }
+
+/// The one object `bench --json` prints (`docs/json.md`): each figure's
+/// unit is in its name.
+#[derive(Debug, Serialize)]
+struct BenchJson {
+    rounds: u32,
+    only: Option<String>,
+    anchors: Option<PathBuf>,
+    throughput: Vec<ThroughputJson>,
+    stepped: Option<SteppedJson>,
+    start: Option<StartJson>,
+}
+
+/// A store's throughput, with its C and Python counterparts.
+#[derive(Debug, Serialize)]
+struct ThroughputJson {
+    scenario: &'static str,
+    store: StoreKind,
+    lock: LockMode,
+    workers: usize,
+    tickets: u64,
+    purchases_per_sec: f64,
+    c_purchases_per_sec: Option<f64>,
+    python_purchases_per_sec: Option<f64>,
+    ratio_vs_c: Option<f64>,
+    ratio_vs_python: Option<f64>,
+}
+
+/// The scheduler's round trip.
+#[derive(Debug, Serialize)]
+struct SteppedJson {
+    workers: usize,
+    tickets: u64,
+    step_ms: f64,
+}
+
+/// Starting and reaping buyers.
+#[derive(Debug, Serialize)]
+struct StartJson {
+    workers: usize,
+    buyers_per_sec: f64,
+    c_buyers_per_sec: Option<f64>,
+    python_buyers_per_sec: Option<f64>,
+    ratio_vs_c: Option<f64>,
+    ratio_vs_python: Option<f64>,
+}
+
+/// What a round of every row measured, kept for the JSON document.
+#[derive(Debug, Default)]
+struct Measured {
+    throughput: Vec<(Case, Row)>,
+    stepped: Option<Row>,
+    start: Option<Row>,
+}
+
+const PURCHASES_PER_SEC: &str = "purchases/s";
+const BUYERS_PER_SEC: &str = "buyers/s";
+const US_PER_STEP: &str = "µs per step";
 
 /// Every scenario name `--only` can match, each once, in table order.
 /// A set, not `dedup`, so rows sharing a name need not be neighbours.
@@ -202,8 +262,20 @@ fn scenario_names() -> Vec<&'static str> {
         .collect()
 }
 
-/// Runs the benchmark and prints a table (or JSON lines).
+/// Runs the benchmark and prints a table, row by row, or at the end one
+/// JSON object.
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
+    let mut measured = Measured::default();
+    let exit = measure(args, &mut measured)?;
+    if args.json && exit == Exit::Success {
+        write_json(args, measured)?;
+    }
+    Ok(exit)
+}
+
+/// Measures every row `args` asks for into `measured`, printing each row
+/// as it comes unless the output is JSON.
+fn measure(args: &BenchArgs, measured: &mut Measured) -> anyhow::Result<Exit> {
     let names = scenario_names();
     if let Some(only) = args.only.as_deref() {
         if !names.iter().any(|name| name.contains(only)) {
@@ -216,7 +288,9 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
     let anchors = args.anchors.as_deref();
     let cbench = anchors.map(build_anchors).transpose()?;
     let wanted = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
-    let mut rows = Vec::new();
+    if !args.json {
+        print_header(args)?;
+    }
     // The PostgreSQL rows need a server: the one `scripts/with-postgres`
     // starts, or any named by the variable.
     let db_url = std::env::var(crate::cli::DB_URL_ENV)
@@ -261,29 +335,21 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
                 py.push(py_ops(dir, case.py_mode, case.workers, case.py_tickets)?);
             }
         }
-        rows.push(row(
+        let measured_row = row(
             format!("{} --wants all", case.name),
             case.workers,
             &ours,
             &c,
             &py,
-        ));
-        print_row(rows.last().expect("just pushed"), args.json)?;
+            PURCHASES_PER_SEC,
+        );
+        print_row(&measured_row, args)?;
+        measured.throughput.push((*case, measured_row));
     }
     if wanted("stepped") {
         let row = stepped(args.rounds)?;
-        if args.json {
-            print_row(&row, true)?;
-        } else {
-            writeln!(
-                io::stdout(),
-                "{:<40} {:>3}  ticketlab {:>6.1} µs per step",
-                row.scenario,
-                row.workers,
-                row.ticketlab
-            )?;
-        }
-        rows.push(row);
+        print_row(&row, args)?;
+        measured.stepped = Some(row);
     }
     if !wanted("start") {
         return Ok(Exit::Success);
@@ -306,14 +372,16 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
             py.push(py_start(dir)?);
         }
     }
-    rows.push(row(
-        format!("start+reap {START_WORKERS} buyers (buyers/s)"),
+    let start = row(
+        format!("start+reap {START_WORKERS} buyers"),
         START_WORKERS,
         &ours,
         &c,
         &py,
-    ));
-    print_row(rows.last().expect("just pushed"), args.json)?;
+        BUYERS_PER_SEC,
+    );
+    print_row(&start, args)?;
+    measured.start = Some(start);
     Ok(Exit::Success)
 }
 
@@ -392,15 +460,23 @@ fn stepped(rounds: u32) -> anyhow::Result<Row> {
         ours.push(median(per_step));
     }
     Ok(row(
-        "stepped: grant -> step -> park (median)".into(),
+        "stepped: grant -> step -> park".into(),
         2,
         &ours,
         &[],
         &[],
+        US_PER_STEP,
     ))
 }
 
-fn row(scenario: String, workers: usize, ours: &[f64], c: &[f64], py: &[f64]) -> Row {
+fn row(
+    scenario: String,
+    workers: usize,
+    ours: &[f64],
+    c: &[f64],
+    py: &[f64],
+    unit: &'static str,
+) -> Row {
     let ratios = |other: &[f64]| -> Option<f64> {
         (!other.is_empty()).then(|| median(ours.iter().zip(other).map(|(a, b)| a / b).collect()))
     };
@@ -412,30 +488,117 @@ fn row(scenario: String, workers: usize, ours: &[f64], c: &[f64], py: &[f64]) ->
         python: (!py.is_empty()).then(|| median(py.to_vec())),
         vs_c: ratios(c),
         vs_python: ratios(py),
+        unit,
     }
 }
 
-fn print_row(row: &Row, json: bool) -> io::Result<()> {
-    if json {
-        return writeln!(
-            io::stdout(),
-            "{}",
-            serde_json::to_string(row).expect("rows serialise")
-        );
-    }
-    let opt = |x: Option<f64>| x.map(human_rate).unwrap_or_else(|| "-".into());
-    let ratio = |x: Option<f64>| x.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
+/// The table's width for a scenario's name.
+const SCENARIO: usize = 30;
+
+/// What the table shows and how to read it, then its column heads. The C
+/// and Python columns are there only when `--anchors` runs them.
+fn print_header(args: &BenchArgs) -> io::Result<()> {
+    let mut out = io::stdout().lock();
     writeln!(
-        io::stdout(),
-        "{:<40} {:>3}  ticketlab {:>8}  C {:>8} ({:>6})  Python {:>8} ({:>7})",
-        row.scenario,
-        row.workers,
-        human_rate(row.ticketlab),
-        opt(row.c),
-        ratio(row.vs_c),
-        opt(row.python),
-        ratio(row.vs_python),
-    )
+        out,
+        "bench: median of {} per row, no delays; higher is faster except µs per step",
+        plural(u64::from(args.rounds), "round")
+    )?;
+    if args.anchors.is_some() {
+        writeln!(
+            out,
+            "vs C, vs Python: ticketlab's figure over theirs, per round (above 1x: ticketlab is faster)"
+        )?;
+        writeln!(
+            out,
+            "{:<SCENARIO$} {:>6} {:>9} {:>9} {:>6} {:>9} {:>9}  unit",
+            "scenario", "buyers", "ticketlab", "C", "vs C", "Python", "vs Python"
+        )
+    } else {
+        writeln!(
+            out,
+            "{:<SCENARIO$} {:>6} {:>9}  unit",
+            "scenario", "buyers", "ticketlab"
+        )
+    }
+}
+
+fn print_row(row: &Row, args: &BenchArgs) -> io::Result<()> {
+    if args.json {
+        return Ok(());
+    }
+    // A step takes microseconds: a rate's k and M would read wrongly.
+    let figure = |x: f64| {
+        if row.unit == US_PER_STEP {
+            format!("{x:.1}")
+        } else {
+            human_rate(x)
+        }
+    };
+    let opt = |x: Option<f64>| x.map(figure).unwrap_or_else(|| "-".into());
+    let ratio = |x: Option<f64>| x.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
+    if args.anchors.is_some() {
+        writeln!(
+            io::stdout(),
+            "{:<SCENARIO$} {:>6} {:>9} {:>9} {:>6} {:>9} {:>9}  {}",
+            row.scenario,
+            row.workers,
+            figure(row.ticketlab),
+            opt(row.c),
+            ratio(row.vs_c),
+            opt(row.python),
+            ratio(row.vs_python),
+            row.unit,
+        )
+    } else {
+        writeln!(
+            io::stdout(),
+            "{:<SCENARIO$} {:>6} {:>9}  {}",
+            row.scenario,
+            row.workers,
+            figure(row.ticketlab),
+            row.unit,
+        )
+    }
+}
+
+/// Prints the one JSON object of `bench --json`.
+fn write_json(args: &BenchArgs, measured: Measured) -> io::Result<()> {
+    let document = BenchJson {
+        rounds: args.rounds,
+        only: args.only.clone(),
+        anchors: args.anchors.clone(),
+        throughput: measured
+            .throughput
+            .into_iter()
+            .map(|(case, row)| ThroughputJson {
+                scenario: case.name,
+                store: case.store,
+                lock: case.lock,
+                workers: case.workers,
+                tickets: case.tickets,
+                purchases_per_sec: row.ticketlab,
+                c_purchases_per_sec: row.c,
+                python_purchases_per_sec: row.python,
+                ratio_vs_c: row.vs_c,
+                ratio_vs_python: row.vs_python,
+            })
+            .collect(),
+        stepped: measured.stepped.map(|row| SteppedJson {
+            workers: row.workers,
+            tickets: STEPPED_TICKETS,
+            step_ms: row.ticketlab / 1e3,
+        }),
+        start: measured.start.map(|row| StartJson {
+            workers: row.workers,
+            buyers_per_sec: row.ticketlab,
+            c_buyers_per_sec: row.c,
+            python_buyers_per_sec: row.python,
+            ratio_vs_c: row.vs_c,
+            ratio_vs_python: row.vs_python,
+        }),
+    };
+    crate::json::write_document(&mut io::stdout().lock(), &document)
 }
 
 /// Median of a non-empty list (0 for an empty one).

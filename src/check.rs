@@ -142,12 +142,13 @@ pub(crate) fn failed_only_as_asked(report: &Value) -> bool {
         None => vec![report],
     };
     let asked = |s: &Value| s.get("crash").is_some_and(|c| !c.is_null());
-    let failed = |s: &Value| s.get("ending").is_some_and(|e| e != "completed");
+    let kind = |s: &Value| s["ending"]["kind"].as_str().map(str::to_owned);
+    let failed = |s: &Value| kind(s).is_some_and(|k| k != "completed");
     sales.iter().any(|s| failed(s))
         && sales
             .iter()
             .filter(|s| failed(s))
-            .all(|s| asked(s) && s["ending"].get("holder_died").is_some())
+            .all(|s| asked(s) && kind(s).as_deref() == Some("holder_died"))
 }
 
 /// Lab 6's seller row: its questions are about the per-buyer pipes, which
@@ -517,7 +518,7 @@ pub(crate) const CHECKS: &[LabChecks] = &[
                 // or stopped can come back.
                 figure: |r| {
                     let buy = row(r, "sales", "lock", "buy")?;
-                    Ok(Figure::Choice(if buy["ending"] == "completed" {
+                    Ok(Figure::Choice(if buy["ending"]["kind"] == "completed" {
                         "finish"
                     } else {
                         "stopped"

@@ -557,7 +557,7 @@ impl SaleArgs {
             read_delay: self.read_delay.unwrap_or_default(),
             write_delay: self.write_delay.unwrap_or_default(),
             jitter: self.jitter && !self.no_jitter,
-            seed: self.seed.unwrap_or_else(rand::random),
+            seed: self.seed.unwrap_or_else(crate::seed::draw),
             db: self.db.map(|path| DbFile {
                 path,
                 reset: self.db_reset,

@@ -603,7 +603,9 @@ impl Serialize for Wants {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Wants::Count(n) => s.serialize_u64(*n),
-            Wants::All => s.serialize_str("all"),
+            // `null`, not "all": the field is a number or nothing, so a
+            // script never meets two types in it.
+            Wants::All => s.serialize_none(),
         }
     }
 }

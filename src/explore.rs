@@ -72,9 +72,10 @@ impl std::fmt::Display for Find {
     }
 }
 
-/// How one schedule ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
+/// How one schedule ended. In JSON always the same three fields, flattened
+/// into the object that holds it: `outcome`, `oversold_by` and
+/// `lost_updates`, the last two `null` unless the outcome is theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Outcome {
     /// Sold exactly what there was.
     Exact,
@@ -90,6 +91,35 @@ pub(crate) enum Outcome {
     },
     /// Every buyer left waited for a lock.
     Deadlock,
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shape {
+            outcome: &'static str,
+            oversold_by: Option<u64>,
+            lost_updates: Option<i64>,
+        }
+        let mut shape = Shape {
+            outcome: "",
+            oversold_by: None,
+            lost_updates: None,
+        };
+        shape.outcome = match *self {
+            Outcome::Exact => "exact",
+            Outcome::Oversold { by } => {
+                shape.oversold_by = Some(by);
+                "oversold"
+            }
+            Outcome::LostUpdates { lost } => {
+                shape.lost_updates = Some(lost);
+                "lost_updates"
+            }
+            Outcome::Deadlock => "deadlock",
+        };
+        shape.serialize(s)
+    }
 }
 
 impl Outcome {
@@ -138,6 +168,7 @@ pub(crate) struct Trace {
     /// Its least schedule, annotated (`1S,1R,2S`).
     pub schedule: String,
     /// How it ended.
+    #[serde(flatten)]
     pub outcome: Outcome,
     /// Schedules it stands for (`None` if too long to count).
     pub schedules: Option<u64>,
@@ -156,6 +187,12 @@ pub(crate) struct Exploration {
     pub store: String,
     /// The lock setting.
     pub lock: String,
+    /// Tickets each buyer wants.
+    pub wants: crate::config::Wants,
+    /// `--preemptions`: the bound on a schedule's preemptions, if any.
+    pub preemptions: Option<usize>,
+    /// `--max-schedules`: the cap on real runs, if any.
+    pub max_schedules: Option<usize>,
     /// Runs on real processes (one per trace, plus dead ends).
     pub runs: usize,
     /// Distinct traces.
@@ -205,6 +242,7 @@ pub(crate) struct Failing {
     /// Preemptions: switches away from a buyer that could have gone on.
     pub preemptions: usize,
     /// How it ends.
+    #[serde(flatten)]
     pub outcome: Outcome,
     /// "buyer 1's read came before buyer 2's write", when a write was lost.
     pub critical_pair: Option<String>,
@@ -714,6 +752,9 @@ fn summarise(cfg: &ExploreConfig, runs: usize, complete: bool, traces: Vec<Ran>)
         tickets: cfg.sale.tickets,
         store: cfg.sale.store.to_string(),
         lock: cfg.sale.lock.to_string(),
+        wants: cfg.sale.wants,
+        preemptions: cfg.preemptions,
+        max_schedules: cfg.max_schedules,
         runs,
         traces: explored.len(),
         schedules: total,

@@ -23,6 +23,51 @@ pub struct Event {
     pub value: i64,
 }
 
+/// One recorded operation as the JSON's `events` show it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub(crate) struct EventJson {
+    /// Milliseconds since the run's epoch (the buyers' release).
+    at_ms: f64,
+    /// The buyer's index, from 0.
+    buyer: usize,
+    /// What it did, one word.
+    op: &'static str,
+    /// The count involved, `None` for an operation that involves none.
+    value: Option<i64>,
+}
+
+impl From<&Event> for EventJson {
+    fn from(e: &Event) -> EventJson {
+        EventJson {
+            at_ms: e.t_ns as f64 / 1e6,
+            buyer: e.buyer,
+            op: op_name(e.op),
+            value: e.op.has_value().then_some(e.value),
+        }
+    }
+}
+
+/// The word an operation is in JSON: what `docs/json.md` lists.
+pub(crate) fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::NotStarted => "not_started",
+        Op::Search => "search",
+        Op::LockWait => "lock_wait",
+        Op::Locked => "locked",
+        Op::Read => "read",
+        Op::Writing => "writing",
+        Op::Wrote => "wrote",
+        Op::Unlocked => "unlocked",
+        Op::Bought => "bought",
+        Op::SoldOut => "sold_out",
+        Op::TornRead => "torn_read",
+        Op::CasRetry => "cas_retry",
+        Op::Exited => "exited",
+        Op::Crashed => "crashed",
+        Op::Retried => "retried",
+    }
+}
+
 /// A sale that another buyer's write erased.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct LostUpdate {

@@ -2,6 +2,7 @@
 //! script reads.
 
 use std::io::{self, Write};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -224,9 +225,9 @@ pub struct DatabaseSale {
     pub runs: u64,
 }
 
-/// How a sale ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// How a sale ended. In JSON always one shape (`docs/json.md`): `kind`,
+/// and `signal`, `buyer` and `pid`, each `null` where this ending has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ending {
     /// Every buyer finished.
     Completed,
@@ -247,6 +248,46 @@ pub enum Ending {
     StoreCorrupt,
 }
 
+impl Ending {
+    /// The word `ending.kind` holds.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Ending::Completed => "completed",
+            Ending::Interrupted(_) => "interrupted",
+            Ending::HolderDied { .. } => "holder_died",
+            Ending::SellerDied => "seller_died",
+            Ending::StoreCorrupt => "store_corrupt",
+        }
+    }
+}
+
+impl Serialize for Ending {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// Every ending's fields, so a script reads one shape.
+        #[derive(Serialize)]
+        struct Shape {
+            kind: &'static str,
+            signal: Option<i32>,
+            buyer: Option<usize>,
+            pid: Option<i32>,
+        }
+        let mut shape = Shape {
+            kind: self.kind(),
+            signal: None,
+            buyer: None,
+            pid: None,
+        };
+        match *self {
+            Ending::Interrupted(sig) => shape.signal = Some(sig),
+            Ending::HolderDied { buyer, pid } => {
+                (shape.buyer, shape.pid) = (Some(buyer), Some(pid))
+            }
+            Ending::Completed | Ending::SellerDied | Ending::StoreCorrupt => {}
+        }
+        shape.serialize(s)
+    }
+}
+
 /// Everything a sale reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct SaleReport {
@@ -260,18 +301,22 @@ pub struct SaleReport {
     pub one_process: bool,
     /// Tickets on sale.
     pub tickets: u64,
-    /// Tickets each buyer wanted.
+    /// Tickets each buyer wanted (`null` in JSON: all it could).
     pub wants: Wants,
     /// The run's seed.
     pub seed: u64,
-    /// Start-up delay as given.
-    pub start_delay: String,
-    /// The search delay as given.
-    pub search_delay: String,
-    /// Read delay as given.
-    pub read_delay: String,
-    /// Write delay as given.
-    pub write_delay: String,
+    /// Start-up delay.
+    #[serde(rename = "start_delay_ms", serialize_with = "crate::json::millis")]
+    pub start_delay: Duration,
+    /// The search delay.
+    #[serde(rename = "search_delay_ms", serialize_with = "crate::json::millis")]
+    pub search_delay: Duration,
+    /// Read delay.
+    #[serde(rename = "read_delay_ms", serialize_with = "crate::json::millis")]
+    pub read_delay: Duration,
+    /// Write delay.
+    #[serde(rename = "write_delay_ms", serialize_with = "crate::json::millis")]
+    pub write_delay: Duration,
     /// Whether delays were jittered.
     pub jitter: bool,
     /// Tickets the buyers believe they bought.
@@ -310,6 +355,7 @@ pub struct SaleReport {
     /// From the start signal to the last buyer's finish.
     pub elapsed_ms: f64,
     /// Purchases per second over `elapsed_ms`.
+    #[serde(rename = "purchases_per_sec")]
     pub ops_per_sec: f64,
     /// Total time buyers spent blocked on the mutex (short spins are not counted).
     pub lock_wait_ms: f64,
@@ -323,7 +369,8 @@ pub struct SaleReport {
     pub lost: Vec<LostUpdate>,
     /// Per-buyer figures, by buyer index.
     pub per_worker: Vec<WorkerReport>,
-    /// The recorded operations, in time order (only printed with `--trace`).
+    /// The recorded operations, in time order (only printed with `--trace`;
+    /// in JSON through [`SaleReport::json`]).
     #[serde(skip)]
     pub events: Vec<Event>,
     /// The run's interleaving as an annotated schedule with the values each
@@ -351,10 +398,10 @@ impl SaleReport {
             tickets: cfg.tickets,
             wants: cfg.wants,
             seed: cfg.seed,
-            start_delay: format_duration(cfg.start_delay),
-            search_delay: format_duration(cfg.search_delay),
-            read_delay: format_duration(cfg.read_delay),
-            write_delay: format_duration(cfg.write_delay),
+            start_delay: cfg.start_delay,
+            search_delay: cfg.search_delay,
+            read_delay: cfg.read_delay,
+            write_delay: cfg.write_delay,
             jitter: cfg.jitter,
             sold: 0,
             remaining: None,
@@ -460,6 +507,20 @@ impl SaleReport {
         }
     }
 
+    /// The JSON document of this sale: every field above, then `events`,
+    /// the recorded operations when `with_events` (`--trace`), else `null`.
+    pub fn json(&self, with_events: bool) -> SaleJson<'_> {
+        SaleJson {
+            report: self,
+            events: with_events.then(|| {
+                self.events
+                    .iter()
+                    .map(postmortem::EventJson::from)
+                    .collect()
+            }),
+        }
+    }
+
     /// Whether the sale sold exactly what it had: nothing oversold, nothing
     /// lost, nothing vanished, not cut short.
     pub fn is_exact(&self) -> bool {
@@ -486,14 +547,14 @@ impl SaleReport {
         writeln!(
             out,
             "  delays        {}search {}, read {}, write {}{}",
-            if self.start_delay == "0" {
+            if self.start_delay.is_zero() {
                 String::new()
             } else {
-                format!("start {}, ", self.start_delay)
+                format!("start {}, ", format_duration(self.start_delay))
             },
-            self.search_delay,
-            self.read_delay,
-            self.write_delay,
+            format_duration(self.search_delay),
+            format_duration(self.read_delay),
+            format_duration(self.write_delay),
             if self.jitter { ", jittered" } else { "" }
         )?;
         // Shouted when the numbers are wrong, so it stands out in a
@@ -719,6 +780,15 @@ impl SaleReport {
         }
         Ok(())
     }
+}
+
+/// A sale as its JSON document shows it: the report, and the trace's
+/// events when asked for.
+#[derive(Debug, Serialize)]
+pub struct SaleJson<'a> {
+    #[serde(flatten)]
+    report: &'a SaleReport,
+    events: Option<Vec<postmortem::EventJson>>,
 }
 
 /// The fewest and the most tickets one buyer bought.
@@ -1111,6 +1181,73 @@ mod tests {
         assert!(json["remaining"].is_null());
         assert!(json["vanished"].is_null());
         assert_eq!(json["verdict"], "count wrong");
+    }
+
+    #[test]
+    fn every_ending_has_one_shape_in_json() {
+        let endings = [
+            (Ending::Completed, "completed"),
+            (Ending::Interrupted(libc::SIGINT), "interrupted"),
+            (Ending::HolderDied { buyer: 1, pid: 42 }, "holder_died"),
+            (Ending::SellerDied, "seller_died"),
+            (Ending::StoreCorrupt, "store_corrupt"),
+        ];
+        for (ending, kind) in endings {
+            let json = serde_json::to_value(&ending).unwrap();
+            let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["buyer", "kind", "pid", "signal"], "{json}");
+            assert_eq!(json["kind"], kind);
+        }
+        let json = serde_json::to_value(Ending::HolderDied { buyer: 1, pid: 42 }).unwrap();
+        assert_eq!((&json["buyer"], &json["pid"]), (&1.into(), &42.into()));
+        assert!(json["signal"].is_null());
+        let json = serde_json::to_value(Ending::Interrupted(libc::SIGTERM)).unwrap();
+        assert_eq!(json["signal"], libc::SIGTERM);
+        assert!(json["buyer"].is_null() && json["pid"].is_null());
+    }
+
+    #[test]
+    fn json_delays_are_milliseconds_and_wanting_all_is_null() {
+        let mut c = cfg();
+        c.wants = Wants::All;
+        c.write_delay = Duration::from_micros(50);
+        let r = SaleReport::new(&c);
+        let json = serde_json::to_value(r.json(false)).unwrap();
+        assert_eq!(json["read_delay_ms"], 100.0);
+        assert_eq!(json["write_delay_ms"], 0.05);
+        assert!(json["wants"].is_null(), "{json}");
+        assert!(json["events"].is_null(), "{json}");
+        c.wants = Wants::Count(3);
+        let json = serde_json::to_value(SaleReport::new(&c).json(false)).unwrap();
+        assert_eq!(json["wants"], 3);
+    }
+
+    #[test]
+    fn with_events_the_json_holds_the_trace() {
+        let mut r = sale(1, vec![worker(1)], Ending::Completed, Some(0));
+        r.events = vec![
+            Event {
+                t_ns: 1_500_000,
+                buyer: 0,
+                op: crate::buyer::Op::Read,
+                value: 1,
+            },
+            Event {
+                t_ns: 2_000_000,
+                buyer: 0,
+                op: crate::buyer::Op::Unlocked,
+                value: 7,
+            },
+        ];
+        let json = serde_json::to_value(r.json(true)).unwrap();
+        let events = json["events"].as_array().unwrap();
+        assert_eq!(
+            events[0],
+            serde_json::json!({"at_ms": 1.5, "buyer": 0, "op": "read", "value": 1})
+        );
+        // An operation that involves no count carries none.
+        assert!(events[1]["value"].is_null(), "{json}");
+        assert_eq!(events[1]["op"], "unlocked");
     }
 
     #[test]

@@ -29,8 +29,8 @@ struct SaleJson<'a> {
     remaining: i64,
     sold: u64,
     oversold: u64,
-    lost_updates: Option<i64>,
-    vanished: Option<i64>,
+    lost_updates: i64,
+    vanished: i64,
     verdict: Verdict,
     runs: Vec<RunJson<'a>>,
 }
@@ -65,9 +65,14 @@ pub(crate) fn run(cfg: &SalesConfig) -> anyhow::Result<Exit> {
     };
     let mut out = std::io::stdout().lock();
     if cfg.json {
-        let list: Vec<SaleJson> = sales.iter().map(to_json).collect();
-        serde_json::to_writer(&mut out, &serde_json::json!({ "sales": list }))?;
-        writeln!(out)?;
+        #[derive(Serialize)]
+        struct Sales<'a> {
+            sales: Vec<SaleJson<'a>>,
+        }
+        let sales = Sales {
+            sales: sales.iter().map(to_json).collect(),
+        };
+        crate::json::write_document(&mut out, &sales)?;
         return Ok(Exit::Success);
     }
     if sales.is_empty() {
@@ -86,7 +91,7 @@ pub(crate) fn run(cfg: &SalesConfig) -> anyhow::Result<Exit> {
             "sale {}: {} tickets, {} left, {} sold   {verdict}",
             s.name, s.tickets, s.remaining, s.sold
         )?;
-        if let Some(lost) = s.lost_updates.filter(|&n| n > 0) {
+        if let Some(lost) = Some(s.lost_updates).filter(|&n| n > 0) {
             writeln!(
                 out,
                 "  lost updates  {lost} (purchases recorded that the count forgot)"
@@ -114,8 +119,9 @@ fn to_json(sale: &SaleListing) -> SaleJson<'_> {
         remaining: f.count,
         sold: tally.sold,
         oversold: tally.oversold,
-        lost_updates: tally.lost_updates,
-        vanished: tally.vanished,
+        // The count is known, so both are too.
+        lost_updates: tally.lost_updates.unwrap_or(0),
+        vanished: tally.vanished.unwrap_or(0),
         // As the sale stands now: runs may still be buying.
         verdict: Verdict::judge(&tally, &Ending::Completed, 0, 0),
         runs: sale

@@ -192,7 +192,7 @@ fn check_against_model(workers: usize, lock: Lock) {
     for share in found["distribution"].as_array().unwrap() {
         let sold = match share["outcome"].as_str().unwrap() {
             "exact" => 1,
-            "oversold" => 1 + share["by"].as_u64().unwrap(),
+            "oversold" => 1 + share["oversold_by"].as_u64().unwrap(),
             other => panic!("unexpected outcome {other}: {found}"),
         };
         *real_by_sold.entry(sold).or_default() += share["schedules"].as_u64().unwrap();
@@ -205,9 +205,9 @@ fn check_against_model(workers: usize, lock: Lock) {
         let sold = model
             .get(&schedule)
             .unwrap_or_else(|| panic!("{schedule:?} is not a schedule of the model"));
-        let real = match trace["outcome"]["outcome"].as_str().unwrap() {
+        let real = match trace["outcome"].as_str().unwrap() {
             "exact" => 1,
-            _ => 1 + trace["outcome"]["by"].as_u64().unwrap(),
+            _ => 1 + trace["oversold_by"].as_u64().unwrap(),
         };
         assert_eq!(real, *sold, "{schedule:?}");
     }

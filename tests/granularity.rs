@@ -37,7 +37,7 @@ fn lab04_the_search_delay_is_drawn_once_per_buyer_and_reported() {
         "--view",
         "quiet",
     ]);
-    assert_eq!(v["search_delay"], "30ms", "{v}");
+    assert_eq!(v["search_delay_ms"], 30.0, "{v}");
     // Fixed delays: each buyer waited out its one search, and nothing else.
     for w in v["per_worker"].as_array().unwrap() {
         assert_eq!(w["drawn_delay_ms"], 30.0, "{v}");

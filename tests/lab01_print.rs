@@ -74,6 +74,7 @@ fn lab01_json_echoes_the_settings() {
             "lines",
             "lock",
             "pairs",
+            "schema_version",
             "seed",
             "split_pairs",
             "workers"

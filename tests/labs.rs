@@ -60,7 +60,7 @@ fn assert_exact(sale: &Value) {
     assert_eq!(sale["oversold"], 0, "{sale}");
     assert_eq!(sale["lost_updates"], 0, "{sale}");
     assert_eq!(sale["vanished"], 0, "{sale}");
-    assert_eq!(sale["ending"], "completed", "{sale}");
+    assert_eq!(sale["ending"]["kind"], "completed", "{sale}");
     assert_eq!(sale["verdict"], "exact", "{sale}");
 }
 
@@ -68,7 +68,7 @@ fn assert_exact(sale: &Value) {
 fn assert_oversold(sale: &Value) {
     assert!(sale["oversold"].as_u64().unwrap() > 0, "{sale}");
     assert!(sale["lost_updates"].as_i64().unwrap() > 0, "{sale}");
-    assert_eq!(sale["ending"], "completed", "{sale}");
+    assert_eq!(sale["ending"]["kind"], "completed", "{sale}");
     assert_eq!(sale["verdict"], "oversold", "{sale}");
 }
 

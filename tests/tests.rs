@@ -10,6 +10,7 @@ mod faults;
 mod files;
 mod granularity;
 mod holder;
+mod json_docs;
 mod lab01_print;
 mod lab11_daemon;
 mod lab_scheduler;

@@ -119,7 +119,7 @@ fn lab02_trace_names_nine_lost_updates() {
 }
 
 #[test]
-fn lab02_trace_with_json_keeps_stdout_one_object() {
+fn lab02_trace_with_json_puts_the_events_in_the_one_object() {
     let out = ticketlab()
         .args(race())
         .arg("--json")
@@ -139,10 +139,37 @@ fn lab02_trace_with_json_keeps_stdout_one_object() {
         assert!(entry["lost_buyer"].is_u64(), "{entry}");
         assert_eq!(entry["count_read"], 1, "{entry}");
     }
-    // The interleaving went to stderr, whole.
-    let trace = parse_trace(&stderr);
-    assert_eq!(trace.lost.map(|l| l.len()), Some(9), "{stderr}");
-    assert_eq!(buyers_doing(&trace.steps, "wrote 0").len(), 10, "{stderr}");
+    // The interleaving is in the object, whole, and not on stderr: every
+    // buyer read 1 and wrote 0, in time order.
+    assert!(!stderr.contains("interleaving"), "{stderr}");
+    let events = v["events"].as_array().expect("an events array");
+    let doing = |op: &str, value: i64| -> Vec<u64> {
+        let mut buyers: Vec<u64> = events
+            .iter()
+            .filter(|e| e["op"] == op && e["value"] == value)
+            .map(|e| e["buyer"].as_u64().unwrap())
+            .collect();
+        buyers.sort_unstable();
+        buyers
+    };
+    let everyone: Vec<u64> = (0..10).collect();
+    assert_eq!(doing("read", 1), everyone, "{v}");
+    assert_eq!(doing("wrote", 0), everyone, "{v}");
+    let times: Vec<f64> = events
+        .iter()
+        .map(|e| e["at_ms"].as_f64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert!(v["schedule"].is_string(), "{v}");
+}
+
+#[test]
+fn lab02_json_without_trace_has_no_events() {
+    let mut args = race();
+    args.retain(|a| *a != "--trace");
+    let v = sale_json(&args[1..]);
+    assert!(v["events"].is_null(), "{v}");
+    assert_eq!(v["lost"].as_array().map(Vec::len), Some(9), "{v}");
 }
 
 #[test]

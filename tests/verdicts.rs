@@ -130,7 +130,7 @@ fn verdicts_tickets_that_vanish_from_a_shared_db_are_a_wrong_count() {
     let ended = sale_with_planted_count("-5");
     let v = &ended.json;
     assert_eq!(ended.code, Some(0), "{v}\n{}", ended.stderr);
-    assert_eq!(v["ending"], "completed", "{v}");
+    assert_eq!(v["ending"]["kind"], "completed", "{v}");
     assert_eq!(v["remaining"], -5, "{v}");
     assert_eq!(v["lost_updates"], 0, "{v}");
     let sold = v["sold"].as_i64().unwrap();
@@ -232,7 +232,7 @@ fn verdicts_an_interrupted_correct_sale_is_stopped() {
     let (stdout, stderr) = drain_output(&mut child);
     let v = one_json_object(&stdout);
     assert_eq!(status.code(), Some(130), "{v}\n{stderr}");
-    assert_eq!(v["ending"]["interrupted"], libc::SIGINT, "{v}");
+    assert_eq!(v["ending"]["signal"], libc::SIGINT, "{v}");
     assert_eq!(v["verdict"], "stopped", "{v}");
     assert_eq!(v["lost_updates"], 0, "{v}");
     assert!(v["vanished"].as_u64().unwrap() <= 4, "{v}");
@@ -280,7 +280,7 @@ fn verdicts_a_store_caught_mid_rewrite_again_and_again_is_not_corrupt() {
         "--view",
         "quiet",
     ]);
-    assert_eq!(v["ending"], "completed", "{v}");
+    assert_eq!(v["ending"]["kind"], "completed", "{v}");
     assert_eq!(v["verdict"], "exact", "{v}");
 }
 
@@ -297,7 +297,7 @@ fn verdicts_the_parent_ends_a_sale_whose_store_stays_corrupt() {
     });
     let v = &ended.json;
     assert_eq!(ended.code, Some(1), "{v}\n{}", ended.stderr);
-    assert_eq!(v["ending"], "store_corrupt", "{v}");
+    assert_eq!(v["ending"]["kind"], "store_corrupt", "{v}");
     let gave_up = (0..4).filter(|&b| end_of_buyer(v, b) == "gave up").count();
     assert!(
         gave_up < 4,

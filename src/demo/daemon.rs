@@ -193,6 +193,33 @@ pub(crate) fn run(cfg: &DaemonConfig, out: &mut dyn Write) -> anyhow::Result<Dae
     })
 }
 
+/// Writes the one object `--json` prints: the settings, then the outcome.
+/// (`--orphan` has no JSON: the orphan writes to stdout after the parent
+/// has gone.)
+pub(crate) fn write_json(
+    out: &mut dyn Write,
+    cfg: &DaemonConfig,
+    outcome: &DaemonOutcome,
+) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Report {
+        daemon: bool,
+        #[serde(serialize_with = "crate::json::millis")]
+        parent_runs_ms: Duration,
+        #[serde(serialize_with = "crate::json::millis")]
+        child_runs_ms: Duration,
+        #[serde(flatten)]
+        outcome: DaemonOutcome,
+    }
+    let report = Report {
+        daemon: cfg.daemon,
+        parent_runs_ms: cfg.parent_runs,
+        child_runs_ms: cfg.child_runs,
+        outcome: *outcome,
+    };
+    crate::json::write_document(out, &report)
+}
+
 const PARENT: &str = "parent";
 const CHILD: &str = "child";
 

@@ -219,8 +219,7 @@ pub(crate) fn run(cfg: &PrintConfig, out: &mut dyn Write) -> anyhow::Result<Prin
             pairs: outcome.pairs,
             elapsed_ms: outcome.elapsed_ms,
         };
-        serde_json::to_writer(&mut *out, &report)?;
-        writeln!(out)?;
+        crate::json::write_document(out, &report)?;
     } else {
         writeln!(
             out,
