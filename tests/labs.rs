@@ -139,7 +139,7 @@ fn labs_lists_twelve_labs_each_with_its_run_command() {
 
 #[test]
 fn labs_unknown_lab_is_refused_in_one_line_listing_the_labs() {
-    for args in [&["lab", "12"][..], &["run", "nope"]] {
+    for args in [&["lab", "13"][..], &["run", "nope"]] {
         let stderr = refused(args);
         assert!(stderr.contains("1 to 12"), "{stderr}");
         for name in ["terminal", "race", "lock", "lock-free"] {
