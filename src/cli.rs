@@ -236,7 +236,7 @@ pub struct SaleArgs {
     /// The file store's JSON file, or the sqlite store's database, kept afterwards: a regular file or a new path [default: a temporary file, removed].
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// Overwrite the --db file even if it holds something other than a ticket store.
+    /// Overwrite the --db file even if it holds something other than a ticket store (sqlite: start a new database).
     #[arg(long)]
     pub db_reset: bool,
     /// Be the scheduler: which buyer takes each shared step, e.g. 1,1,2,2,2,1 or 1x2,2x3,1 or 1S,1R,2S,2R,2W,1W (buyers from 1).

@@ -397,6 +397,9 @@ fn prepare_database(cfg: &SaleConfig) -> Result<RunDatabase, SaleError> {
     let (engine, temp) = match (cfg.store, &cfg.db, &cfg.db_url) {
         (StoreKind::Postgres, _, Some(url)) => (database::Engine::Postgres(url.clone()), None),
         (_, Some(db), _) => {
+            if db.reset {
+                database::remove_file(&db.path).map_err(SaleError::Database)?;
+            }
             database::create_if_missing(&db.path).map_err(SaleError::Database)?;
             (database::Engine::Sqlite(db.path.clone()), None)
         }

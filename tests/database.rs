@@ -333,6 +333,13 @@ fn database_sqlite_a_table_of_another_layout_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("another program or layout"), "{err}");
+    // --db-reset starts a new database in its place.
+    let v = sale(
+        "sqlite",
+        None,
+        &["--db", db.to_str().unwrap(), "--db-reset", "-w", "2"],
+    );
+    assert_eq!(v["verdict"], "exact", "{v}");
 }
 
 #[test]
@@ -436,7 +443,9 @@ fn three_runs(url: &str, lock: &str) -> serde_json::Value {
                 .args([
                     "sell", "--store", "postgres", "--db-url", url, "--sale", &name,
                 ])
-                .args(["-w", "3", "-t", "2", "--lock", lock, "--read-delay", "1s"])
+                // Three runs start at once; 3 s covers each one's setup
+                // and connections even on a loaded machine.
+                .args(["-w", "3", "-t", "2", "--lock", lock, "--read-delay", "3s"])
                 .args(["--view", "quiet", "--json"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

@@ -642,6 +642,35 @@ impl Drop for TempDatabase {
     }
 }
 
+/// `--db-reset` for SQLite: removes the file (a regular file only, never
+/// what a link points to) and its journal files, so the sale starts a new
+/// database whatever the file held.
+pub(crate) fn remove_file(path: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(format!(
+                "--db {} is {}: it must be a regular file or a new path",
+                path.display(),
+                crate::files::describe(meta.file_type())
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("--db {}: {e}", path.display())),
+        Ok(_) => {}
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(PathBuf::from(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("--db {}: {e}", path.display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Creates a `--db` SQLite file if it does not exist yet (mode 0600), so a
 /// buyer's connection never creates one.
 pub(crate) fn create_if_missing(path: &Path) -> Result<(), String> {
