@@ -493,7 +493,7 @@ fn row(
 }
 
 /// The table's width for a scenario's name.
-const SCENARIO: usize = 30;
+const SCENARIO: usize = 34;
 
 /// What the table shows and how to read it, then its column heads. The C
 /// and Python columns are there only when `--anchors` runs them.
