@@ -59,7 +59,7 @@ pub enum Command {
     Step(SellArgs),
     /// Show the sales in a database: tickets, the count left and every run's purchases, so an oversell across runs is plain.
     #[command(
-        after_long_help = "Examples:\n  ticketlab sales --db-url postgresql://class@server/tickets             every sale on the server\n  ticketlab sales --db-url postgresql://class@server/tickets --sale room1 one sale\n  ticketlab sales --db lab.sqlite                                          the sales in a SQLite file\n\nWithout --db-url or --db, the server named by $TICKETLAB_DB_URL is read."
+        after_long_help = "Examples:\n  ticketlab sales --db-url postgresql://host/tickets               every sale on the server\n  ticketlab sales --db-url postgresql://host/tickets --sale room1  one sale\n  ticketlab sales --db lab.sqlite                                  the sales in a SQLite file\n\nWithout --db-url or --db, the server named by $TICKETLAB_DB_URL is read."
     )]
     Sales(SalesArgs),
     /// Run every interleaving of a small sale on real processes and count how each ends.
