@@ -390,7 +390,7 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
 fn prepare_database(cfg: &SaleConfig) -> Result<RunDatabase, SaleError> {
     let run_name = format!(
         "{}-{}-{}",
-        hostname(),
+        process::hostname(),
         process::getpid(),
         &crate::files::nonce()[..8]
     );
@@ -438,22 +438,6 @@ fn prepare_database(cfg: &SaleConfig) -> Result<RunDatabase, SaleError> {
         finished: std::cell::Cell::new(false),
         _temp: temp,
     })
-}
-
-/// This machine's name, for the run's name in a shared database: a class
-/// sees whose runs bought.
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is writable for its whole length, and gethostname writes
-    // at most that many bytes.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
-    if ok && !name.is_empty() {
-        name
-    } else {
-        "host".to_string()
-    }
 }
 
 /// The ending a supervisor signal asks for; SIGCHLD only says to reap.
