@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 use anyhow::Context;
 
 use crate::check::{self, CheckConfig, Figure, Graded, LabChecks};
-use crate::cli::{Cli, Command, DaemonArgs, PrintArgs, SellArgs};
+use crate::cli::{Command, SellArgs};
 use crate::config::{Output, SaleConfig, ViewMode};
 use crate::demo::daemon::{self, DaemonConfig};
 use crate::demo::print::{self, PrintConfig};
@@ -18,14 +18,13 @@ use crate::report::{Ending, SaleReport};
 use crate::sheet;
 use crate::supervisor::{self, Observer, Quiet};
 use crate::view::Target;
-use clap::Parser;
 
 /// Runs one parsed command.
 pub fn run(command: Command) -> anyhow::Result<Exit> {
     match command {
         Command::Sell(args) if args.step => step_command(args.sell),
         Command::Sell(args) => sell_command(args.sell),
-        Command::Bench(args) => crate::bench::run(&args),
+        Command::Bench(args) => crate::bench::run(&args.into_config()),
         Command::Explore(args) => explore_command(args),
         Command::Sales(args) => match args.into_config() {
             Ok(cfg) => crate::sales::run(&cfg),
@@ -33,11 +32,50 @@ pub fn run(command: Command) -> anyhow::Result<Exit> {
         },
         Command::Step(args) => step_command(args),
         Command::Labs => list_labs(),
+        Command::Completions(args) => {
+            crate::cli::write_completions(args.shell, &mut io::stdout().lock())?;
+            Ok(Exit::Success)
+        }
+        Command::Man => {
+            crate::cli::write_man(&mut io::stdout().lock())?;
+            Ok(Exit::Success)
+        }
         Command::Lab(args) => show_lab(&args.lab, args.explain, args.answers),
-        Command::Run(args) => run_lab(&args.lab, args.flags),
+        Command::Check(args) if args.wants_lab_help() => match labs::find(&args.lab) {
+            Some(lab) => {
+                write!(io::stdout(), "{}", crate::cli::run_help(Some(lab), true))?;
+                Ok(Exit::Success)
+            }
+            None => Ok(no_lab(&args.lab)),
+        },
+        Command::Run(args) if args.wants_help() => {
+            let lab = args.lab.as_deref().map(|key| labs::find(key).ok_or(key));
+            match lab {
+                Some(Err(key)) => Ok(no_lab(key)),
+                Some(Ok(lab)) => {
+                    write!(io::stdout(), "{}", crate::cli::run_help(Some(lab), true))?;
+                    Ok(Exit::Success)
+                }
+                None => {
+                    let help = crate::cli::run_help(None, !args.summary);
+                    write!(io::stdout(), "{help}")?;
+                    Ok(Exit::Success)
+                }
+            }
+        }
+        Command::Run(args) => {
+            let lab = args.lab.expect("clap requires LAB without --help");
+            run_lab(&lab, args.flags)
+        }
         Command::Check(args) => check_lab(args.into_config()),
-        Command::Print(args) => print_command(args),
-        Command::Daemon(args) => daemon_command(args),
+        Command::Print(args) => {
+            let (cfg, output) = args.into_config();
+            print_command(&cfg, output)
+        }
+        Command::Daemon(args) => {
+            let (cfg, output) = args.into_config();
+            daemon_command(&cfg, output)
+        }
     }
 }
 
@@ -117,56 +155,22 @@ fn show_lab(key: &str, explain: bool, answers: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// Refuses a lab that does not exist, naming those that do.
+fn no_lab(key: &str) -> Exit {
+    usage(format!("no lab '{key}' (allowed: {})", labs::allowed()))
+}
+
 /// Runs lab `key`'s experiment: its preset, overridden by `flags`.
 fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
     let Some(lab) = labs::find(key) else {
-        return Ok(usage(format!(
-            "no lab '{key}' (allowed: {})",
-            labs::allowed()
-        )));
+        return Ok(no_lab(key));
     };
-    let (sub, preset, axis) = lab.experiment.parts();
-    // Which flags the student gave is decided by clap from their flags
-    // alone, never by matching strings: `-l task` and `--lock=task` are the
-    // same flag as `--lock task`.
-    let mut cli = {
-        use clap::CommandFactory;
-        Cli::command()
+    let plan = match crate::cli::lab_run(lab.experiment, flags) {
+        Ok(plan) => plan,
+        Err(exit) => return Ok(exit),
     };
-    let given = match given_flags(&mut cli, sub, &flags) {
-        Ok(given) => given,
-        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => e.exit(),
-        Err(e) => {
-            eprintln!("{}", one_line(&e.render().to_string()));
-            return Ok(Exit::Usage);
-        }
-    };
-    // A comparison runs once per value, unless the student gave the flag
-    // that varies: then just that one run.
-    // `--one-process` is the comparison's own single row: asked for alone,
-    // it is that one sale, with no lock to vary.
-    let cmd = cli
-        .find_subcommand(sub)
-        .expect("every experiment names a subcommand");
-    let compare = axis.filter(|(flag, _)| {
-        !given.contains(&flag_id(cmd, flag)) && !given.iter().any(|id| id == "one_process")
-    });
-    let mut argv: Vec<String> = vec!["ticketlab".into(), sub.into()];
-    argv.extend(preset_without(cmd, preset, &given));
-    argv.extend(flags);
-    let command = match Cli::try_parse_from(&argv) {
-        Ok(cli) => cli.command,
-        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => e.exit(),
-        Err(e) => {
-            eprintln!("{}", one_line(&e.render().to_string()));
-            return Ok(Exit::Usage);
-        }
-    };
-    let json = matches!(&command, Command::Sell(a) if a.sell.output.json)
-        || matches!(&command, Command::Step(a) if a.output.json)
-        || matches!(&command, Command::Print(a) if a.json)
-        || matches!(&command, Command::Daemon(a) if a.json)
-        || matches!(&command, Command::Explore(a) if a.json);
+    let (argv, compare) = (&plan.argv, plan.compare);
+    let json = plan.command.prints_json();
     let single = compare.is_some() && lab.experiment.single_baseline();
     let mut shown = match compare {
         Some((flag, values)) => format!("{} {flag} {{{}}}", argv.join(" "), values.join("|")),
@@ -183,12 +187,33 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
     } else {
         writeln!(io::stdout(), "$ {shown}")?;
     }
-    match (command, compare) {
-        (Command::Sell(args), Some((flag, values))) => {
-            compare_sales(lab.number, args.sell, flag, values, single)
+    // Each value's command is the command line with that flag given last,
+    // parsed as a student's would be.
+    let mut each = Vec::new();
+    for value in compare.map_or(&[][..], |(_, values)| values) {
+        match plan.varied(value) {
+            Ok(command) => each.push((value.to_string(), command)),
+            Err(exit) => return Ok(exit),
         }
-        (Command::Explore(args), Some((flag, values))) => {
-            explore_each(lab.number, args, flag, values)
+    }
+    match (plan.command, compare) {
+        (Command::Sell(args), Some((flag, _))) => {
+            let each = each
+                .into_iter()
+                .filter_map(|(value, command)| match command {
+                    Command::Sell(one) => Some((value, one.sell.sale)),
+                    _ => None,
+                });
+            compare_sales(lab.number, args.sell, flag, each.collect(), single)
+        }
+        (Command::Explore(args), Some((flag, _))) => {
+            let each = each
+                .into_iter()
+                .filter_map(|(value, command)| match command {
+                    Command::Explore(one) => Some((value, one)),
+                    _ => None,
+                });
+            explore_each(lab.number, args.json, flag, each.collect())
         }
         (command, _) => run(command),
     }
@@ -212,6 +237,11 @@ fn check_lab(cfg: CheckConfig) -> anyhow::Result<Exit> {
             lab.number, lab.number
         )));
     };
+    // Flags the run would refuse are refused now, before a student answers
+    // every question for nothing.
+    if let Err(exit) = crate::cli::lab_run(lab.experiment, check_flags(lab, checks, &cfg.flags)) {
+        return Ok(exit);
+    }
     let answers = match &cfg.answers_file {
         Some(path) => {
             let text = match std::fs::read_to_string(path) {
@@ -241,14 +271,13 @@ fn check_lab(cfg: CheckConfig) -> anyhow::Result<Exit> {
     let score = check::score(&graded);
     let mut out = io::stdout().lock();
     if cfg.json {
-        let predictions: Vec<serde_json::Value> = graded.iter().map(Graded::to_json).collect();
         crate::json::write_document(
             &mut out,
-            &serde_json::json!({
-                "lab": lab.number,
-                "predictions": predictions,
-                "score": score,
-            }),
+            &check::CheckJson {
+                lab: lab.number,
+                predictions: graded.iter().map(Graded::to_json).collect(),
+                score,
+            },
         )?;
     } else {
         for g in &graded {
@@ -346,20 +375,27 @@ fn ask(
 /// our stdout. The printed command line (on stderr) shows the student what
 /// ran. Returns the report and the run's exit, or the exit to end with if
 /// there is no report to grade.
+/// The flags `check` runs lab `lab` with: its premise, the student's,
+/// then one quiet JSON report.
+fn check_flags(lab: &labs::Lab, checks: &LabChecks, flags: &[String]) -> Vec<String> {
+    let (sub, _, _) = lab.experiment.parts();
+    let mut argv: Vec<String> = checks.premise.iter().map(|s| s.to_string()).collect();
+    argv.extend(flags.iter().cloned());
+    argv.push("--json".into());
+    if crate::cli::takes_flag(sub, "view") {
+        argv.extend(["--view".into(), "quiet".into()]);
+    }
+    argv
+}
+
 fn run_for_check(
     lab: &labs::Lab,
     checks: &LabChecks,
     flags: &[String],
 ) -> anyhow::Result<Result<(serde_json::Value, Exit), Exit>> {
     use std::os::unix::process::ExitStatusExt;
-    let (sub, _, _) = lab.experiment.parts();
     let mut argv: Vec<String> = vec!["run".into(), lab.number.to_string()];
-    argv.extend(checks.premise.iter().map(|s| s.to_string()));
-    argv.extend(flags.iter().cloned());
-    argv.push("--json".into());
-    if crate::cli::takes_flag(sub, "view") {
-        argv.extend(["--view".into(), "quiet".into()]);
-    }
+    argv.extend(check_flags(lab, checks, flags));
     let exe = std::env::current_exe().context("finding this program to run the lab")?;
     let output = std::process::Command::new(exe)
         .args(&argv)
@@ -389,22 +425,15 @@ fn run_for_check(
 /// combination costs no half-finished comparison.
 fn explore_each(
     lab: u8,
-    args: crate::cli::ExploreArgs,
+    json: bool,
     flag: &str,
-    values: &[&str],
+    each: Vec<(String, crate::cli::ExploreArgs)>,
 ) -> anyhow::Result<Exit> {
     use crate::explore::{self, ExploreError};
-    let json = args.json;
     let mut configs = Vec::new();
-    for value in values {
-        let mut one = args.clone();
-        match flag {
-            "--lock" => one.lock = value.parse().map_err(anyhow::Error::msg)?,
-            "--store" => one.store = value.parse().map_err(anyhow::Error::msg)?,
-            _ => anyhow::bail!("lab {lab} varies an unknown flag {flag}"),
-        }
+    for (value, one) in each {
         match one.into_config() {
-            Ok(cfg) => configs.push((value.to_string(), cfg)),
+            Ok(cfg) => configs.push((value, cfg)),
             Err(e) => return Ok(usage(format!("{flag} {value}: {e}"))),
         }
     }
@@ -514,94 +543,29 @@ fn write_exploration_table(
     Ok(())
 }
 
-/// The ids of the flags `flags` gives to `ticketlab SUB`, as clap parsed
-/// them. Giving `--no-jitter` also takes back a preset's `--jitter`.
-fn given_flags(
-    cli: &mut clap::Command,
-    sub: &str,
-    flags: &[String],
-) -> Result<Vec<String>, clap::Error> {
-    use clap::parser::ValueSource;
-    let argv = ["ticketlab", sub]
-        .into_iter()
-        .map(String::from)
-        .chain(flags.iter().cloned());
-    let matches = cli.try_get_matches_from_mut(argv)?;
-    let Some(sub_matches) = matches.subcommand_matches(sub) else {
-        return Ok(Vec::new());
-    };
-    let mut given: Vec<String> = sub_matches
-        .ids()
-        .filter(|id| sub_matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
-        .map(|id| id.to_string())
-        .collect();
-    if given.iter().any(|id| id == "no_jitter") {
-        given.push("jitter".into());
-    }
-    Ok(given)
-}
-
-/// The id of subcommand `cmd`'s flag spelled `flag` (`--lock` or `-l`), or
-/// the spelling itself if there is no such flag.
-fn flag_id(cmd: &clap::Command, flag: &str) -> String {
-    cmd.get_arguments()
-        .find(|a| match flag.strip_prefix("--") {
-            Some(long) => a.get_long() == Some(long),
-            None => flag
-                .strip_prefix('-')
-                .is_some_and(|s| a.get_short().map(String::from).as_deref() == Some(s)),
-        })
-        .map_or_else(|| flag.to_string(), |a| a.get_id().to_string())
-}
-
-/// The preset's flags minus those the command line gives again, so the
-/// printed command reads as what actually runs.
-fn preset_without(cmd: &clap::Command, preset: &[&str], given: &[String]) -> Vec<String> {
-    let mut kept = Vec::new();
-    let mut i = 0;
-    while i < preset.len() {
-        let flag = preset[i];
-        let takes_value = preset.get(i + 1).is_some_and(|v| !v.starts_with('-'));
-        let width = if takes_value { 2 } else { 1 };
-        if !given.contains(&flag_id(cmd, flag)) {
-            kept.extend(preset[i..i + width].iter().map(|s| s.to_string()));
-        }
-        i += width;
-    }
-    kept
-}
-
 /// The row name of the `--one-process` baseline in a comparison.
 const SINGLE_ROW: &str = "single";
 
-/// Runs one sale per value of `flag` and prints them as one table; with
-/// `single`, then the same sale with `--one-process`, as a row `single`.
+/// Runs one sale per value of `flag` (`each`: the value and its sale) and
+/// prints them as one table; with `single`, then the same sale with
+/// `--one-process`, as a row `single`.
 fn compare_sales(
     lab: u8,
     args: SellArgs,
     flag: &str,
-    values: &[&str],
+    each: Vec<(String, crate::cli::SaleArgs)>,
     single: bool,
 ) -> anyhow::Result<Exit> {
-    let output = Output {
-        view: args.output.view,
-        json: args.output.json,
-        trace: args.output.trace,
-    };
+    let output = args.output.to_output();
     let seed = args.sale.seed.unwrap_or_else(crate::seed::draw);
     // Every sale is checked before any runs, so a refused combination
     // costs no half-finished comparison.
     let mut sales = Vec::new();
     let mut worst = None;
-    for value in values {
-        let mut sale = args.sale.clone();
+    for (value, mut sale) in each {
         sale.seed = Some(seed);
-        match flag {
-            "--lock" => sale.lock = Some(value.parse().map_err(anyhow::Error::msg)?),
-            "--store" => sale.store = Some(value.parse().map_err(anyhow::Error::msg)?),
-            _ => anyhow::bail!("lab {lab} varies an unknown flag {flag}"),
-        }
-        sales.push((value.to_string(), format!("{flag} {value}"), sale));
+        let heading = format!("{flag} {value}");
+        sales.push((value, heading, sale));
     }
     if single {
         // The baseline is an honest run of the same sale, not a formula:
@@ -721,26 +685,20 @@ fn write_table(
             r.sold,
             r.oversold,
             r.elapsed_ms,
-            human_rate(r.ops_per_sec),
+            crate::report::meaningful_rate(r.sold, r.elapsed_ms)
+                .map_or("-".to_string(), human_rate),
             r.verdict,
         )?;
     }
     Ok(())
 }
 
-fn print_command(args: PrintArgs) -> anyhow::Result<Exit> {
-    let cfg = PrintConfig {
-        workers: args.workers as usize,
-        lines: args.lines as usize,
-        lock: args.lock,
-        seed: args.seed.unwrap_or_else(crate::seed::draw),
-        json: args.json,
-    };
-    let quiet = args.view == Some(ViewMode::Quiet) && !args.json;
+fn print_command(cfg: &PrintConfig, output: Output) -> anyhow::Result<Exit> {
+    let quiet = output.view == Some(ViewMode::Quiet) && !output.json;
     let outcome = if quiet {
-        print::run(&cfg, &mut io::sink())?
+        print::run(cfg, &mut io::sink())?
     } else {
-        print::run(&cfg, &mut io::stdout().lock())?
+        print::run(cfg, &mut io::stdout().lock())?
     };
     if quiet {
         writeln!(
@@ -756,21 +714,15 @@ fn print_command(args: PrintArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn daemon_command(args: DaemonArgs) -> anyhow::Result<Exit> {
-    let cfg = DaemonConfig {
-        daemon: args.daemon,
-        parent_runs: args.parent_runs,
-        child_runs: args.child_runs,
-        orphan: args.orphan,
-    };
-    let quiet = args.json || args.view == Some(ViewMode::Quiet);
+fn daemon_command(cfg: &DaemonConfig, output: Output) -> anyhow::Result<Exit> {
+    let quiet = output.json || output.view == Some(ViewMode::Quiet);
     let outcome = if quiet {
-        daemon::run(&cfg, &mut io::sink())?
+        daemon::run(cfg, &mut io::sink())?
     } else {
-        daemon::run(&cfg, &mut io::stdout().lock())?
+        daemon::run(cfg, &mut io::stdout().lock())?
     };
-    if args.json {
-        daemon::write_json(&mut io::stdout().lock(), &cfg, &outcome)?;
+    if output.json {
+        daemon::write_json(&mut io::stdout().lock(), cfg, &outcome)?;
     } else if quiet && cfg.orphan {
         // The parent left first: it cannot know how the orphan ends, and
         // the orphan's lines go to the terminal without passing through it.
@@ -795,27 +747,8 @@ pub fn usage(message: impl std::fmt::Display) -> Exit {
     Exit::Usage
 }
 
-/// Folds clap's multi-line error into one line: what is wrong and what is
-/// allowed, without the usage block.
-pub fn one_line(rendered: &str) -> String {
-    let parts: Vec<&str> = rendered
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
-        })
-        .collect();
-    let line = parts.join(" ");
-    let line = line.strip_prefix("error: ").unwrap_or(&line);
-    format!("ticketlab: error: {line}")
-}
-
 fn sell_command(args: SellArgs) -> anyhow::Result<Exit> {
-    let output = Output {
-        view: args.output.view,
-        json: args.output.json,
-        trace: args.output.trace,
-    };
+    let output = args.output.to_output();
     // Saving the schedule needs the steps recorded.
     let record = output.trace || args.output.save_schedule.is_some();
     let cfg = match args.sale.into_config(record) {
@@ -834,7 +767,7 @@ fn sell_command(args: SellArgs) -> anyhow::Result<Exit> {
     };
     print_report(&report, output)?;
     if let Some(path) = &args.output.save_schedule {
-        save_schedule(&report, path)?;
+        save_schedule(&cfg, &report, path)?;
     }
     Ok(exit_of(&report))
 }
@@ -854,7 +787,17 @@ pub fn print_report(report: &SaleReport, output: Output) -> anyhow::Result<()> {
         // reads one object, never text on stderr.
         crate::json::write_document(&mut out, &report.json(output.trace))?;
     } else {
-        report.write_summary(&mut out)?;
+        // On a terminal the summary wraps to its width, never inside a
+        // seed or a command; into a file or a pipe it is left as it is.
+        match terminal_width() {
+            Some(width) => {
+                let mut text = Vec::new();
+                report.write_summary(&mut text)?;
+                let text = String::from_utf8_lossy(&text);
+                out.write_all(crate::fit::fit_to_width(&text, width).as_bytes())?;
+            }
+            None => report.write_summary(&mut out)?,
+        }
         if output.trace {
             report.write_trace(&mut out)?;
         }
@@ -863,9 +806,24 @@ pub fn print_report(report: &SaleReport, output: Output) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The width of the terminal stdout is, if it is one.
+fn terminal_width() -> Option<usize> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(cols, _)| usize::from(cols))
+        .filter(|&cols| cols > 0)
+}
+
 /// Writes the run's interleaving where `--save-schedule` says, with the
 /// command that replays it on its first line.
-pub fn save_schedule(report: &SaleReport, path: &std::path::Path) -> anyhow::Result<()> {
+pub fn save_schedule(
+    cfg: &SaleConfig,
+    report: &SaleReport,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
     let Some(schedule) = &report.schedule else {
         anyhow::bail!(
             "--save-schedule {}: this run recorded no whole schedule (a trace overflowed, or none was kept)",
@@ -873,13 +831,8 @@ pub fn save_schedule(report: &SaleReport, path: &std::path::Path) -> anyhow::Res
         );
     };
     let text = format!(
-        "# ticketlab sell -w {} -t {} --store {} --lock {} --wants {} --seed {} --schedule-file {}\n{}\n",
-        report.workers,
-        report.tickets,
-        report.store,
-        report.lock,
-        report.wants,
-        report.seed,
+        "# ticketlab sell {} --schedule-file {}\n{}\n",
+        cfg.flags(),
         path.display(),
         schedule.replace(',', "\n")
     );
@@ -903,25 +856,41 @@ pub fn exit_of(report: &SaleReport) -> Exit {
 }
 
 fn observer_for(cfg: &SaleConfig, output: Output) -> anyhow::Result<Box<dyn Observer>> {
-    // With --json stdout belongs to the JSON object: the screen goes to
-    // stderr, and only if that is a terminal.
-    let (target, is_tty) = if output.json {
-        (Target::Stderr, io::stderr().is_terminal())
+    // The live screen goes to stdout when that is a terminal (and not
+    // holding the JSON object), else to stderr when that is one; with
+    // neither, or a terminal that cannot host it, there is no screen.
+    let screen = if !output.json && io::stdout().is_terminal() {
+        Some(Target::Stdout)
+    } else if io::stderr().is_terminal() {
+        Some(Target::Stderr)
     } else {
-        (Target::Stdout, io::stdout().is_terminal())
+        None
     };
-    let view = match output.view {
-        Some(ViewMode::Live) if !is_tty => ViewMode::Plain,
-        Some(view) => view,
-        None if is_tty => ViewMode::Live,
-        None if output.json => ViewMode::Quiet,
-        None => ViewMode::Plain,
+    let term = std::env::var("TERM").ok();
+    let screen = screen.filter(|_| crate::view::can_draw_live(term.as_deref()));
+    let view = match (output.view, screen) {
+        (Some(ViewMode::Live) | None, Some(target)) => return live_observer(target, output),
+        (Some(ViewMode::Live) | Some(ViewMode::Plain), None) | (Some(ViewMode::Plain), _) => {
+            ViewMode::Plain
+        }
+        (None, None) if !output.json => ViewMode::Plain,
+        _ => ViewMode::Quiet,
+    };
+    // Plain lines go with the summary, or beside the JSON object.
+    let target = if output.json {
+        Target::Stderr
+    } else {
+        Target::Stdout
     };
     Ok(match view {
-        ViewMode::Live => Box::new(LiveObserver::start(target)?),
         ViewMode::Plain => Box::new(PlainObserver::new(cfg, target)),
-        ViewMode::Quiet => Box::new(Quiet),
+        _ => Box::new(Quiet),
     })
+}
+
+fn live_observer(target: Target, output: Output) -> anyhow::Result<Box<dyn Observer>> {
+    let colour = crate::view::colour(output.color, std::env::var("NO_COLOR").ok().as_deref());
+    Ok(Box::new(LiveObserver::start(target, colour)?))
 }
 
 /// `ticketlab step`: the live view with the scheduler in a person's hands.
@@ -943,10 +912,11 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
         .clone()
         .unwrap_or_else(|| "ticketlab.schedule".into());
     let sale = args.sale.over(preset);
-    if !io::stdout().is_terminal() {
+    let term = std::env::var("TERM").ok();
+    if !io::stdout().is_terminal() || !crate::view::can_draw_live(term.as_deref()) {
         if sale.schedule.is_none() && sale.schedule_file.is_none() {
             return Ok(usage(
-                "step needs a terminal for its keys; without one, give --schedule or --schedule-file",
+                "step needs a terminal that can show its screen (not TERM=dumb) for its keys; without one, give --schedule or --schedule-file",
             ));
         }
         return sell_command(SellArgs {
@@ -972,7 +942,8 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
         crate::report::plural(cfg.tickets, "ticket"),
         if cfg.racy() { "" } else { ". Can you?" }
     );
-    let mut observer = LiveObserver::start(Target::Stdout)?;
+    let colour = crate::view::colour(args.output.color, std::env::var("NO_COLOR").ok().as_deref());
+    let mut observer = LiveObserver::start(Target::Stdout, colour)?;
     let mut selected = 0;
     loop {
         let mut person = Person::new(
@@ -991,6 +962,7 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
                     view: Some(ViewMode::Live),
                     json: false,
                     trace: args.output.trace,
+                    color: args.output.color,
                 };
                 print_report(&report, output)?;
                 return Ok(exit_of(&report));
@@ -1148,14 +1120,5 @@ mod tests {
         let holder = Ending::HolderDied { buyer: 1, pid: 42 };
         let r = file_sale(holder, WorkerEnd::Crashed, Some(0));
         assert_eq!(exit_of(&r), Exit::Failure);
-    }
-
-    #[test]
-    fn clap_errors_fold_into_one_line() {
-        let rendered = "error: invalid value '0' for '--workers <N>': 0 is not in 1..=1000\n\nFor more information, try '--help'.\n";
-        assert_eq!(
-            one_line(rendered),
-            "ticketlab: error: invalid value '0' for '--workers <N>': 0 is not in 1..=1000"
-        );
     }
 }

@@ -1,22 +1,25 @@
 //! `ticketlab bench`: throughput of every correct store with no delays, and
 //! the cost of starting and reaping 100 buyers.
 //!
-//! With `--anchors DIR` each measurement is followed, in the same round, by
-//! its C counterpart (`DIR/cbench`) and its Python peer (`DIR/pybench.py`),
-//! so that the ratios compare runs made under the same load.
+//! With `--anchors` each measurement is followed, in the same round, by its
+//! C counterpart and its Python peer (`bench/anchors/`: `anchor.c`, the
+//! practical limit, and `anchor.py`, the `multiprocessing` peer), so that the
+//! ratios compare runs made under the same load.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::buyer::Op;
-use crate::cli::BenchArgs;
 use crate::config::{LockMode, SaleConfig, StoreKind, Wants};
 use crate::exit::Exit;
-use crate::report::{human_rate, plural};
+use crate::files;
+use crate::process;
+use crate::protocol::Op;
+use crate::report::{Ending, human_rate, plural};
 use crate::schedule::Schedule;
 use crate::scheduler::Then;
 use crate::supervisor::{Quiet, run_sale};
@@ -29,10 +32,9 @@ struct Case {
     lock: LockMode,
     workers: usize,
     tickets: u64,
-    /// The C program's mode for the same mechanism.
-    c_mode: &'static str,
-    /// The Python peer's mode.
-    py_mode: &'static str,
+    /// The anchors' mode for the same mechanism (`bench/anchors/`); empty
+    /// for a row with no C or Python counterpart.
+    anchor: &'static str,
     /// Tickets for the Python peer, which is far slower.
     py_tickets: u64,
 }
@@ -45,7 +47,6 @@ const CASES: &[Case] = &[
         2,
         5_000_000,
         "mutex",
-        "value_lock",
         500_000,
     ),
     case(
@@ -55,7 +56,6 @@ const CASES: &[Case] = &[
         8,
         5_000_000,
         "mutex",
-        "value_lock",
         300_000,
     ),
     case(
@@ -65,7 +65,6 @@ const CASES: &[Case] = &[
         2,
         5_000_000,
         "atomic",
-        "value_lock",
         500_000,
     ),
     case(
@@ -75,7 +74,6 @@ const CASES: &[Case] = &[
         8,
         5_000_000,
         "atomic",
-        "value_lock",
         300_000,
     ),
     case(
@@ -84,8 +82,7 @@ const CASES: &[Case] = &[
         LockMode::Buy,
         2,
         5_000,
-        "file_json",
-        "file_lock",
+        "file",
         5_000,
     ),
     case(
@@ -94,8 +91,7 @@ const CASES: &[Case] = &[
         LockMode::Buy,
         8,
         5_000,
-        "file_json",
-        "file_lock",
+        "file",
         5_000,
     ),
     case(
@@ -105,7 +101,6 @@ const CASES: &[Case] = &[
         2,
         100_000,
         "pipe",
-        "pipe_server",
         30_000,
     ),
     case(
@@ -115,7 +110,6 @@ const CASES: &[Case] = &[
         8,
         100_000,
         "pipe",
-        "pipe_server",
         30_000,
     ),
     db_case("sqlite+buy", StoreKind::Sqlite, LockMode::Buy, 2),
@@ -142,22 +136,20 @@ const CASES: &[Case] = &[
 
 /// A database row: no C or Python peer to run beside it.
 const fn db_case(name: &'static str, store: StoreKind, lock: LockMode, workers: usize) -> Case {
-    case(name, store, lock, workers, DB_TICKETS, "", "", 0)
+    case(name, store, lock, workers, DB_TICKETS, "", 0)
 }
 
 /// Tickets in a database row: every purchase is a committed transaction
 /// (thousands a second, not millions).
 const DB_TICKETS: u64 = 3_000;
 
-#[allow(clippy::too_many_arguments)]
 const fn case(
     name: &'static str,
     store: StoreKind,
     lock: LockMode,
     workers: usize,
     tickets: u64,
-    c_mode: &'static str,
-    py_mode: &'static str,
+    anchor: &'static str,
     py_tickets: u64,
 ) -> Case {
     Case {
@@ -166,11 +158,13 @@ const fn case(
         lock,
         workers,
         tickets,
-        c_mode,
-        py_mode,
+        anchor,
         py_tickets,
     }
 }
+
+/// Most rounds a measurement may take.
+pub(crate) const MAX_ROUNDS: u32 = 50;
 
 /// Buyers started and reaped in the start-up measurement.
 const START_WORKERS: usize = 100;
@@ -264,18 +258,7 @@ fn scenario_names() -> Vec<&'static str> {
 
 /// Runs the benchmark and prints a table, row by row, or at the end one
 /// JSON object.
-pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
-    let mut measured = Measured::default();
-    let exit = measure(args, &mut measured)?;
-    if args.json && exit == Exit::Success {
-        write_json(args, measured)?;
-    }
-    Ok(exit)
-}
-
-/// Measures every row `args` asks for into `measured`, printing each row
-/// as it comes unless the output is JSON.
-fn measure(args: &BenchArgs, measured: &mut Measured) -> anyhow::Result<Exit> {
+pub(crate) fn run(args: &BenchConfig) -> anyhow::Result<Exit> {
     let names = scenario_names();
     if let Some(only) = args.only.as_deref() {
         if !names.iter().any(|name| name.contains(only)) {
@@ -285,8 +268,33 @@ fn measure(args: &BenchArgs, measured: &mut Measured) -> anyhow::Result<Exit> {
             )));
         }
     }
-    let anchors = args.anchors.as_deref();
-    let cbench = anchors.map(build_anchors).transpose()?;
+    // Ctrl-C, SIGTERM or SIGHUP is taken as a value between measurements
+    // (the sales take it themselves), so the anchors' scratch directory is
+    // removed on the way out instead of left behind by a default handler.
+    let nested = process::block_supervisor_signals();
+    let mut measured = Measured::default();
+    let result = measure(args, &mut measured);
+    if !nested {
+        process::unblock_supervisor_signals();
+    }
+    let exit = match result {
+        Err(e) => match e.downcast_ref::<Stopped>() {
+            Some(&Stopped(sig)) => Exit::Signal(sig),
+            None => return Err(e),
+        },
+        Ok(exit) => exit,
+    };
+    if args.json && exit == Exit::Success {
+        write_json(args, measured)?;
+    }
+    Ok(exit)
+}
+
+/// Measures every row `args` asks for into `measured`, printing each row
+/// as it comes unless the output is JSON; ends early with the signal that
+/// stopped it.
+fn measure(args: &BenchConfig, measured: &mut Measured) -> anyhow::Result<Exit> {
+    let anchors = args.anchors.as_ref().map(Anchors::build).transpose()?;
     let wanted = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
     if !args.json {
         print_header(args)?;
@@ -323,6 +331,9 @@ fn measure(args: &BenchArgs, measured: &mut Measured) -> anyhow::Result<Exit> {
                 cfg.db_url = db_url.clone();
             }
             let report = run_sale(&cfg, &mut Quiet)?;
+            if let Ending::Interrupted(sig) = report.ending {
+                return Ok(Exit::Signal(sig));
+            }
             anyhow::ensure!(
                 report.is_exact(),
                 "{} with {} buyers did not sell exactly",
@@ -330,9 +341,11 @@ fn measure(args: &BenchArgs, measured: &mut Measured) -> anyhow::Result<Exit> {
                 case.workers
             );
             ours.push(report.ops_per_sec);
-            if let (Some(dir), Some(cbench), false) = (anchors, &cbench, case.c_mode.is_empty()) {
-                c.push(c_ops(cbench, case.c_mode, case.workers, case.tickets * 2)?);
-                py.push(py_ops(dir, case.py_mode, case.workers, case.py_tickets)?);
+            if let Some(anchors) = anchors.as_ref().filter(|_| !case.anchor.is_empty()) {
+                let ran = anchors.c_ops(case.anchor, case.workers, case.tickets * 2);
+                c.push(stopped_or(ran)?);
+                let ran = anchors.py_ops(case.anchor, case.workers, case.py_tickets);
+                py.push(stopped_or(ran)?);
             }
         }
         let measured_row = row(
@@ -347,7 +360,10 @@ fn measure(args: &BenchArgs, measured: &mut Measured) -> anyhow::Result<Exit> {
         measured.throughput.push((*case, measured_row));
     }
     if wanted("stepped") {
-        let row = stepped(args.rounds)?;
+        let row = match stepped(args.rounds)? {
+            Ok(row) => row,
+            Err(stop) => return Ok(stop),
+        };
         print_row(&row, args)?;
         measured.stepped = Some(row);
     }
@@ -366,10 +382,13 @@ fn measure(args: &BenchArgs, measured: &mut Measured) -> anyhow::Result<Exit> {
             round,
         );
         let report = run_sale(&cfg, &mut Quiet)?;
+        if let Ending::Interrupted(sig) = report.ending {
+            return Ok(Exit::Signal(sig));
+        }
         ours.push(START_WORKERS as f64 / (report.processes_ms / 1e3));
-        if let (Some(dir), Some(cbench)) = (anchors, &cbench) {
-            c.push(c_start(cbench)?);
-            py.push(py_start(dir)?);
+        if let Some(anchors) = &anchors {
+            c.push(stopped_or(anchors.c_start())?);
+            py.push(stopped_or(anchors.py_start())?);
         }
     }
     let start = row(
@@ -383,6 +402,30 @@ fn measure(args: &BenchArgs, measured: &mut Measured) -> anyhow::Result<Exit> {
     print_row(&start, args)?;
     measured.start = Some(start);
     Ok(Exit::Success)
+}
+
+/// Why a reference program's run ended bench: a stop signal that arrived
+/// meanwhile (Ctrl-C reaches the program too) wins over its failure.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped by {}", process::signal_name(*.0))]
+struct Stopped(i32);
+
+/// `ran`, unless a stop signal arrived while it ran.
+fn stopped_or(ran: anyhow::Result<f64>) -> anyhow::Result<f64> {
+    if let Some(sig) = pending_stop() {
+        return Err(Stopped(sig).into());
+    }
+    ran
+}
+
+/// A stop signal (not SIGCHLD) that is waiting to be taken, if any.
+fn pending_stop() -> Option<i32> {
+    while let Some(sig) = process::wait_signal(Duration::ZERO) {
+        if sig != libc::SIGCHLD && sig != libc::SIGTSTP {
+            return Some(sig);
+        }
+    }
+    None
 }
 
 /// A sale with no delays, no trace and no schedule: what every row
@@ -426,7 +469,7 @@ const STEPPED_TICKETS: u64 = 5_000;
 /// and grants again. Buyer 1 takes every step (`--schedule 1 --then
 /// lowest`), so the time between two of its reads is two round trips. The
 /// row holds the median in microseconds.
-fn stepped(rounds: u32) -> anyhow::Result<Row> {
+fn stepped(rounds: u32) -> anyhow::Result<Result<Row, Exit>> {
     let mut ours = Vec::new();
     for round in 0..rounds {
         let cfg = SaleConfig {
@@ -445,6 +488,9 @@ fn stepped(rounds: u32) -> anyhow::Result<Row> {
             )
         };
         let report = run_sale(&cfg, &mut Quiet)?;
+        if let Ending::Interrupted(sig) = report.ending {
+            return Ok(Err(Exit::Signal(sig)));
+        }
         let mut reads: Vec<u64> = report
             .events
             .iter()
@@ -459,14 +505,14 @@ fn stepped(rounds: u32) -> anyhow::Result<Row> {
         anyhow::ensure!(!per_step.is_empty(), "the stepped sale recorded no reads");
         ours.push(median(per_step));
     }
-    Ok(row(
+    Ok(Ok(row(
         "stepped: grant -> step -> park".into(),
         2,
         &ours,
         &[],
         &[],
         US_PER_STEP,
-    ))
+    )))
 }
 
 fn row(
@@ -497,7 +543,7 @@ const SCENARIO: usize = 34;
 
 /// What the table shows and how to read it, then its column heads. The C
 /// and Python columns are there only when `--anchors` runs them.
-fn print_header(args: &BenchArgs) -> io::Result<()> {
+fn print_header(args: &BenchConfig) -> io::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(
         out,
@@ -523,7 +569,7 @@ fn print_header(args: &BenchArgs) -> io::Result<()> {
     }
 }
 
-fn print_row(row: &Row, args: &BenchArgs) -> io::Result<()> {
+fn print_row(row: &Row, args: &BenchConfig) -> io::Result<()> {
     if args.json {
         return Ok(());
     }
@@ -563,11 +609,11 @@ fn print_row(row: &Row, args: &BenchArgs) -> io::Result<()> {
 }
 
 /// Prints the one JSON object of `bench --json`.
-fn write_json(args: &BenchArgs, measured: Measured) -> io::Result<()> {
+fn write_json(args: &BenchConfig, measured: Measured) -> io::Result<()> {
     let document = BenchJson {
         rounds: args.rounds,
         only: args.only.clone(),
-        anchors: args.anchors.clone(),
+        anchors: args.anchors.as_ref().map(AnchorSource::dir),
         throughput: measured
             .throughput
             .into_iter()
@@ -615,85 +661,153 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-/// Builds the C reference into a scratch directory (the anchors directory
-/// may be read-only) and returns the binary's path.
-fn build_anchors(dir: &Path) -> anyhow::Result<PathBuf> {
-    let out_dir = std::env::temp_dir().join(format!("tl-anchors-{}", std::process::id()));
-    std::fs::create_dir_all(&out_dir)?;
-    let binary = out_dir.join("cbench");
-    let status = Command::new("gcc")
-        .args(["-O2", "-pthread", "-o"])
-        .arg(&binary)
-        .arg(dir.join("cbench.c"))
-        .status()
-        .context("gcc (to build the C reference)")?;
-    anyhow::ensure!(
-        status.success(),
-        "building {}/cbench.c failed",
-        dir.display()
-    );
-    Ok(binary)
+/// Where `--anchors` takes the reference programs from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AnchorSource {
+    /// The ones in `bench/anchors/`, built into this binary.
+    Ours,
+    /// `anchor.c` and `anchor.py` in this directory, with the same command
+    /// line: to set another machine's or another author's figures beside.
+    Dir(PathBuf),
 }
 
+/// `ticketlab bench`'s plain settings.
+#[derive(Debug, Clone)]
+pub(crate) struct BenchConfig {
+    /// Rounds per measurement; the median is reported.
+    pub rounds: u32,
+    /// JSON lines instead of the table.
+    pub json: bool,
+    /// Only the scenarios whose name contains this.
+    pub only: Option<String>,
+    /// Run the C and Python reference programs beside each measurement.
+    pub anchors: Option<AnchorSource>,
+}
+
+/// The C reference, the practical limit of each mechanism.
+const ANCHOR_C: &str = include_str!("../bench/anchors/anchor.c");
+/// The Python `multiprocessing` peer of each mechanism.
+const ANCHOR_PY: &str = include_str!("../bench/anchors/anchor.py");
+
+/// The reference programs, ready to run from a private scratch directory
+/// that goes with this value: on every way out (an error, a panic, a
+/// refusal), since a signal is taken as a value too while bench runs.
+struct Anchors {
+    scratch: PathBuf,
+    c: PathBuf,
+    py: PathBuf,
+}
+
+impl AnchorSource {
+    /// Where the programs' sources are, for `bench --json`.
+    fn dir(&self) -> PathBuf {
+        match self {
+            AnchorSource::Ours => PathBuf::from("bench/anchors"),
+            AnchorSource::Dir(dir) => dir.clone(),
+        }
+    }
+}
+
+impl Anchors {
+    /// Writes out (or finds) the sources and builds the C program, all in
+    /// `$TMPDIR/ticketlab-anchors-<nonce>/` (the sources' directory may be
+    /// read-only).
+    fn build(source: &AnchorSource) -> anyhow::Result<Anchors> {
+        let tmp = std::env::temp_dir();
+        let scratch = files::create_private_dir(&tmp, "ticketlab-anchors-")
+            .with_context(|| format!("a scratch directory in {}", tmp.display()))?;
+        let mut anchors = Anchors {
+            c: scratch.join("anchor"),
+            py: scratch.join("anchor.py"),
+            scratch,
+        };
+        let c_source = match source {
+            AnchorSource::Ours => {
+                let c = anchors.scratch.join("anchor.c");
+                std::fs::write(&c, ANCHOR_C)?;
+                std::fs::write(&anchors.py, ANCHOR_PY)?;
+                c
+            }
+            AnchorSource::Dir(dir) => {
+                anchors.py = dir.join("anchor.py");
+                dir.join("anchor.c")
+            }
+        };
+        let out = Command::new("cc")
+            .args(["-O2", "-pthread", "-o"])
+            .arg(&anchors.c)
+            .arg(&c_source)
+            .output()
+            .context("cc (to build the C reference)")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "building {} failed: {}",
+            c_source.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(anchors)
+    }
+
+    /// Purchases per second of the C program selling `tickets` in `mode`.
+    fn c_ops(&self, mode: &str, workers: usize, tickets: u64) -> anyhow::Result<f64> {
+        json_field(
+            Command::new(&self.c)
+                .args([mode, &workers.to_string(), &tickets.to_string()])
+                .arg(&self.scratch),
+            "purchases_per_sec",
+        )
+    }
+
+    /// Buyers per second the C program forks and reaps.
+    fn c_start(&self) -> anyhow::Result<f64> {
+        json_field(
+            Command::new(&self.c).args(["fork", &START_WORKERS.to_string(), "0"]),
+            "buyers_per_sec",
+        )
+    }
+
+    /// Purchases per second of the Python peer selling `tickets` in `mode`.
+    fn py_ops(&self, mode: &str, workers: usize, tickets: u64) -> anyhow::Result<f64> {
+        json_field(
+            Command::new("python3")
+                .arg(&self.py)
+                .args([mode, &workers.to_string(), &tickets.to_string()])
+                .arg(&self.scratch),
+            "purchases_per_sec",
+        )
+    }
+
+    /// Buyers per second the Python peer starts and joins.
+    fn py_start(&self) -> anyhow::Result<f64> {
+        json_field(
+            Command::new("python3")
+                .arg(&self.py)
+                .args(["fork", &START_WORKERS.to_string(), "0"]),
+            "buyers_per_sec",
+        )
+    }
+}
+
+impl Drop for Anchors {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// The last line of `cmd`'s output, read as JSON, and its number `field`.
 fn json_field(cmd: &mut Command, field: &str) -> anyhow::Result<f64> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    anyhow::ensure!(out.status.success(), "{cmd:?} failed");
+    anyhow::ensure!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().last().context("no output")?;
     let v: serde_json::Value = serde_json::from_str(line)?;
     v[field]
         .as_f64()
         .with_context(|| format!("no {field} in {line}"))
-}
-
-fn c_ops(cbench: &Path, mode: &str, workers: usize, tickets: u64) -> anyhow::Result<f64> {
-    let tmp = std::env::temp_dir();
-    json_field(
-        Command::new(cbench)
-            .args([mode, &workers.to_string(), &tickets.to_string(), "1"])
-            .arg(&tmp),
-        "ops_per_s",
-    )
-}
-
-fn c_start(cbench: &Path) -> anyhow::Result<f64> {
-    json_field(
-        Command::new(cbench).args(["fork", "0", &START_WORKERS.to_string(), "1"]),
-        "procs_per_s",
-    )
-}
-
-fn python() -> PathBuf {
-    PathBuf::from("python3")
-}
-
-fn py_ops(dir: &Path, mode: &str, workers: usize, tickets: u64) -> anyhow::Result<f64> {
-    json_field(
-        Command::new(python()).arg(dir.join("pybench.py")).args([
-            mode,
-            "--procs",
-            &workers.to_string(),
-            "--tickets",
-            &tickets.to_string(),
-            "--runs",
-            "1",
-        ]),
-        "ops_per_s",
-    )
-}
-
-fn py_start(dir: &Path) -> anyhow::Result<f64> {
-    let ms = json_field(
-        Command::new(python()).arg(dir.join("pybench.py")).args([
-            "start",
-            "--tickets",
-            &START_WORKERS.to_string(),
-            "--runs",
-            "1",
-        ]),
-        "total_ms",
-    )?;
-    Ok(START_WORKERS as f64 / (ms / 1000.0))
 }
 
 #[cfg(test)]

@@ -923,16 +923,39 @@ impl Graded {
     }
 
     /// One prediction of the JSON an instructor collects.
-    pub(crate) fn to_json(&self) -> Value {
-        serde_json::json!({
-            "id": self.prediction.id,
-            "question": self.prediction.question,
-            "predicted": self.predicted.to_json(),
-            "actual": self.actual.as_ref().map_or(Value::Null, Figure::to_json),
-            "correct": self.correct(),
-            "explain": format!("Explain {}", self.prediction.explain),
-        })
+    pub(crate) fn to_json(&self) -> GradedJson {
+        GradedJson {
+            id: self.prediction.id,
+            question: self.prediction.question,
+            predicted: self.predicted.to_json(),
+            actual: self.actual.as_ref().map_or(Value::Null, Figure::to_json),
+            correct: self.correct(),
+            explain: format!("Explain {}", self.prediction.explain),
+        }
     }
+}
+
+/// One prediction as `check --json` prints it: a struct, so its fields come
+/// out in the order `docs/json.md` lists them (`json!` sorts its keys).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct GradedJson {
+    id: &'static str,
+    question: &'static str,
+    predicted: Value,
+    actual: Value,
+    correct: Option<bool>,
+    explain: String,
+}
+
+/// `check --json`'s document, after its `schema_version`.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct CheckJson {
+    /// The lab's number.
+    pub lab: u8,
+    /// Each prediction, in the order asked.
+    pub predictions: Vec<GradedJson>,
+    /// The score.
+    pub score: Score,
 }
 
 /// How a check went: right answers, gradable ones, and all.

@@ -6,11 +6,17 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench;
+use crate::config::Output;
 use crate::config::{
-    self, DbFile, LockMode, MAX_TICKETS, MAX_WORKERS, SaleConfig, StoreKind, Wants, parse_duration,
+    self, ColorMode, DEFAULT_TICKETS, DEFAULT_WORKERS, DbFile, LockMode, MAX_DELAY, MAX_TICKETS,
+    MAX_WORKERS, Named, SaleConfig, StoreKind, ViewMode, Wants, format_duration, parse_duration,
 };
-use crate::demo::print::PrintLock;
-use crate::explore::{ExploreConfig, Find};
+use crate::demo::daemon::DaemonConfig;
+use crate::demo::print::{self, PrintConfig, PrintLock};
+use crate::exit::{Exit, exit_codes_help};
+use crate::explore::{self, ExploreConfig, Find};
+use crate::labs::{Axis, Experiment};
 use crate::schedule::Schedule;
 use crate::scheduler::Then;
 
@@ -21,6 +27,22 @@ use crate::scheduler::Then;
     version,
     about = "A lab for process synchronisation: forked buyers race for tickets in shared memory, a file or a seller process",
     after_help = "Start with `ticketlab labs`, then `ticketlab lab 1` and `ticketlab run 1`,\nor predict first and let the run grade you: `ticketlab check 1`.",
+    after_long_help = concat!(
+        "Examples:
+  ticketlab labs                               every lab, its goal and the command that runs it
+  ticketlab run 2                              lab 2: 100 buyers race for one ticket, no lock
+  ticketlab sell -w 10 --lock none --read-delay 10ms
+                                               ten buyers, one ticket: it oversells by 9
+  ticketlab sell -w 10 --lock buy --read-delay 10ms
+                                               the same sale under the lock: exactly one sold
+
+Start with `ticketlab labs`, then `ticketlab lab 1` and `ticketlab run 1`,
+or predict first and let the run grade you: `ticketlab check 1`.
+`ticketlab COMMAND --help` shows each command's examples.
+
+",
+        exit_codes_help!()
+    ),
     // A lab's preset comes first and the student's flags after: the last wins.
     args_override_self = true
 )]
@@ -34,28 +56,129 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one ticket sale with real processes and say what happened.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab sell -w 10 --lock none --read-delay 10ms
+                          ten buyers read the one ticket before anyone writes: OVERSOLD by 9
+  ticketlab sell -w 10 --lock buy --read-delay 10ms
+                          the same sale under the lock: 1 of 1 sold, exact
+  ticketlab sell --store file --lock none -w 4 -t 1000 --wants all --json
+                          one JSON object for a script: sold, remaining, lost updates, verdict
+
+",
+        exit_codes_help!()
+    ))]
     Sell(SellCommandArgs),
     /// List the labs.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab labs          every lab: its number, name, title, goal and the command that runs it;
+                          a tick marks a lab whose predictions you have checked
+  ticketlab labs > labs.txt
+                          the same list as plain text in a file, to hand out to a class
+
+",
+        exit_codes_help!()
+    ))]
     Labs,
     /// Show a lab's sheet.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab lab 2                 lab 2's sheet up to the run: goal, background, predict, run
+  ticketlab lab race --explain    after your run: also observe, explain and try this
+  ticketlab lab 2 --answers       the whole sheet, with the answers to predict
+
+",
+        exit_codes_help!()
+    ))]
     Lab(LabArgs),
     /// Run a lab's experiment with its preset flags; flags given here override the preset.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab run 4                 lab 4's comparison: one sale per --lock value, then one table
+  ticketlab run 4 --lock task     only the task sale: the flag the comparison varies, given
+  ticketlab run 2 -w 20 --seed 7  lab 2's sale with 20 buyers, repeatable with the same seed
+  ticketlab run 4 --help          which flags lab 4 presets, and which you may give
+
+",
+        exit_codes_help!()
+    ))]
     Run(RunArgs),
     /// Predict, then check: answer a lab's Predict questions, run the lab, and see which the run bore out.
-    #[command(
-        after_long_help = "Examples:\n  ticketlab check 2                          asks each question, runs lab 2, grades your answers\n  ticketlab check 2 --answers-file lab2.txt  reads the answers from a file instead\n  ticketlab check 3 --json --workers 20      one JSON object; 20 buyers, not 100\n\nAn answers file holds one `id = value` line per question (the ids are shown as check asks);\n`#` starts a comment:\n  # lab 2, my predictions\n  bought = 40\n  remaining = 1\n  ...\nA number may be written 20,000; a choice is one of the listed names; a set lists names\nseparated by commas (- for none). Each checked lab is ticked in `ticketlab labs`\n(kept in $XDG_STATE_HOME/ticketlab/progress.json). Exit 0 whatever the grade."
-    )]
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab check 2                          asks each question, runs lab 2, grades your answers
+  ticketlab check 2 --answers-file lab2.txt  reads the answers from a file instead
+  ticketlab check 3 --json --workers 20      one JSON object; 20 buyers, not 100
+
+An answers file holds one `id = value` line per question (the ids are shown as check asks);
+`#` starts a comment:
+  # lab 2, my predictions
+  bought = 40
+  remaining = 1
+  ...
+A number may be written 20,000; a choice is one of the listed names; a set lists names
+separated by commas (- for none). Each checked lab is ticked in `ticketlab labs`
+(kept in $XDG_STATE_HOME/ticketlab/progress.json). A wrong prediction is no failure: the exit
+is the run's own.
+
+",
+        exit_codes_help!()
+    ))]
     Check(CheckArgs),
     /// Lab 1: processes printing at once, with and without a lock.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab print                 3 workers print at once: other lines split their begin/end pairs
+  ticketlab print --lock pair     each pair under the shared mutex: no pair is split
+  ticketlab print -w 8 --view quiet
+                                  only the counts: interleaved lines, split pairs, elapsed
+
+",
+        exit_codes_help!()
+    ))]
     Print(PrintArgs),
     /// Lab 11: a child process that is, or is not, a daemon.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab daemon                the parent waits: the child finishes and says done
+  ticketlab daemon --daemon       a daemon child ends with the parent's main code: no done
+  ticketlab daemon --orphan       the parent leaves; the child lives on, re-parented, and ends itself
+
+",
+        exit_codes_help!()
+    ))]
     Daemon(DaemonArgs),
     /// Measure every store's throughput and the cost of starting buyers.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab bench                 purchases per second of every correct store, 2 and 8 buyers,
+                                  and buyers started and reaped per second
+  ticketlab bench --anchors       beside each row, the same mechanism in C and in Python
+  ticketlab bench --only shm+buy --rounds 5
+                                  one scenario, the median of 5 rounds
+
+Build with `cargo build --release` first: a debug build measures the debug build.
+docs/performance.md explains each row and what bounds it.
+
+",
+        exit_codes_help!()
+    ))]
     Bench(BenchArgs),
     /// Be the scheduler: step real buyer processes one shared step at a time (keys 1-9, a, u, r, s, q). Unless given, 2 buyers, 1 ticket, --lock none.
-    #[command(
-        after_long_help = "Examples:\n  ticketlab step                                  2 buyers, 1 ticket, no lock: make it oversell\n  ticketlab step --lock buy                       try again under the lock\n  ticketlab step -w 3 --schedule 1,1,2,2,2,1       start from a schedule, then go on by hand\n\nKeys: 1-9 step that buyer; arrows or Tab select, Enter or space steps the selected one;\na runs the rest freely; u undoes the last step; r restarts; s saves the schedule; q quits.\nWithout a terminal, step needs --schedule (it then runs like sell --schedule)."
-    )]
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab step                                  2 buyers, 1 ticket, no lock: make it oversell
+  ticketlab step --lock buy                       try again under the lock
+  ticketlab step -w 3 --schedule 1,1,2,2,2,1       start from a schedule, then go on by hand
+
+Keys: 1-9 step that buyer; arrows or Tab select, Enter or space steps the selected one;
+a runs the rest freely; u undoes the last step; r restarts; s saves the schedule; q quits.
+Without a terminal, step needs --schedule (it then runs like sell --schedule).
+
+",
+        exit_codes_help!()
+    ))]
     Step(SellArgs),
     /// Show the sales in a database: tickets, the count left and every run's purchases, so an oversell across runs is plain.
     #[command(
@@ -63,10 +186,298 @@ pub enum Command {
     )]
     Sales(SalesArgs),
     /// Run every interleaving of a small sale on real processes and count how each ends.
-    #[command(
-        after_long_help = "Examples:\n  ticketlab explore                    2 buyers, 1 ticket, no lock: how many schedules oversell\n  ticketlab explore -w 3 --lock buy    every schedule is exact\n  ticketlab explore -w 3 --preemptions 1 --find oversold"
-    )]
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab explore                    2 buyers, 1 ticket, no lock: how many schedules oversell
+  ticketlab explore -w 3 --lock buy    every schedule is exact
+  ticketlab explore -w 3 --preemptions 1 --find oversold
+                                       the first oversold schedule with at most one preemption
+
+",
+        exit_codes_help!()
+    ))]
     Explore(ExploreArgs),
+    /// Print a shell completion script for bash, zsh or fish.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab completions bash > ~/.local/share/bash-completion/completions/ticketlab
+  ticketlab completions zsh > ~/.zfunc/_ticketlab       (with ~/.zfunc in $fpath)
+  ticketlab completions fish > ~/.config/fish/completions/ticketlab.fish
+
+",
+        exit_codes_help!()
+    ))]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) for `man`.
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab man > ticketlab.1 && man ./ticketlab.1          read it now
+  ticketlab man > ~/.local/share/man/man1/ticketlab.1       then `man ticketlab`
+
+",
+        exit_codes_help!()
+    ))]
+    Man,
+}
+
+/// `ticketlab completions SHELL`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: Shell,
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// The Z shell.
+    Zsh,
+    /// The friendly interactive shell.
+    Fish,
+}
+
+/// Writes `shell`'s completion script for the whole command line.
+pub(crate) fn write_completions(shell: Shell, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    use clap_complete::{Shell as S, generate};
+    let shell = match shell {
+        Shell::Bash => S::Bash,
+        Shell::Zsh => S::Zsh,
+        Shell::Fish => S::Fish,
+    };
+    // Into memory first: the generator panics on a failed write (`| head`).
+    let mut script = Vec::new();
+    generate(shell, &mut Cli::command(), "ticketlab", &mut script);
+    out.write_all(&script)
+}
+
+/// Writes the manual page: every command, flag and example, in roff.
+pub(crate) fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    use clap_mangen::roff::{Roff, roman};
+    // The width the help is laid out for, so the man page is the same
+    // wherever it is generated.
+    let cmd = Cli::command().term_width(80);
+    let man = clap_mangen::Man::new(cmd.clone());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    // Text laid out for the terminal keeps its lines: the examples line
+    // up in columns.
+    let section = |title: &str, text: &str, out: &mut dyn std::io::Write| {
+        let mut roff = Roff::new();
+        roff.control("SH", [title]).control("nf", []);
+        for line in text.lines() {
+            roff.text([roman(line)]);
+        }
+        roff.control("fi", []);
+        roff.to_writer(out)
+    };
+    // Each command's own flags and examples, as its --help shows them.
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let mut sub = sub
+            .clone()
+            .bin_name(format!("ticketlab {}", sub.get_name()));
+        let title = format!("TICKETLAB {}", sub.get_name().to_uppercase());
+        section(&title, &sub.render_long_help().to_string(), out)?;
+    }
+    if let Some(after) = cmd.get_after_long_help() {
+        section("GETTING STARTED", &after.to_string(), out)?;
+    }
+    man.render_version_section(out)?;
+    Ok(())
+}
+
+/// The command line this process was given, or the exit to end with once
+/// clap has said its piece: help and version succeed; a usage error is one
+/// line on stderr (a missing subcommand: the help) and exit 2.
+pub fn parse() -> Result<Command, Exit> {
+    Cli::try_parse().map(|cli| cli.command).map_err(refuse)
+}
+
+/// Says what clap found wrong, or the help it was asked for, and the exit
+/// that goes with it.
+fn refuse(e: clap::Error) -> Exit {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            Exit::Success
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            Exit::Usage
+        }
+        _ => {
+            eprintln!("{}", one_line(&e.render().to_string()));
+            Exit::Usage
+        }
+    }
+}
+
+/// Folds clap's multi-line error into one line: what is wrong and what is
+/// allowed, without the usage block.
+pub(crate) fn one_line(rendered: &str) -> String {
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .collect();
+    // Said as every other refusal says it.
+    let line = parts.join(" ");
+    let line = match line.split_once("[possible values: ") {
+        Some((head, tail)) => format!("{head}(allowed: {}", tail.replacen(']', ")", 1)),
+        None => line,
+    };
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    format!("ticketlab: error: {line}")
+}
+
+/// A lab's experiment as it will run.
+#[derive(Debug)]
+pub(crate) struct LabRun {
+    /// The command: the preset, overridden by the student's flags.
+    pub command: Command,
+    /// That command as a student could type it, from `ticketlab` on.
+    pub argv: Vec<String>,
+    /// The flag a comparison varies and its values, unless the student gave
+    /// that flag (or `--one-process`): then the one run.
+    pub compare: Option<Axis>,
+}
+
+/// Builds the command lab `experiment` runs: its preset, overridden by
+/// `flags`. Which flags the student gave is decided by clap from their
+/// flags alone, never by matching strings: `-l task` and `--lock=task` are
+/// the same flag as `--lock task`. Err: the exit to end with, the reason
+/// already printed.
+pub(crate) fn lab_run(experiment: Experiment, flags: Vec<String>) -> Result<LabRun, Exit> {
+    use clap::CommandFactory;
+    let (sub, preset, axis) = experiment.parts();
+    let mut cli = Cli::command();
+    let given = given_flags(&mut cli, sub, &flags).map_err(refuse)?;
+    let cmd = cli
+        .find_subcommand(sub)
+        .expect("every experiment names a subcommand");
+    // `--one-process` is the comparison's own single row: asked for alone,
+    // it is that one sale, with no lock to vary.
+    let compare = axis.filter(|(flag, _)| {
+        !given.contains(&flag_id(cmd, flag)) && !given.iter().any(|id| id == "one_process")
+    });
+    let mut argv: Vec<String> = vec!["ticketlab".into(), sub.into()];
+    argv.extend(preset_without(cmd, preset, &given));
+    argv.extend(flags);
+    let command = Cli::try_parse_from(&argv).map_err(refuse)?.command;
+    Ok(LabRun {
+        command,
+        argv,
+        compare,
+    })
+}
+
+impl LabRun {
+    /// The command one value of the comparison runs: the command line with
+    /// `FLAG VALUE` given last, parsed as the student's flags are. Err: the
+    /// exit to end with, the reason already printed.
+    pub(crate) fn varied(&self, value: &str) -> Result<Command, Exit> {
+        let (flag, _) = self.compare.expect("only a comparison varies a flag");
+        let argv = self.argv.iter().map(String::as_str).chain([flag, value]);
+        Cli::try_parse_from(argv)
+            .map(|cli| cli.command)
+            .map_err(refuse)
+    }
+}
+
+impl Command {
+    /// Whether the command prints one JSON object on stdout: then nothing
+    /// else may go there.
+    pub(crate) fn prints_json(&self) -> bool {
+        match self {
+            Command::Sell(a) => a.sell.output.json,
+            Command::Step(a) => a.output.json,
+            Command::Print(a) => a.json,
+            Command::Daemon(a) => a.json,
+            Command::Explore(a) => a.json,
+            Command::Check(a) => a.json,
+            Command::Bench(a) => a.json,
+            Command::Sales(a) => a.json,
+            Command::Labs
+            | Command::Lab(_)
+            | Command::Run(_)
+            | Command::Completions(_)
+            | Command::Man => false,
+        }
+    }
+}
+
+/// The ids of the flags `flags` gives to `ticketlab SUB`, as clap parsed
+/// them. Giving `--no-jitter` also takes back a preset's `--jitter`.
+fn given_flags(
+    cli: &mut clap::Command,
+    sub: &str,
+    flags: &[String],
+) -> Result<Vec<String>, clap::Error> {
+    use clap::parser::ValueSource;
+    let argv = ["ticketlab", sub]
+        .into_iter()
+        .map(String::from)
+        .chain(flags.iter().cloned());
+    let matches = cli.try_get_matches_from_mut(argv)?;
+    let Some(sub_matches) = matches.subcommand_matches(sub) else {
+        return Ok(Vec::new());
+    };
+    let mut given: Vec<String> = sub_matches
+        .ids()
+        .filter(|id| sub_matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.to_string())
+        .collect();
+    if given.iter().any(|id| id == "no_jitter") {
+        given.push("jitter".into());
+    }
+    Ok(given)
+}
+
+/// The id of subcommand `cmd`'s flag spelled `flag` (`--lock` or `-l`), or
+/// the spelling itself if there is no such flag.
+fn flag_id(cmd: &clap::Command, flag: &str) -> String {
+    cmd.get_arguments()
+        .find(|a| match flag.strip_prefix("--") {
+            Some(long) => a.get_long() == Some(long),
+            None => flag
+                .strip_prefix('-')
+                .is_some_and(|s| a.get_short().map(String::from).as_deref() == Some(s)),
+        })
+        .map_or_else(|| flag.to_string(), |a| a.get_id().to_string())
+}
+
+/// The preset's flags minus those the command line gives again, so the
+/// printed command reads as what actually runs.
+fn preset_without(cmd: &clap::Command, preset: &[&str], given: &[String]) -> Vec<String> {
+    preset_flags(preset)
+        .into_iter()
+        .filter(|words| !given.contains(&flag_id(cmd, words[0])))
+        .flatten()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A preset cut into its flags, each with its value if it takes one.
+fn preset_flags<'a>(preset: &[&'a str]) -> Vec<Vec<&'a str>> {
+    let mut flags = Vec::new();
+    let mut i = 0;
+    while i < preset.len() {
+        let takes_value = preset.get(i + 1).is_some_and(|v| !v.starts_with('-'));
+        let width = if takes_value { 2 } else { 1 };
+        flags.push(preset[i..i + width].to_vec());
+        i += width;
+    }
+    flags
 }
 
 /// `ticketlab lab N`.
@@ -85,10 +496,19 @@ pub struct LabArgs {
 
 /// `ticketlab run N [flags]`.
 #[derive(Debug, Clone, Args)]
+// `run N --help` is the lab's own help (its preset and what may be given),
+// so the help flag is run's to answer.
+#[command(disable_help_flag = true)]
 pub struct RunArgs {
     /// The lab: its number (3 or 03) or short name (see `ticketlab labs`).
-    #[arg(value_name = "LAB")]
-    pub lab: String,
+    #[arg(value_name = "LAB", required_unless_present_any = ["summary", "help"])]
+    pub lab: Option<String>,
+    /// Print help (see more with '--help'); after LAB, the flags the lab presets and those you may give.
+    #[arg(short = 'h', id = "summary")]
+    pub summary: bool,
+    /// Print help (see a summary with '-h'); after LAB, the flags the lab presets and those you may give.
+    #[arg(long)]
+    pub help: bool,
     /// Flags of the command the lab runs (`sell`, `step`, `explore`, `print` or `daemon`), overriding its preset.
     #[arg(
         value_name = "FLAGS",
@@ -96,6 +516,148 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub flags: Vec<String>,
+}
+
+impl RunArgs {
+    /// Whether help was asked for, before or among the lab's flags.
+    pub(crate) fn wants_help(&self) -> bool {
+        self.summary || self.help || self.flags.iter().any(|f| f == "--help" || f == "-h")
+    }
+}
+
+/// `run`'s help: with a lab, what `run N` runs, the flags it presets (each
+/// replaced by the same flag given) and the flags that may be added; without
+/// one, run's own help.
+pub(crate) fn run_help(lab: Option<&crate::labs::Lab>, long: bool) -> String {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    let Some(lab) = lab else {
+        let run = cli.find_subcommand_mut("run").expect("run exists");
+        let mut run = run.clone().bin_name("ticketlab run");
+        let help = if long {
+            run.render_long_help()
+        } else {
+            run.render_help()
+        };
+        return help.to_string();
+    };
+    let (sub, preset, axis) = lab.experiment.parts();
+    let cmd = cli
+        .find_subcommand(sub)
+        .expect("every experiment names a subcommand");
+    let n = lab.number;
+    let mut text = format!(
+        "Lab {n}: {}\n{}\n\n`ticketlab run {n}` runs:\n",
+        lab.title, lab.goal
+    );
+    let mut words: Vec<String> = ["ticketlab", sub].iter().map(|w| w.to_string()).collect();
+    words.extend(preset_flags(preset).iter().map(|w| w.join(" ")));
+    if let Some((flag, values)) = axis {
+        words.push(format!("{flag} {{{}}}", values.join("|")));
+    }
+    text.push_str(&wrap(&words, "  ", "      "));
+    if lab.experiment.single_baseline() {
+        text.push_str(
+            "  and the same sale with --one-process, as a row `single`
+",
+        );
+    }
+    // The help's first words, up to its range or default, within 80 columns.
+    let help_of = |flag: &str| {
+        let help = cmd
+            .get_arguments()
+            .find(|a| a.get_id().as_str() == flag_id(cmd, flag))
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let mut short = help
+            .split([':', '[', '(', ','])
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        while short.chars().count() > 54 {
+            let cut = short.rfind(' ').unwrap_or(0);
+            short.truncate(cut);
+            if !short.ends_with('…') {
+                short.push('…');
+            }
+        }
+        short
+    };
+    let preset = preset_flags(preset);
+    if !preset.is_empty() {
+        text.push_str("\nThe lab presets these; give one to replace it:\n");
+        for words in &preset {
+            text.push_str(&format!(
+                "  {:<22} {}\n",
+                words.join(" "),
+                help_of(words[0])
+            ));
+        }
+    }
+    if let Some((flag, values)) = axis {
+        let sentence = format!(
+            "It varies {flag} ({}), one {} each; give {flag} to run only that one.",
+            values.join(", "),
+            if sub == "explore" {
+                "exploration"
+            } else {
+                "sale"
+            }
+        );
+        let words: Vec<String> = sentence.split(' ').map(str::to_string).collect();
+        text.push('\n');
+        text.push_str(&wrap(&words, "", ""));
+        if lab.experiment.single_baseline() {
+            text.push_str("--one-process runs only the single row.\n");
+        }
+    }
+    let taken: Vec<String> = preset
+        .iter()
+        .map(|w| flag_id(cmd, w[0]))
+        .chain(axis.map(|(flag, _)| flag_id(cmd, flag)))
+        .collect();
+    let others: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && a.get_id() != "help")
+        .filter(|a| !taken.iter().any(|t| t == a.get_id().as_str()))
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    text.push_str(&format!(
+        "\nYou may also give any other flag of `ticketlab {sub}`\n(`ticketlab {sub} --help` says what each does):\n"
+    ));
+    text.push_str(&wrap(&others, "  ", "  "));
+    let example = match axis {
+        Some((flag, values)) => format!("ticketlab run {n} {flag} {}", values[values.len() - 1]),
+        None => format!("ticketlab run {n} --seed 7"),
+    };
+    text.push_str(&format!("\nFor example: {example}\n"));
+    text
+}
+
+/// `words` on lines of at most 78 columns, the first indented by `first`,
+/// the rest by `rest`; a word longer than a line has one of its own.
+fn wrap(words: &[String], first: &str, rest: &str) -> String {
+    let mut text = String::new();
+    let mut line = first.to_string();
+    let mut fresh = true;
+    for word in words {
+        if !fresh && line.chars().count() + 1 + word.chars().count() > 78 {
+            text.push_str(&line);
+            text.push('\n');
+            line = rest.to_string();
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        line.push_str(word);
+        fresh = false;
+    }
+    text.push_str(&line);
+    text.push('\n');
+    text
 }
 
 /// `ticketlab check N [flags]`.
@@ -120,6 +682,12 @@ pub struct CheckArgs {
 }
 
 impl CheckArgs {
+    /// Whether help was asked for among the lab's flags: the lab's help,
+    /// as `run N --help` gives it.
+    pub(crate) fn wants_lab_help(&self) -> bool {
+        self.flags.iter().any(|f| f == "--help" || f == "-h")
+    }
+
     /// The plain settings.
     pub fn into_config(self) -> crate::check::CheckConfig {
         crate::check::CheckConfig {
@@ -143,24 +711,49 @@ pub fn takes_flag(sub: &str, long: &str) -> bool {
 /// `ticketlab print`.
 #[derive(Debug, Clone, Args)]
 pub struct PrintArgs {
-    /// Worker processes [1-64].
-    #[arg(short, long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    /// Worker processes.
+    #[arg(short, long, value_name = "N", default_value_t = 3, allow_hyphen_values = true,
+          help = format!("Worker processes [1-{}]", print::MAX_WORKERS),
+          value_parser = |s: &str| whole_in(s, 1, print::MAX_WORKERS as u64))]
     pub workers: u64,
-    /// Unlocked lines each worker prints [1-100000].
-    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    /// Unlocked lines each worker prints.
+    #[arg(long, value_name = "N", default_value_t = 20, allow_hyphen_values = true,
+          help = format!("Unlocked lines each worker prints [1-{}]", print::MAX_LINES),
+          value_parser = |s: &str| whole_in(s, 1, print::MAX_LINES as u64))]
     pub lines: u64,
-    /// none: the begin/end pairs are unlocked; pair: each pair is printed under the shared mutex; all: each worker's whole body (lines and pair) is under it.
-    #[arg(short, long, value_name = "LOCK", default_value = "none", value_parser = parse_print_lock)]
+    /// What the shared mutex guards.
+    #[arg(short, long, value_name = "LOCK", allow_hyphen_values = true, default_value_t = PrintLock::None, value_enum)]
     pub lock: PrintLock,
-    /// Seed of the workers' pauses [default: drawn].
-    #[arg(long, value_name = "N")]
+    /// Seed of the workers' pauses: any 64-bit number [default: drawn below 2^53, so JSON readers keep it exact].
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
     pub seed: Option<u64>,
     /// live and plain print every line; quiet only the counts.
-    #[arg(long, value_name = "VIEW", value_parser = parse_view)]
-    pub view: Option<config::ViewMode>,
+    #[arg(long, value_name = "VIEW", allow_hyphen_values = true, value_enum)]
+    pub view: Option<ViewMode>,
     /// Print only one JSON object with the counts.
     #[arg(long)]
     pub json: bool,
+}
+
+impl PrintArgs {
+    /// The plain settings, and how the run shows itself.
+    pub(crate) fn into_config(self) -> (PrintConfig, Output) {
+        let cfg = PrintConfig {
+            workers: self.workers as usize,
+            lines: self.lines as usize,
+            lock: self.lock,
+            seed: self.seed.unwrap_or_else(crate::seed::draw),
+            json: self.json,
+        };
+        let output = Output {
+            view: self.view,
+            json: self.json,
+            trace: false,
+            // No live screen here to colour.
+            color: ColorMode::Auto,
+        };
+        (cfg, output)
+    }
 }
 
 /// `ticketlab daemon`.
@@ -169,11 +762,13 @@ pub struct DaemonArgs {
     /// Make the child a daemon: it is ended when the parent's main code finishes.
     #[arg(long, conflicts_with = "orphan")]
     pub daemon: bool,
-    /// How long the parent's main code runs [0-60s].
-    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    /// How long the parent's main code runs.
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, default_value = "1s", value_parser = parse_duration,
+          help = format!("How long the parent's main code runs [0-{}]", format_duration(MAX_DELAY)))]
     pub parent_runs: Duration,
-    /// How long the child runs before its last line [0-60s].
-    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
+    /// How long the child runs before its last line.
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, default_value = "3s", value_parser = parse_duration,
+          help = format!("How long the child runs before its last line [0-{}]", format_duration(MAX_DELAY)))]
     pub child_runs: Duration,
     /// The parent exits without waiting; the child lives on, re-parented, and ends itself.
     // The orphan writes straight to stdout after the parent has gone, so
@@ -181,48 +776,99 @@ pub struct DaemonArgs {
     #[arg(long, conflicts_with = "json")]
     pub orphan: bool,
     /// live and plain print the timeline; quiet only the outcome.
-    #[arg(long, value_name = "VIEW", value_parser = parse_view)]
-    pub view: Option<config::ViewMode>,
+    #[arg(long, value_name = "VIEW", allow_hyphen_values = true, value_enum)]
+    pub view: Option<ViewMode>,
     /// Print only one JSON object with the outcome.
     #[arg(long)]
     pub json: bool,
 }
 
-fn parse_print_lock(s: &str) -> Result<PrintLock, String> {
-    s.parse()
-        .map_err(|_| format!("unknown lock '{s}' (allowed: none, pair, all)"))
+/// Every setting chosen by name becomes a clap value enum here, from its
+/// [`Named`] list, so `--help` lists each value with its meaning and a wrong
+/// one is refused naming them; the settings themselves never see clap.
+macro_rules! value_enum {
+    ($($t:ty),*) => {$(
+        impl clap::ValueEnum for $t {
+            fn value_variants<'a>() -> &'a [Self] {
+                <$t as Named>::ALL
+            }
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.name()).help(self.about()))
+            }
+        }
+    )*};
+}
+
+value_enum!(
+    StoreKind, LockMode, ViewMode, ColorMode, PrintLock, Then, Find
+);
+
+impl DaemonArgs {
+    /// The plain settings, and how the run shows itself.
+    pub(crate) fn into_config(self) -> (DaemonConfig, Output) {
+        let cfg = DaemonConfig {
+            daemon: self.daemon,
+            parent_runs: self.parent_runs,
+            child_runs: self.child_runs,
+            orphan: self.orphan,
+        };
+        let output = Output {
+            view: self.view,
+            json: self.json,
+            trace: false,
+            // No live screen here to colour.
+            color: ColorMode::Auto,
+        };
+        (cfg, output)
+    }
 }
 
 /// Flags of one sale. Every field is optional so a lab's preset can fill
 /// what the command line leaves out.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SaleArgs {
-    /// Buyer processes [1-1000, default 100].
-    #[arg(short, long, value_name = "N", value_parser = parse_workers, allow_negative_numbers = true)]
+    /// Buyer processes.
+    #[arg(short, long, value_name = "N", allow_hyphen_values = true,
+          help = format!("Buyer processes [1-{MAX_WORKERS}, default {DEFAULT_WORKERS}]"),
+          value_parser = |s: &str| whole_in(s, 1, MAX_WORKERS as u64))]
     pub workers: Option<u64>,
-    /// Tickets on sale [0-10^12, default 1].
-    #[arg(short, long, value_name = "N", value_parser = parse_tickets, allow_negative_numbers = true)]
+    /// Tickets on sale.
+    #[arg(short, long, value_name = "N", allow_hyphen_values = true,
+          help = format!("Tickets on sale [0-10^{}, default {DEFAULT_TICKETS}]", MAX_TICKETS.ilog10()),
+          value_parser = |s: &str| whole_in(s, 0, MAX_TICKETS))]
     pub tickets: Option<u64>,
-    /// Where the count lives: shm (shared memory), file (JSON file), server (a seller process), queue (a seller behind one locked request pipe), sqlite (a SQLite file), postgres (a PostgreSQL server, --db-url) [default shm].
-    #[arg(short, long, value_name = "STORE", value_parser = parse_store)]
+    /// Where the count lives [default shm].
+    #[arg(
+        short,
+        long,
+        value_name = "STORE",
+        allow_hyphen_values = true,
+        value_enum
+    )]
     pub store: Option<StoreKind>,
-    /// Lock: none, write (only the write), buy (read+check+write), robust (as buy, with a robust mutex), task (search+buy), join (one buyer at a time), atomic (compare-and-swap; in a database the conditional UPDATE), serializable (database stores: a SERIALIZABLE transaction, retried) [default buy].
-    #[arg(short, long, value_name = "LOCK", value_parser = parse_lock)]
+    /// How buyers are kept apart [default buy].
+    #[arg(
+        short,
+        long,
+        value_name = "LOCK",
+        allow_hyphen_values = true,
+        value_enum
+    )]
     pub lock: Option<LockMode>,
     /// Tickets each buyer tries to buy, or `all` to keep buying until sold out [default 1].
-    #[arg(long, value_name = "N|all", value_parser = parse_wants)]
+    #[arg(long, value_name = "N|all", allow_hyphen_values = true, value_parser = parse_wants)]
     pub wants: Option<Wants>,
     /// Time each buyer process takes to start before it can work, as Python's multiprocessing pays tens of ms to start a worker [default 0].
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_duration)]
     pub start_delay: Option<Duration>,
     /// Latency of the search that only shows the count, outside the lock (inside it under --lock task) [default 0].
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_duration)]
     pub search_delay: Option<Duration>,
     /// Latency between reading the count and acting on it, e.g. 50us, 100ms, 0.2s [default 0].
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_duration)]
     pub read_delay: Option<Duration>,
     /// Latency before the write lands [default 0].
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_duration)]
     pub write_delay: Option<Duration>,
     /// Draw each delay uniformly from [0, DUR] with the buyer's own seeded RNG.
     #[arg(long, overrides_with = "no_jitter")]
@@ -230,8 +876,8 @@ pub struct SaleArgs {
     /// Fixed delays (turns off a lab preset's --jitter).
     #[arg(long, overrides_with = "jitter")]
     pub no_jitter: bool,
-    /// Seed of the buyers' RNGs [default: drawn, and printed so the run can be repeated].
-    #[arg(long, value_name = "N", value_parser = parse_seed, allow_negative_numbers = true)]
+    /// Seed of the buyers' RNGs: any 64-bit number [default: drawn below 2^53, so JSON readers keep it exact, and printed so the run can be repeated].
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
     pub seed: Option<u64>,
     /// The file store's JSON file, or the sqlite store's database, kept afterwards: a regular file or a new path [default: a temporary file, removed].
     #[arg(long, value_name = "PATH")]
@@ -240,7 +886,7 @@ pub struct SaleArgs {
     #[arg(long)]
     pub db_reset: bool,
     /// Be the scheduler: which buyer takes each shared step, e.g. 1,1,2,2,2,1 or 1x2,2x3,1 or 1S,1R,2S,2R,2W,1W (buyers from 1).
-    #[arg(long, value_name = "SCHED", value_parser = parse_schedule, conflicts_with = "schedule_file")]
+    #[arg(long, value_name = "SCHED", allow_hyphen_values = true, value_parser = parse_schedule, conflicts_with = "schedule_file")]
     pub schedule: Option<Schedule>,
     /// Read the schedule from a file (as written by --save-schedule).
     #[arg(long, value_name = "FILE")]
@@ -249,10 +895,10 @@ pub struct SaleArgs {
     #[arg(long)]
     pub one_process: bool,
     /// Buyer BUYER (from 1) kills itself (SIGKILL) right before its first STEP: a step name or letter, e.g. 1:write or 1:W, keyed to its own steps, not to time.
-    #[arg(long, value_name = "BUYER:STEP", value_parser = parse_crash)]
+    #[arg(long, value_name = "BUYER:STEP", allow_hyphen_values = true, value_parser = parse_crash)]
     pub crash: Option<config::Crash>,
-    /// When the schedule runs out: lowest (the lowest-numbered buyer that can move, so the run stays fixed) or free [default lowest].
-    #[arg(long, value_name = "WHAT", value_parser = parse_then)]
+    /// Who moves when the schedule runs out [default lowest].
+    #[arg(long, value_name = "WHAT", allow_hyphen_values = true, value_enum)]
     pub then: Option<Then>,
     /// The PostgreSQL server of --store postgres, e.g. postgresql://user:pw@host/db or postgresql:///db?host=/tmp [default: $TICKETLAB_DB_URL].
     #[arg(long, value_name = "URL")]
@@ -269,18 +915,33 @@ pub const DB_URL_ENV: &str = "TICKETLAB_DB_URL";
 /// How a run shows itself.
 #[derive(Debug, Clone, Default, Args)]
 pub struct OutputArgs {
-    /// live (a live screen), plain (a line every 250 ms), quiet (only the summary) [default: live on a terminal, else plain].
-    #[arg(long, value_name = "VIEW", value_parser = parse_view)]
-    pub view: Option<config::ViewMode>,
+    /// How the run shows itself while it goes [default: live on a terminal, else plain].
+    #[arg(long, value_name = "VIEW", allow_hyphen_values = true, value_enum)]
+    pub view: Option<ViewMode>,
     /// Print exactly one JSON object on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// When the live screen uses colour [default: auto].
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true, value_enum, default_value_t = ColorMode::Auto, hide_default_value = true)]
+    pub color: ColorMode,
     /// After the run, print every operation in time order, the schedule, and name each lost update.
     #[arg(long)]
     pub trace: bool,
     /// Write the run's interleaving to FILE, as a schedule --schedule-file replays.
     #[arg(long, value_name = "FILE")]
     pub save_schedule: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// The plain settings (`--save-schedule` is the sale's to act on).
+    pub(crate) fn to_output(&self) -> Output {
+        Output {
+            view: self.view,
+            json: self.json,
+            trace: self.trace,
+            color: self.color,
+        }
+    }
 }
 
 /// `ticketlab sell`.
@@ -356,42 +1017,40 @@ impl SalesArgs {
 /// `ticketlab explore`.
 #[derive(Debug, Clone, Args)]
 pub struct ExploreArgs {
-    /// Buyer processes [1-4].
-    #[arg(short, long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=4))]
+    /// Buyer processes.
+    #[arg(short, long, value_name = "N", default_value_t = 2, allow_hyphen_values = true,
+          help = format!("Buyer processes [1-{}]", explore::MAX_WORKERS),
+          value_parser = |s: &str| whole_in(s, 1, explore::MAX_WORKERS))]
     pub workers: u64,
-    /// Tickets on sale [0-5].
-    #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=5))]
+    /// Tickets on sale.
+    #[arg(short, long, value_name = "N", default_value_t = 1, allow_hyphen_values = true,
+          help = format!("Tickets on sale [0-{}]", explore::MAX_TICKETS),
+          value_parser = |s: &str| whole_in(s, 0, explore::MAX_TICKETS))]
     pub tickets: u64,
-    /// Where the count lives: shm, file, server, queue.
-    #[arg(short, long, value_name = "STORE", default_value = "shm", value_parser = parse_store)]
+    /// Where the count lives.
+    #[arg(short, long, value_name = "STORE", allow_hyphen_values = true, default_value_t = StoreKind::Shm, value_enum)]
     pub store: StoreKind,
-    /// The lock setting: none, write, buy, robust, task, join, atomic.
-    #[arg(short, long, value_name = "LOCK", default_value = "none", value_parser = parse_lock)]
+    /// How buyers are kept apart.
+    #[arg(short, long, value_name = "LOCK", allow_hyphen_values = true, default_value_t = LockMode::None, value_enum)]
     pub lock: LockMode,
-    /// Tickets each buyer tries to buy [1-3].
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3))]
+    /// Tickets each buyer tries to buy.
+    #[arg(long, value_name = "N", default_value_t = 1, allow_hyphen_values = true,
+          help = format!("Tickets each buyer tries to buy [1-{}]", explore::MAX_WANTS),
+          value_parser = |s: &str| whole_in(s, 1, explore::MAX_WANTS))]
     pub wants: u64,
     /// Explore only schedules with at most K preemptions (switches away from a buyer that could go on).
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", allow_hyphen_values = true,
+          value_parser = |s: &str| whole_in(s, 0, u32::MAX.into()).map(|k| k as usize))]
     pub preemptions: Option<usize>,
     /// Stop after N real runs (one run per trace, which may stand for many schedules).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = |s: &str| whole_in(s, 1, u64::MAX))]
     pub max_schedules: Option<u64>,
-    /// Stop at the first schedule that ends so: oversold, lost or deadlock.
-    #[arg(long, value_name = "WHAT", value_parser = parse_find)]
+    /// Stop at the first schedule that ends so.
+    #[arg(long, value_name = "WHAT", allow_hyphen_values = true, value_enum)]
     pub find: Option<Find>,
     /// Print one JSON object instead of the summary.
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_find(s: &str) -> Result<Find, String> {
-    match s {
-        "oversold" => Ok(Find::Oversold),
-        "lost" => Ok(Find::Lost),
-        "deadlock" => Ok(Find::Deadlock),
-        _ => Err(format!("unknown '{s}' (allowed: oversold, lost, deadlock)")),
-    }
 }
 
 impl ExploreArgs {
@@ -433,18 +1092,35 @@ impl ExploreArgs {
 /// `ticketlab bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Rounds per measurement; the median is reported [1-50].
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    /// Rounds per measurement; the median is reported.
+    #[arg(long, value_name = "N", default_value_t = 3, allow_hyphen_values = true,
+          help = format!("Rounds per measurement; the median is reported [1-{}]", bench::MAX_ROUNDS),
+          value_parser = |s: &str| whole_in(s, 1, bench::MAX_ROUNDS.into()).map(|n| n as u32))]
     pub rounds: u32,
-    /// Print the results as JSON lines.
+    /// Print one JSON object instead of the table (docs/json.md lists its fields).
     #[arg(long)]
     pub json: bool,
     /// Run only the scenarios whose name contains this, e.g. shm+buy, server, start.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     pub only: Option<String>,
-    /// Directory of the C and Python reference programs (cbench.c, pybench.py) to run side by side.
-    #[arg(long, value_name = "DIR")]
-    pub anchors: Option<PathBuf>,
+    /// Also run the C and Python reference programs of each mechanism, side by side in each round (built from bench/anchors/ into a scratch directory, removed afterwards); with DIR, DIR/anchor.c and DIR/anchor.py instead.
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub anchors: Option<Option<PathBuf>>,
+}
+
+impl BenchArgs {
+    /// The plain settings.
+    pub(crate) fn into_config(self) -> crate::bench::BenchConfig {
+        use crate::bench::AnchorSource;
+        crate::bench::BenchConfig {
+            rounds: self.rounds,
+            json: self.json,
+            only: self.only,
+            anchors: self
+                .anchors
+                .map(|dir| dir.map_or(AnchorSource::Ours, AnchorSource::Dir)),
+        }
+    }
 }
 
 /// A whole number in `lo..=hi`, spaces around it allowed (as durations
@@ -457,14 +1133,7 @@ fn whole_in(s: &str, lo: u64, hi: u64) -> Result<u64, String> {
     }
 }
 
-fn parse_workers(s: &str) -> Result<u64, String> {
-    whole_in(s, 1, MAX_WORKERS as u64)
-}
-
-fn parse_tickets(s: &str) -> Result<u64, String> {
-    whole_in(s, 0, MAX_TICKETS)
-}
-
+/// A seed: any 64-bit number, read as every other number is.
 fn parse_seed(s: &str) -> Result<u64, String> {
     whole_in(s, 0, u64::MAX)
 }
@@ -473,31 +1142,11 @@ fn parse_schedule(s: &str) -> Result<Schedule, String> {
     Schedule::parse(s)
 }
 
-fn parse_then(s: &str) -> Result<Then, String> {
-    match s {
-        "lowest" => Ok(Then::Lowest),
-        "free" => Ok(Then::Free),
-        _ => Err(format!("unknown '{s}' (allowed: lowest, free)")),
-    }
-}
-
 fn parse_crash(s: &str) -> Result<config::Crash, String> {
     s.parse()
 }
 
-fn parse_store(s: &str) -> Result<StoreKind, String> {
-    s.parse()
-}
-
-fn parse_lock(s: &str) -> Result<LockMode, String> {
-    s.parse()
-}
-
 fn parse_wants(s: &str) -> Result<Wants, String> {
-    s.parse()
-}
-
-fn parse_view(s: &str) -> Result<config::ViewMode, String> {
     s.parse()
 }
 
@@ -541,8 +1190,8 @@ impl SaleArgs {
             return Err(config::ConfigError::ResetWithoutDb);
         }
         let cfg = SaleConfig {
-            workers: self.workers.unwrap_or(100) as usize,
-            tickets: self.tickets.unwrap_or(1),
+            workers: self.workers.unwrap_or(DEFAULT_WORKERS) as usize,
+            tickets: self.tickets.unwrap_or(DEFAULT_TICKETS),
             wants: self.wants.unwrap_or(Wants::Count(1)),
             store: self.store.unwrap_or(StoreKind::Shm),
             // One process needs no lock: the default lock does not apply,
@@ -605,6 +1254,91 @@ mod tests {
     #[test]
     fn the_command_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn clap_errors_fold_into_one_line() {
+        let rendered = "error: invalid value '0' for '--workers <N>': 0 is not in 1..=1000\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line(rendered),
+            "ticketlab: error: invalid value '0' for '--workers <N>': 0 is not in 1..=1000"
+        );
+        let rendered = "error: invalid value 'disk' for '--store <STORE>'\n  [possible values: shm, file]\n\n  tip: a similar value exists: 'file'\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line(rendered),
+            "ticketlab: error: invalid value 'disk' for '--store <STORE>' (allowed: shm, file) tip: a similar value exists: 'file'"
+        );
+    }
+
+    /// A value that starts with `-` (`-w -5`, `--read-delay -1ms`) is a bad
+    /// value of its flag, whichever flag: the error names the flag and what
+    /// it allows, instead of clap's "unexpected argument '-5'". Walks every option of every
+    /// command, so a new flag cannot miss it.
+    #[test]
+    fn a_negative_value_is_refused_by_its_flag_name() {
+        let cli = Cli::command();
+        let mut wrong = Vec::new();
+        for sub in cli.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                if arg.is_positional() || !arg.get_action().takes_values() {
+                    continue;
+                }
+                // A path may start with `-` only as `./-x`, as everywhere:
+                // `--db --json` must not name a file `--json`.
+                let names = arg.get_value_names().unwrap_or_default();
+                if names
+                    .iter()
+                    .any(|n| ["PATH", "FILE", "DIR"].contains(&n.as_str()))
+                {
+                    continue;
+                }
+                let flag = format!("--{long}");
+                for value in ["-1", "-5ms"] {
+                    let argv = ["ticketlab", sub.get_name(), flag.as_str(), value];
+                    let message = match Cli::try_parse_from(argv) {
+                        Ok(_) => continue,
+                        Err(e) => one_line(&e.render().to_string()),
+                    };
+                    let says_allowed = ["allowed", "from", "one of"]
+                        .iter()
+                        .any(|w| message.contains(w));
+                    if !message.contains(&flag) || !says_allowed {
+                        wrong.push(format!("{} {flag} {value}: {message}", sub.get_name()));
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// Every value of a named setting is taken by its own name, and only
+    /// by it.
+    fn names_round_trip<T: Named + clap::ValueEnum + std::fmt::Debug + std::fmt::Display>() {
+        let mut seen = std::collections::HashSet::new();
+        for v in T::ALL {
+            assert!(seen.insert(v.name()), "{} twice", v.name());
+            assert_eq!(T::from_str(v.name(), false), Ok(*v));
+            assert_eq!(v.to_string(), v.name());
+            assert!(!v.about().is_empty());
+        }
+        assert!(T::from_str("both", false).is_err());
+    }
+
+    #[test]
+    fn every_named_setting_round_trips_through_its_name() {
+        names_round_trip::<StoreKind>();
+        names_round_trip::<LockMode>();
+        names_round_trip::<ViewMode>();
+        names_round_trip::<PrintLock>();
+        names_round_trip::<Then>();
+        names_round_trip::<Find>();
+    }
+
+    #[test]
+    fn the_tickets_help_says_its_bound_exactly() {
+        // The help writes the bound as a power of ten.
+        assert_eq!(10u64.pow(MAX_TICKETS.ilog10()), MAX_TICKETS);
     }
 
     #[test]

@@ -195,6 +195,14 @@ pub struct DbFile {
 }
 
 impl SaleConfig {
+    /// Whether buyers take the segment's mutex (a `lock` step): under
+    /// `none`, `join`, `atomic` and the server store they never do, so a
+    /// view says "no lock" rather than "lock free"; the queue store's buyers
+    /// take it around the request pipe.
+    pub(crate) fn takes_mutex(&self) -> bool {
+        steps_taken(self.store, self.lock).contains(&Step::Lock)
+    }
+
     /// Whether buyers must record their operations: always where updates can
     /// be lost (so the summary can name them) and in every sale small
     /// enough that recording costs nothing a person would notice (so every
@@ -209,13 +217,51 @@ impl SaleConfig {
     }
 }
 
+impl SaleConfig {
+    /// The flags that make this sale, as `sell` and `step` take them, the
+    /// defaults of both left out (`--lock` is always named: their defaults
+    /// differ): the one way a saved schedule or a replay line names its
+    /// sale. The seed is named only with `--jitter`, the only draws it
+    /// steers; the schedule is each caller's to add.
+    pub(crate) fn flags(&self) -> String {
+        let mut flags = vec![format!("-w {} -t {}", self.workers, self.tickets)];
+        if self.store != StoreKind::Shm {
+            flags.push(format!("--store {}", self.store));
+        }
+        flags.push(format!("--lock {}", self.lock));
+        if self.wants != Wants::Count(1) {
+            flags.push(format!("--wants {}", self.wants));
+        }
+        for (flag, delay) in [
+            ("--start-delay", self.start_delay),
+            ("--search-delay", self.search_delay),
+            ("--read-delay", self.read_delay),
+            ("--write-delay", self.write_delay),
+        ] {
+            if !delay.is_zero() {
+                flags.push(format!("{flag} {}", format_duration(delay)));
+            }
+        }
+        if self.jitter {
+            flags.push(format!("--jitter --seed {}", self.seed));
+        }
+        if self.one_process {
+            flags.push("--one-process".into());
+        }
+        if let Some(crash) = self.crash {
+            flags.push(format!("--crash {crash}"));
+        }
+        flags.join(" ")
+    }
+}
+
 /// Purchases up to which a sale records its trace unasked: a few
 /// operations each, well within the trace's room.
 const SMALL_SALE_PURCHASES: u64 = 10_000;
 
 /// Whether a store and lock setting can lose updates: the one place that
 /// says which settings race. The seller serialises every sale, so the
-/// and queue stores never do.
+/// server and queue stores never do.
 pub(crate) fn racy(store: StoreKind, lock: LockMode) -> bool {
     !store.has_seller() && matches!(lock, LockMode::None | LockMode::Write)
 }
@@ -244,16 +290,16 @@ pub enum ViewMode {
     Quiet,
 }
 
-impl FromStr for ViewMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "live" => Ok(ViewMode::Live),
-            "plain" => Ok(ViewMode::Plain),
-            "quiet" => Ok(ViewMode::Quiet),
-            _ => Err(format!("unknown view '{s}' (allowed: live, plain, quiet)")),
-        }
-    }
+/// When the live screen uses colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorMode {
+    /// Colour unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    /// Colour even with `NO_COLOR`.
+    Always,
+    /// No colour: bold and reverse video only.
+    Never,
 }
 
 /// What a run prints, and where.
@@ -265,8 +311,14 @@ pub struct Output {
     pub json: bool,
     /// Print the post-mortem after the run.
     pub trace: bool,
+    /// When the live screen uses colour.
+    pub color: ColorMode,
 }
 
+/// Buyers in a sale unless told.
+pub(crate) const DEFAULT_WORKERS: u64 = 100;
+/// Tickets on sale unless told.
+pub(crate) const DEFAULT_TICKETS: u64 = 1;
 /// Largest number of buyers a sale accepts.
 pub(crate) const MAX_WORKERS: usize = 1000;
 /// Largest number of tickets a sale accepts.
@@ -511,39 +563,80 @@ pub(crate) fn valid_sale_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-impl fmt::Display for StoreKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+/// A setting chosen by name from a fixed list (`--store shm`, `--lock buy`):
+/// the one place each value's name and its one-line meaning live. `cli.rs`
+/// turns every such setting into a clap value enum, so `--help` and its
+/// errors list the values; nothing else parses them. A new variant goes in
+/// `ALL`, `name` and `about`.
+pub(crate) trait Named: Copy + PartialEq + Sized + 'static {
+    /// Every value, in the order `--help` lists them.
+    const ALL: &'static [Self];
+    /// The word the flag takes.
+    fn name(self) -> &'static str;
+    /// What it means, in one line for `--help`.
+    fn about(self) -> &'static str;
+}
+
+/// `Display` for a [`Named`] setting: its name.
+macro_rules! display_by_name {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(crate::config::Named::name(*self))
+            }
+        }
+    )*};
+}
+pub(crate) use display_by_name;
+
+display_by_name!(StoreKind, LockMode, ViewMode, ColorMode);
+
+impl Named for StoreKind {
+    const ALL: &'static [StoreKind] = &[
+        StoreKind::Shm,
+        StoreKind::File,
+        StoreKind::Server,
+        StoreKind::Queue,
+        StoreKind::Sqlite,
+        StoreKind::Postgres,
+    ];
+    fn name(self) -> &'static str {
+        match self {
             StoreKind::Shm => "shm",
             StoreKind::File => "file",
             StoreKind::Server => "server",
             StoreKind::Queue => "queue",
             StoreKind::Sqlite => "sqlite",
             StoreKind::Postgres => "postgres",
-        })
+        }
     }
-}
-
-impl FromStr for StoreKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "shm" => Ok(StoreKind::Shm),
-            "file" => Ok(StoreKind::File),
-            "server" => Ok(StoreKind::Server),
-            "queue" => Ok(StoreKind::Queue),
-            "sqlite" => Ok(StoreKind::Sqlite),
-            "postgres" => Ok(StoreKind::Postgres),
-            _ => Err(format!(
-                "unknown store '{s}' (allowed: shm, file, server, queue, sqlite, postgres)"
-            )),
+    fn about(self) -> &'static str {
+        match self {
+            StoreKind::Shm => "an integer in shared memory",
+            StoreKind::File => "a JSON file, rewritten whole on every purchase",
+            StoreKind::Server => "a seller process that owns the count; buyers ask it over pipes",
+            StoreKind::Queue => {
+                "the seller behind one request pipe that buyers write under the lock"
+            }
+            StoreKind::Sqlite => "a SQLite database file (--db keeps it)",
+            StoreKind::Postgres => "a PostgreSQL server (--db-url), which runs can share (--sale)",
         }
     }
 }
 
-impl fmt::Display for LockMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Named for LockMode {
+    const ALL: &'static [LockMode] = &[
+        LockMode::None,
+        LockMode::Write,
+        LockMode::Buy,
+        LockMode::Robust,
+        LockMode::Task,
+        LockMode::Join,
+        LockMode::Atomic,
+        LockMode::Serializable,
+    ];
+    fn name(self) -> &'static str {
+        match self {
             LockMode::None => "none",
             LockMode::Write => "write",
             LockMode::Buy => "buy",
@@ -552,25 +645,58 @@ impl fmt::Display for LockMode {
             LockMode::Join => "join",
             LockMode::Atomic => "atomic",
             LockMode::Serializable => "serializable",
-        })
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            LockMode::None => "no lock: the race",
+            LockMode::Write => "only the write is locked (still races)",
+            LockMode::Buy => "read, check and write under the mutex",
+            LockMode::Robust => "as buy, under a robust mutex a dead holder cannot keep",
+            LockMode::Task => "search and buy together under the mutex",
+            LockMode::Join => "no lock; each buyer starts after the previous one exited",
+            LockMode::Atomic => {
+                "a compare-and-swap loop on the shared count (a database: one conditional UPDATE)"
+            }
+            LockMode::Serializable => {
+                "databases: a SERIALIZABLE transaction, retried when the database refuses it"
+            }
+        }
     }
 }
 
-impl FromStr for LockMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" => Ok(LockMode::None),
-            "write" => Ok(LockMode::Write),
-            "buy" => Ok(LockMode::Buy),
-            "robust" => Ok(LockMode::Robust),
-            "task" => Ok(LockMode::Task),
-            "join" => Ok(LockMode::Join),
-            "atomic" => Ok(LockMode::Atomic),
-            "serializable" => Ok(LockMode::Serializable),
-            _ => Err(format!(
-                "unknown lock '{s}' (allowed: none, write, buy, robust, task, join, atomic, serializable)"
-            )),
+impl Named for ViewMode {
+    const ALL: &'static [ViewMode] = &[ViewMode::Live, ViewMode::Plain, ViewMode::Quiet];
+    fn name(self) -> &'static str {
+        match self {
+            ViewMode::Live => "live",
+            ViewMode::Plain => "plain",
+            ViewMode::Quiet => "quiet",
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            ViewMode::Live => "a live screen",
+            ViewMode::Plain => "a line every 250 ms",
+            ViewMode::Quiet => "only the outcome",
+        }
+    }
+}
+
+impl Named for ColorMode {
+    const ALL: &'static [ColorMode] = &[ColorMode::Auto, ColorMode::Always, ColorMode::Never];
+    fn name(self) -> &'static str {
+        match self {
+            ColorMode::Auto => "auto",
+            ColorMode::Always => "always",
+            ColorMode::Never => "never",
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            ColorMode::Auto => "colour unless the NO_COLOR environment variable is set",
+            ColorMode::Always => "colour even with NO_COLOR",
+            ColorMode::Never => "no colour: bold and reverse video only",
         }
     }
 }
@@ -587,10 +713,13 @@ impl fmt::Display for Wants {
 impl FromStr for Wants {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if s == "all" {
+        // Spaces around a value are allowed, as for every number and
+        // duration.
+        let t = s.trim();
+        if t == "all" {
             return Ok(Wants::All);
         }
-        match s.parse::<u64>() {
+        match t.parse::<u64>() {
             Ok(n) if (1..=MAX_TICKETS).contains(&n) => Ok(Wants::Count(n)),
             _ => Err(format!(
                 "'{s}' is not a ticket count (allowed: 1 to {MAX_TICKETS}, or all)"
@@ -612,7 +741,12 @@ impl Serialize for Wants {
 
 /// Parses `50us`, `100ms`, `0.2s`, `1s` or `0`.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("'{s}' is not a duration (allowed: 0 to 60s, e.g. 50us, 100ms, 0.2s, 1s)");
+    let bad = || {
+        format!(
+            "'{s}' is not a duration (allowed: 0 to {}, e.g. 50us, 100ms, 0.2s, 1s)",
+            format_duration(MAX_DELAY)
+        )
+    };
     let t = s.trim();
     if t == "0" {
         return Ok(Duration::ZERO);
@@ -676,6 +810,39 @@ mod tests {
         for s in ["0", "50us", "100ms", "1s"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }
+    }
+
+    #[test]
+    fn only_settings_with_a_lock_step_take_the_mutex() {
+        use LockMode::*;
+        for (store, lock, mutex) in [
+            (StoreKind::Shm, None, false),
+            (StoreKind::File, Join, false),
+            (StoreKind::Shm, Atomic, false),
+            (StoreKind::Shm, Write, true),
+            (StoreKind::File, Buy, true),
+            (StoreKind::Shm, Robust, true),
+            (StoreKind::Shm, Task, true),
+            (StoreKind::Server, None, false),
+            (StoreKind::Queue, None, true),
+        ] {
+            assert_eq!(sale(store, lock).takes_mutex(), mutex, "{store} {lock}");
+        }
+    }
+
+    #[test]
+    fn a_sale_names_its_flags_leaving_defaults_out() {
+        let mut cfg = sale(StoreKind::Shm, LockMode::None);
+        assert_eq!(cfg.flags(), "-w 2 -t 1 --lock none");
+        cfg.store = StoreKind::File;
+        cfg.wants = Wants::All;
+        cfg.read_delay = Duration::from_millis(5);
+        cfg.jitter = true;
+        cfg.seed = 9;
+        assert_eq!(
+            cfg.flags(),
+            "-w 2 -t 1 --store file --lock none --wants all --read-delay 5ms --jitter --seed 9"
+        );
     }
 
     #[test]

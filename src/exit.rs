@@ -27,6 +27,19 @@ impl Exit {
     }
 }
 
+/// The exit codes as every command's `--help` lists them (a macro, so the
+/// help text can be put together at compile time).
+macro_rules! exit_codes_help {
+    () => {
+        "Exit codes:
+  0      ran as asked (a racy sale that oversold still ran as asked)
+  1      failed: an error, a buyer that crashed, a lock holder that died
+  2      bad flags or an impossible combination (one line on stderr says which)
+  128+N  stopped by signal N: 130 for Ctrl-C or q, 143 for SIGTERM"
+    };
+}
+pub(crate) use exit_codes_help;
+
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
         ExitCode::from(exit.code())

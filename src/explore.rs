@@ -24,6 +24,14 @@ use crate::scheduler::{Choice, Chooser, Moment};
 use crate::step::Step;
 use crate::supervisor::{self, Quiet, SaleError};
 
+/// Most buyers an exploration runs: the schedules grow factorially, and
+/// 4 buyers already take minutes.
+pub(crate) const MAX_WORKERS: u64 = 4;
+/// Most tickets an exploration sells.
+pub(crate) const MAX_TICKETS: u64 = 5;
+/// Most tickets each buyer of an exploration tries to buy.
+pub(crate) const MAX_WANTS: u64 = 3;
+
 /// What `explore` is asked to do.
 #[derive(Debug, Clone)]
 pub struct ExploreConfig {
@@ -62,13 +70,23 @@ impl Find {
     }
 }
 
-impl std::fmt::Display for Find {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+crate::config::display_by_name!(Find);
+
+impl crate::config::Named for Find {
+    const ALL: &'static [Find] = &[Find::Oversold, Find::Lost, Find::Deadlock];
+    fn name(self) -> &'static str {
+        match self {
             Find::Oversold => "oversold",
             Find::Lost => "lost",
             Find::Deadlock => "deadlock",
-        })
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            Find::Oversold => "more tickets sold than there were",
+            Find::Lost => "a sale the count forgot",
+            Find::Deadlock => "every buyer left waits for a lock",
+        }
     }
 }
 
@@ -187,6 +205,10 @@ pub(crate) struct Exploration {
     pub store: String,
     /// The lock setting.
     pub lock: String,
+    /// The flags that make the sale explored, for the line that replays
+    /// a failing schedule.
+    #[serde(skip)]
+    pub flags: String,
     /// Tickets each buyer wants.
     pub wants: crate::config::Wants,
     /// `--preemptions`: the bound on a schedule's preemptions, if any.
@@ -748,6 +770,7 @@ fn summarise(cfg: &ExploreConfig, runs: usize, complete: bool, traces: Vec<Ran>)
         })
         .collect();
     Exploration {
+        flags: cfg.sale.flags(),
         workers: cfg.sale.workers,
         tickets: cfg.sale.tickets,
         store: cfg.sale.store.to_string(),
@@ -849,16 +872,11 @@ impl Exploration {
                 }
                 // On a line of its own, flags the defaults do not need left
                 // out: students copy it, and it must not wrap at 80 columns.
-                let store = if self.store == "shm" {
-                    String::new()
-                } else {
-                    format!(" --store {}", self.store)
-                };
                 writeln!(out, "    try it:")?;
                 writeln!(
                     out,
-                    "    ticketlab step -w {} -t {}{store} --lock {} --schedule {}",
-                    self.workers, self.tickets, self.lock, f.schedule
+                    "    ticketlab step {} --schedule {}",
+                    self.flags, f.schedule
                 )?;
             }
         }

@@ -610,7 +610,11 @@ mod tests {
         let Command::Run(run) = cli.command else {
             return;
         };
-        let target = find(&run.lab).unwrap_or_else(|| panic!("{file}: `{line}` names no lab"));
+        let target = run
+            .lab
+            .as_deref()
+            .and_then(find)
+            .unwrap_or_else(|| panic!("{file}: `{line}` names no lab"));
         let flags: Vec<&str> = run.flags.iter().map(String::as_str).collect();
         let argv = merged_argv(target, &flags);
         if let Err(e) = Cli::try_parse_from(&argv) {

@@ -1,26 +1,13 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-use clap::error::ErrorKind;
-use ticketlab::cli::Cli;
 use ticketlab::exit::Exit;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            e.exit()
-        }
-        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
-            return Exit::Usage.into();
-        }
-        Err(e) => {
-            eprintln!("{}", ticketlab::app::one_line(&e.render().to_string()));
-            return Exit::Usage.into();
-        }
+    let command = match ticketlab::cli::parse() {
+        Ok(command) => command,
+        Err(exit) => return exit.into(),
     };
-    match ticketlab::app::run(cli.command) {
+    match ticketlab::app::run(command) {
         Ok(exit) => exit.into(),
         // A reader that stopped reading (`| head`) is not an error worth a word.
         Err(e) if is_broken_pipe(&e) => Exit::Success.into(),

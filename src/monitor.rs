@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::buyer::{BuyerNo, Op};
 use crate::config::{SaleConfig, format_duration};
 use crate::postmortem::{self, Event, Replay};
+use crate::protocol::{BuyerNo, Op};
 use crate::segment::{Segment, TraceEntry};
 use crate::store::FileStore;
 use crate::view::{BuyerCell, BuyerState, Settings, Snapshot};
@@ -19,6 +19,9 @@ const EVENT_LOG: usize = 64;
 /// from the buyers for every one; past this the log skips ahead (the
 /// summary still names every lost update from the whole trace).
 const EVENTS_PER_TICK: usize = 20_000;
+/// How long a buyer whose sale was just overwritten stays marked in the
+/// grid: long enough to be seen from the back of a room.
+const LOST_MARK: Duration = Duration::from_millis(1500);
 
 /// Follows one sale from tick to tick.
 pub(crate) struct Monitor {
@@ -38,6 +41,12 @@ pub(crate) struct Monitor {
     swaps: bool,
     /// Whether the sale has serializable transactions to retry.
     retries: bool,
+    /// The last count that parsed, with the lost updates it made then.
+    last_count: Option<(i64, Option<i64>)>,
+    /// Reads of the file store that caught it mid-rewrite.
+    torn_reads: u64,
+    /// Per buyer: when a stale write last overwrote one of its sales.
+    lost_at: Vec<Option<Duration>>,
 }
 
 impl Monitor {
@@ -53,7 +62,11 @@ impl Monitor {
                 read_delay: format_duration(cfg.read_delay),
                 write_delay: format_duration(cfg.write_delay),
                 jitter: cfg.jitter,
+                mutex: cfg.takes_mutex(),
                 seed: cfg.seed,
+                delays: [cfg.search_delay, cfg.read_delay, cfg.write_delay]
+                    .iter()
+                    .any(|d| !d.is_zero()),
             },
             tickets: cfg.tickets,
             events: VecDeque::new(),
@@ -64,6 +77,9 @@ impl Monitor {
             follow: events,
             swaps: crate::report::shows_failed_swaps(cfg.lock),
             retries: cfg.lock == crate::config::LockMode::Serializable,
+            last_count: None,
+            torn_reads: 0,
+            lost_at: vec![None; cfg.workers],
         }
     }
 
@@ -93,11 +109,12 @@ impl Monitor {
             buyers.push(BuyerCell {
                 state: state_of(op),
                 bought,
+                lost_sale: false,
             });
         }
         if self.follow {
             if seg.layout().trace_per_worker > 0 {
-                self.follow_trace(seg);
+                self.follow_trace(seg, elapsed);
             } else {
                 self.follow_states(seg);
             }
@@ -105,38 +122,53 @@ impl Monitor {
         // The count is read after the slots: a purchase stores the count
         // before its `bought`, so this order can only undercount lost
         // updates for a moment, never invent one.
-        let remaining = match &self.db {
+        let read = match &self.db {
             Some(path) => read_whole_count(path),
             None => Some(seg.count().load(Ordering::Relaxed)),
         };
+        for (cell, at) in buyers.iter_mut().zip(&self.lost_at) {
+            cell.lost_sale = at.is_some_and(|at| elapsed.saturating_sub(at) < LOST_MARK);
+        }
         let control = seg.control();
         let area = seg.lock_area();
         let holder = usize::try_from(area.holder_worker.load(Ordering::Relaxed)).ok();
         let holder_pid = Some(area.holder_pid.load(Ordering::Relaxed)).filter(|&p| p > 0);
-        let tally = crate::report::Tally::new(self.tickets, sold, remaining);
+        let tally = crate::report::Tally::new(self.tickets, sold, read);
+        // A torn read shows the last count that parsed, marked as such,
+        // with the lost updates of that moment: set against newer sales it
+        // would show losses that never happened.
+        let count_stale = read.is_none() && self.last_count.is_some();
+        match read {
+            Some(n) => self.last_count = Some((n, tally.lost_updates)),
+            None => self.torn_reads += 1,
+        }
+        let (remaining, lost_updates) = match self.last_count {
+            Some((n, lost)) => (Some(n), lost),
+            None => (None, None),
+        };
         Snapshot {
             settings: self.settings.clone(),
             elapsed,
             remaining,
+            count_stale,
+            torn_reads: self.torn_reads,
             sold,
             oversold: tally.oversold,
-            lost_updates: tally.lost_updates,
+            lost_updates,
             buyers,
             holder,
             holder_pid: holder.and(holder_pid),
             waiting,
             failed_swaps: self.swaps.then_some(failed_swaps),
             retries: self.retries.then_some(retries),
-            ops_per_sec: if elapsed.is_zero() {
-                0.0
-            } else {
-                sold as f64 / elapsed.as_secs_f64()
-            },
+            ops_per_sec: crate::report::meaningful_rate(sold, elapsed.as_secs_f64() * 1000.0),
             // The supervisor knows whether it paused the sale.
             paused: false,
             delay_factor: f64::from(control.delay_permille.load(Ordering::Relaxed)) / 1000.0,
             events: self.events.iter().cloned().collect(),
             finished,
+            // The supervisor knows whether it cut the sale short.
+            stopped: false,
             stepper: None,
         }
     }
@@ -148,7 +180,13 @@ impl Monitor {
         self.events.push_back(line);
     }
 
-    fn follow_trace(&mut self, seg: &Segment) {
+    fn mark_lost(&mut self, buyer: usize, elapsed: Duration) {
+        if let Some(at) = self.lost_at.get_mut(buyer) {
+            *at = Some(elapsed);
+        }
+    }
+
+    fn follow_trace(&mut self, seg: &Segment, elapsed: Duration) {
         let cap = seg.layout().trace_per_worker;
         let mut fresh = Vec::new();
         for (id, cursor) in self.cursors.iter_mut().enumerate() {
@@ -182,22 +220,20 @@ impl Monitor {
         let total = fresh.iter().filter(|e| shown(e)).count();
         let mut skip = total.saturating_sub(EVENT_LOG);
         for event in fresh {
+            let lost = self.replay.push(&event);
+            for l in &lost {
+                self.mark_lost(l.lost_buyer, elapsed);
+            }
             if !shown(&event) || skip > 0 {
                 skip -= usize::from(shown(&event) && skip > 0);
-                self.replay.skip(&event);
                 continue;
             }
-            let lost = self.replay.push(&event);
             let mut line = postmortem::describe(&event)
                 .split_once("buyer")
                 .map(|(_, rest)| format!("buyer{}", squeeze(rest)))
                 .unwrap_or_default();
             if !lost.is_empty() {
-                let names: Vec<String> = lost
-                    .iter()
-                    .map(|l| BuyerNo(l.lost_buyer).to_string())
-                    .collect();
-                line.push_str(&format!(" — overwrote buyer {}'s sale", names.join(", ")));
+                line.push_str(&format!(" — overwrote {}", whose_sales(&lost)));
             }
             self.log(line);
         }
@@ -228,11 +264,31 @@ impl Monitor {
 }
 
 /// Reads the file store's count, retrying a few times past writers caught
-/// between truncate and write; `None` (shown as unknown) if it stays torn.
-/// An older whole count would be worse: set against newer sales it would
-/// show lost updates that never happened.
+/// between truncate and write; `None` if it stays torn (the snapshot then
+/// shows the last count that parsed, marked as such).
 fn read_whole_count(path: &std::path::Path) -> Option<i64> {
     (0..8).find_map(|_| FileStore::final_count(path))
+}
+
+/// "buyer 3's sale", "2 of buyer 3's sales, buyer 7's sale": one part per
+/// buyer, in the order they were overwritten, so a write that erased
+/// thirty sales is one short line.
+fn whose_sales(lost: &[postmortem::LostUpdate]) -> String {
+    let mut counts: Vec<(usize, usize)> = Vec::new();
+    for l in lost {
+        match counts.iter_mut().find(|(b, _)| *b == l.lost_buyer) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((l.lost_buyer, 1)),
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(b, n)| match n {
+            1 => format!("buyer {}'s sale", BuyerNo(b)),
+            n => format!("{n} of buyer {}'s sales", BuyerNo(b)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn squeeze(s: &str) -> String {
@@ -253,5 +309,25 @@ pub(crate) fn state_of(op: Op) -> BuyerState {
         Op::SoldOut => BuyerState::SoldOut,
         Op::Exited => BuyerState::Exited,
         Op::Crashed => BuyerState::Crashed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postmortem::LostUpdate;
+
+    #[test]
+    fn a_write_that_erased_many_sales_is_one_short_line() {
+        let lost = |by: usize, of: usize| LostUpdate {
+            overwritten_by: by,
+            lost_buyer: of,
+            count_read: 5,
+        };
+        assert_eq!(whose_sales(&[lost(0, 2)]), "buyer 3's sale");
+        let many: Vec<LostUpdate> = std::iter::repeat_n(lost(0, 6), 29)
+            .chain([lost(0, 2)])
+            .collect();
+        assert_eq!(whose_sales(&many), "29 of buyer 7's sales, buyer 3's sale");
     }
 }

@@ -19,11 +19,11 @@ pub(crate) struct LiveObserver {
 }
 
 impl LiveObserver {
-    /// Takes over the terminal on `target`.
-    pub(crate) fn start(target: Target) -> io::Result<LiveObserver> {
+    /// Takes over the terminal on `target`, drawing in colour or not.
+    pub(crate) fn start(target: Target, colour: bool) -> io::Result<LiveObserver> {
         crate::view::install_panic_hook();
         Ok(LiveObserver {
-            view: Some(LiveView::start(target)?),
+            view: Some(LiveView::start(target, colour)?),
         })
     }
 }

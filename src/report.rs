@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::buyer::BuyerNo;
 use crate::config::{LockMode, SaleConfig, StoreKind, Wants, format_duration};
 use crate::postmortem::{self, Event, LostUpdate};
+use crate::protocol::BuyerNo;
 
 /// One buyer's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -502,7 +502,13 @@ impl SaleReport {
         let lost = usize::try_from(self.lost_updates.unwrap_or(0)).unwrap_or(usize::MAX);
         if racy && lost > 0 {
             let tickets = i64::try_from(self.tickets).unwrap_or(i64::MAX);
-            self.lost = postmortem::lost_updates(tickets, &mut self.events);
+            // An overflowed trace names only what it saw whole.
+            let until = if self.trace_overflow > 0 {
+                postmortem::recorded_until(&self.events)
+            } else {
+                None
+            };
+            self.lost = postmortem::lost_updates_until(tickets, &mut self.events, until);
             self.lost.truncate(lost);
         }
     }
@@ -668,21 +674,28 @@ impl SaleReport {
                 failed.join(", ")
             )?;
         }
-        writeln!(
-            out,
-            "  elapsed       {:.1} ms   ({} purchases/s)",
-            self.elapsed_ms,
-            human_rate(self.ops_per_sec)
-        )?;
-        writeln!(out, "  lock wait     {:.1} ms in total", self.lock_wait_ms)?;
-        for lost in self.lost.iter().take(3) {
-            writeln!(out, "  lost: {}", lost.sentence())?;
+        match meaningful_rate(self.sold, self.elapsed_ms) {
+            Some(rate) => writeln!(
+                out,
+                "  elapsed       {:.1} ms   ({} purchases/s)",
+                self.elapsed_ms,
+                human_rate(rate)
+            )?,
+            None => writeln!(out, "  elapsed       {:.1} ms", self.elapsed_ms)?,
         }
-        if self.lost.len() > 3 {
+        writeln!(out, "  lock wait     {:.1} ms in total", self.lock_wait_ms)?;
+        // Equal losses (one stale write erasing several of one buyer's
+        // sales) make one sentence, so the three shown are three stories.
+        let sentences = postmortem::sentences(&self.lost);
+        for (_, sentence) in sentences.iter().take(3) {
+            writeln!(out, "  lost: {sentence}")?;
+        }
+        let named: usize = sentences.iter().take(3).map(|(n, _)| n).sum();
+        if self.lost.len() > named {
             writeln!(
                 out,
                 "        … and {} more (--trace names them all)",
-                self.lost.len() - 3
+                self.lost.len() - named
             )?;
         }
         if self.trace_overflow > 0 {
@@ -823,6 +836,17 @@ pub(crate) fn plural(n: u64, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
+}
+
+/// Fewer purchases than this make no rate: 2 tickets in 5 ms are not
+/// "400 purchases/s", and none in 3 s is not "0 purchases/s".
+const RATE_MIN_SOLD: u64 = 10;
+
+/// Purchases per second over `elapsed_ms`, or `None` when there are too
+/// few purchases for a rate to mean anything. Every view and table shows a
+/// rate only through this.
+pub(crate) fn meaningful_rate(sold: u64, elapsed_ms: f64) -> Option<f64> {
+    (sold >= RATE_MIN_SOLD && elapsed_ms > 0.0).then(|| sold as f64 / (elapsed_ms / 1000.0))
 }
 
 /// 1234567.0 → "1.23M", 5800.0 → "5.8k".
@@ -1229,13 +1253,13 @@ mod tests {
             Event {
                 t_ns: 1_500_000,
                 buyer: 0,
-                op: crate::buyer::Op::Read,
+                op: crate::protocol::Op::Read,
                 value: 1,
             },
             Event {
                 t_ns: 2_000_000,
                 buyer: 0,
-                op: crate::buyer::Op::Unlocked,
+                op: crate::protocol::Op::Unlocked,
                 value: 7,
             },
         ];
@@ -1255,5 +1279,17 @@ mod tests {
         assert_eq!(human_rate(1_234_567.0), "1.23M");
         assert_eq!(human_rate(5_800.0), "5.8k");
         assert_eq!(human_rate(12.0), "12");
+    }
+
+    #[test]
+    fn a_rate_is_shown_only_when_it_means_something() {
+        // 2 tickets in 5.7 ms are not "353 purchases/s"; nothing sold in
+        // 3 s is not "0 purchases/s".
+        assert_eq!(meaningful_rate(2, 5.7), None);
+        assert_eq!(meaningful_rate(0, 3000.0), None);
+        assert_eq!(meaningful_rate(10, 0.0), None);
+        assert!(meaningful_rate(2000, 1.4).is_some());
+        assert_eq!(meaningful_rate(10, 1000.0), Some(10.0));
+        assert_eq!(meaningful_rate(300, 20.0), Some(15_000.0));
     }
 }

@@ -14,8 +14,8 @@
 
 use std::fmt;
 
-use crate::buyer::Op;
 use crate::postmortem::Event;
+use crate::protocol::Op;
 use crate::step::Step;
 
 /// One entry: a buyer's step, perhaps with what it must be and see.

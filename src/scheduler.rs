@@ -233,6 +233,24 @@ pub enum Then {
     Free,
 }
 
+crate::config::display_by_name!(Then);
+
+impl crate::config::Named for Then {
+    const ALL: &'static [Then] = &[Then::Lowest, Then::Free];
+    fn name(self) -> &'static str {
+        match self {
+            Then::Lowest => "lowest",
+            Then::Free => "free",
+        }
+    }
+    fn about(self) -> &'static str {
+        match self {
+            Then::Lowest => "the lowest-numbered buyer that can move, so the run stays fixed",
+            Then::Free => "every buyer runs freely",
+        }
+    }
+}
+
 /// Follows a schedule, then [`Then`].
 #[derive(Debug, Clone)]
 pub(crate) struct ScheduleChooser {

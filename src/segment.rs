@@ -107,7 +107,7 @@ const _: () = assert!(size_of::<LockArea>() == 64);
 pub(crate) struct Slot {
     /// The buyer's pid, 0 until it has started.
     pub pid: AtomicI32,
-    /// Its current [`crate::buyer::BuyerState`] as a number.
+    /// Its current [`crate::protocol::Op`] as a number.
     pub state: AtomicU32,
     /// The count the last operation saw or wrote.
     pub value: AtomicI64,

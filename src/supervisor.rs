@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::buyer::{self, Buyer, Op};
+use crate::buyer::Buyer;
 use crate::config::{LockMode, SaleConfig, StoreKind};
 use crate::fault::{Fault, FaultPoint};
 use crate::monitor::Monitor;
 use crate::mutex::MutexState;
 use crate::postmortem::Event;
 use crate::process::{self, Exit};
+use crate::protocol::{self, Op};
 use crate::report::{Ending, SaleReport, WorkerReport};
 use crate::scheduler::{BuyerNow, Choice, Chooser, Moment, Person, Turnstiles};
 use crate::segment::{self, Segment, TraceEntry};
@@ -40,7 +41,7 @@ const SCHEDULER_NAP: Duration = Duration::from_millis(2);
 
 /// How long the file store may stay unreadable, with no purchase made, before
 /// the parent calls it corrupt and ends the sale: a few looks, and well
-/// under a buyer's own patience (`buyer::CORRUPT_AFTER`), so the sale ends
+/// under a buyer's own patience (`protocol::CORRUPT_AFTER`), so the sale ends
 /// promptly and once, not buyer by buyer.
 const STORE_CORRUPT_AFTER: Duration = Duration::from_millis(500);
 
@@ -485,7 +486,7 @@ impl Run<'_> {
                 let published = seg.count();
                 match pipes.serve(tickets, published) {
                     Ok(_) => 0,
-                    Err(_) => buyer::ERROR_EXIT,
+                    Err(_) => protocol::ERROR_EXIT,
                 }
             })
             .map_err(|source| SaleError::Os {
@@ -630,6 +631,7 @@ impl Run<'_> {
         let mut report = self.report(ending);
         self.add_schedule(&mut report);
         let mut snap = monitor.snapshot(&self.seg, self.elapsed(), completed);
+        snap.stopped = !completed;
         if let Some(person) = chooser.and_then(|c| c.person()) {
             // A refusal or a hint is about a moment that has passed.
             person.message = None;
@@ -677,7 +679,7 @@ impl Run<'_> {
                         Err(e) => {
                             let line = format!("ticketlab: buyer {}: {e}\n", id + 1);
                             let _ = process::write_fd(2, line.as_bytes());
-                            return buyer::ERROR_EXIT;
+                            return protocol::ERROR_EXIT;
                         }
                     }
                 }
@@ -1005,11 +1007,8 @@ impl Run<'_> {
         if person.save_requested {
             person.save_requested = false;
             let text = format!(
-                "# ticketlab step -w {} -t {} --store {} --lock {} --schedule-file {}\n{schedule}\n",
-                self.cfg.workers,
-                self.cfg.tickets,
-                self.cfg.store,
-                self.cfg.lock,
+                "# ticketlab step {} --schedule-file {}\n{schedule}\n",
+                self.cfg.flags(),
                 person.save_to.display()
             );
             let said = match std::fs::write(&person.save_to, text) {
@@ -1102,7 +1101,7 @@ impl Run<'_> {
             for entry in &self.seg.trace(id)[..written] {
                 let (op, _) = TraceEntry::unpack(entry.word.load(Ordering::Relaxed));
                 let Some(step) = op
-                    .checked_sub(buyer::STEP_TRACE_BASE)
+                    .checked_sub(protocol::STEP_TRACE_BASE)
                     .and_then(|n| Step::from_u32(u32::from(n)))
                 else {
                     continue;
@@ -1122,16 +1121,21 @@ impl Run<'_> {
         // names exactly what its recording named, even where two writes of
         // a free run landed too close together for the clock to order.
         if !report.lost.is_empty() {
+            // The reads too: a write counts the sales its read saw.
             let mut writes: Vec<Event> = schedule
                 .entries
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| e.step == Some(Step::Write))
                 .filter_map(|(i, e)| {
+                    let op = match e.step? {
+                        Step::Read => Op::Read,
+                        Step::Write => Op::Wrote,
+                        _ => return None,
+                    };
                     Some(Event {
                         t_ns: i as u64,
                         buyer: e.buyer,
-                        op: Op::Wrote,
+                        op,
                         value: e.value?,
                     })
                 })
@@ -1297,7 +1301,7 @@ impl Run<'_> {
                 _ if child.crashed_as_asked => WorkerEnd::CrashedAsAsked,
                 End::Running => WorkerEnd::NeverStarted,
                 End::Exited(Exit::Code(0)) => WorkerEnd::Ok,
-                End::Exited(Exit::Code(buyer::GAVE_UP_EXIT)) => WorkerEnd::GaveUp,
+                End::Exited(Exit::Code(protocol::GAVE_UP_EXIT)) => WorkerEnd::GaveUp,
                 End::Exited(Exit::Code(process::PANIC_EXIT) | Exit::Signal(_)) => {
                     WorkerEnd::Crashed
                 }

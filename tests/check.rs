@@ -365,3 +365,24 @@ fn check_passes_on_a_refused_run_and_records_nothing() {
     assert!(line.contains("takes no lock"), "{line}");
     assert!(!state.path().join("ticketlab").exists());
 }
+
+#[test]
+fn check_refuses_a_bad_flag_of_the_run_before_asking_anything() {
+    let state = tempfile::tempdir().unwrap();
+    // The answers a student would type: none is asked for.
+    let out = ticketlab()
+        .env("XDG_STATE_HOME", state.path())
+        .args(["check", "2", "-w", "-1"])
+        .write_stdin("1\n0\n0\nshort\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("'--workers <N>'") && stderr.contains("from 1 to 1000"),
+        "{stderr}"
+    );
+    assert!(!state.path().join("ticketlab").exists());
+}

@@ -214,6 +214,11 @@ pub fn drain_output(child: &mut std::process::Child) -> (Vec<u8>, String) {
 /// `ticketlab` on a pseudo-terminal of a chosen size, with any command
 /// line: the same harness as `live.rs`'s, shared so other tests can type
 /// keys into the live screen and read it back.
+/// Drops escape sequences and carriage returns, to read printed text: the
+/// library's own, so the unit and integration tests read alike.
+#[path = "../src/view/escapes.rs"]
+mod escapes;
+
 pub mod term {
     use std::fs::File;
     use std::io::{self, Read, Write};
@@ -303,6 +308,10 @@ pub mod term {
         slave: Option<OwnedFd>,
         output: Arc<Mutex<Vec<u8>>>,
         reader: Option<JoinHandle<()>>,
+        /// Each resize: the bytes read before it, and the new size.
+        resizes: Vec<(usize, u16, u16)>,
+        /// The size before any resize.
+        start_size: (u16, u16),
     }
 
     /// How a run on a terminal ended.
@@ -317,20 +326,40 @@ pub mod term {
         pub termios: libc::termios,
         cols: u16,
         rows: u16,
+        bytes: Vec<u8>,
+        resizes: Vec<(usize, u16, u16)>,
     }
 
     impl TermRun {
         /// Starts `ticketlab ARGS` on a fresh `cols` × `rows` terminal, as
         /// the session leader with that terminal as its controlling one.
         pub fn start(args: &[&str], cols: u16, rows: u16) -> TermRun {
+            Self::start_with(args, cols, rows, &[("TERM", "xterm-256color")])
+        }
+
+        /// `start` with these environment variables.
+        pub fn start_with(args: &[&str], cols: u16, rows: u16, env: &[(&str, &str)]) -> TermRun {
+            Self::start_full(args, cols, rows, env, None)
+        }
+
+        /// `start_with`, and stdout goes to `stdout` instead of the
+        /// terminal when given.
+        pub fn start_full(
+            args: &[&str],
+            cols: u16,
+            rows: u16,
+            env: &[(&str, &str)],
+            stdout: Option<Stdio>,
+        ) -> TermRun {
             let (master, slave) = open_pty(cols, rows);
             let stdio = || Stdio::from(slave.try_clone().expect("dup the slave"));
             let mut command = ticketlab_process();
             command
                 .args(args)
-                .env("TERM", "xterm-256color")
+                .env_remove("NO_COLOR")
+                .envs(env.iter().copied())
                 .stdin(stdio())
-                .stdout(stdio())
+                .stdout(stdout.unwrap_or_else(stdio))
                 .stderr(stdio());
             // SAFETY: the closure runs in the forked child before exec and
             // calls only async-signal-safe functions (setsid, ioctl).
@@ -366,7 +395,27 @@ pub mod term {
                 slave: Some(slave),
                 output,
                 reader: Some(reader),
+                resizes: Vec::new(),
+                start_size: (cols, rows),
             }
+        }
+
+        /// Resizes the terminal, as a person dragging its window does: the
+        /// kernel tells the run with SIGWINCH.
+        pub fn resize(&mut self, cols: u16, rows: u16) {
+            let size = libc::winsize {
+                ws_row: rows,
+                ws_col: cols,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            let at = self.output.lock().unwrap().len();
+            // SAFETY: TIOCSWINSZ reads one `winsize`, which lives across
+            // the call.
+            let sized = unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+            assert_eq!(sized, 0, "TIOCSWINSZ: {}", io::Error::last_os_error());
+            self.resizes.push((at, cols, rows));
+            (self.cols, self.rows) = (cols, rows);
         }
 
         /// The parent's pid.
@@ -422,13 +471,16 @@ pub mod term {
                 "the terminal was never closed: some process still holds it"
             );
             reader.join().expect("the reader thread");
+            let (first_cols, first_rows) = self.start_size;
             TermEnded {
                 status: status.expect("exited"),
                 pid: self.child.id(),
                 raw: self.raw(),
                 termios,
-                cols: self.cols,
-                rows: self.rows,
+                cols: first_cols,
+                rows: first_rows,
+                bytes: self.output.lock().unwrap().clone(),
+                resizes: std::mem::take(&mut self.resizes),
             }
         }
     }
@@ -464,7 +516,17 @@ pub mod term {
 
         /// The alternate screen as last drawn.
         pub fn screen(&self) -> String {
-            replay_screen(&self.raw, self.cols, self.rows)
+            let (cols, rows) = self
+                .resizes
+                .last()
+                .map_or((self.cols, self.rows), |r| (r.1, r.2));
+            replay_screen(&self.raw, cols, rows)
+        }
+
+        /// The normal screen and its scrollback after the run, oldest line
+        /// first, replayed with every resize where it happened.
+        pub fn history(&self) -> Vec<String> {
+            history(&self.bytes, self.cols, self.rows, &self.resizes)
         }
 
         /// The terminal was handed back: the alternate screen left after it
@@ -495,86 +557,76 @@ pub mod term {
         }
     }
 
-    /// Drops escape sequences and carriage returns, to read printed text.
-    pub fn strip_escapes(s: &str) -> String {
-        let mut out = String::new();
-        let mut chars = s.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '\x1b' => {
-                    if chars.next_if_eq(&'[').is_some() {
-                        // Parameters, then one final byte in @..~.
-                        for d in chars.by_ref() {
-                            if ('@'..='~').contains(&d) {
-                                break;
-                            }
-                        }
-                    } else {
-                        chars.next();
-                    }
-                }
-                '\r' => {}
-                c => out.push(c),
-            }
+    pub(crate) use super::escapes::strip_escapes;
+
+    /// Replays `raw` on a `cols` × `rows` terminal (the `vt100` crate) and
+    /// returns the alternate screen as it was last drawn, one line per row.
+    pub fn replay_screen(raw: &str, cols: u16, rows: u16) -> String {
+        let mut parser = terminal(cols, rows);
+        parser.process(raw.as_bytes());
+        if !parser.screen().alternate_screen() {
+            // Back on the alternate screen without clearing it (mode 47):
+            // it still holds the last frame drawn there.
+            parser.process(b"\x1b[?47h");
         }
-        out
+        lines_of(parser.screen())
     }
 
-    /// Replays `raw` on a `cols` × `rows` grid and returns the alternate
-    /// screen as it was last drawn, one line per row (cursor moves, clears
-    /// and printed characters are all the live view sends).
-    pub fn replay_screen(raw: &str, cols: u16, rows: u16) -> String {
-        let (cols, rows) = (cols as usize, rows as usize);
-        let blank = || vec![vec![' '; cols]; rows];
-        let mut grid = blank();
-        let (mut row, mut col) = (0usize, 0usize);
-        let mut alternate = false;
-        let mut chars = raw.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '\x1b' => {
-                    if chars.next_if_eq(&'[').is_none() {
-                        chars.next();
-                        continue;
-                    }
-                    let mut params = String::new();
-                    let mut last = None;
-                    for d in chars.by_ref() {
-                        if ('@'..='~').contains(&d) {
-                            last = Some(d);
-                            break;
-                        }
-                        params.push(d);
-                    }
-                    match (last, params.as_str()) {
-                        (Some('h'), "?1049") => {
-                            alternate = true;
-                            grid = blank();
-                        }
-                        (Some('l'), "?1049") => alternate = false,
-                        (Some('J'), "2") => grid = blank(),
-                        (Some('H'), p) => {
-                            let mut at = p.split(';').map(|n| n.parse::<usize>().unwrap_or(1));
-                            row = at.next().unwrap_or(1).saturating_sub(1);
-                            col = at.next().unwrap_or(1).saturating_sub(1);
-                        }
-                        _ => {}
-                    }
-                }
-                '\r' => col = 0,
-                '\n' => row += 1,
-                c if c.is_control() => {}
-                c => {
-                    if alternate && row < rows && col < cols {
-                        grid[row][col] = c;
-                    }
-                    col += 1;
-                }
-            }
-        }
-        grid.iter()
-            .map(|r| r.iter().collect::<String>().trim_end().to_string())
+    /// A `vt100` terminal of `cols` × `rows` that keeps 10,000 lines of
+    /// scrollback.
+    pub fn terminal(cols: u16, rows: u16) -> vt100::Parser {
+        let nz = |n: u16| std::num::NonZeroU16::new(n.max(1)).expect("not zero");
+        vt100::Parser::new(nz(rows), nz(cols), 10_000)
+    }
+
+    /// The rows of `screen` as shown, trailing blanks dropped.
+    fn lines_of(screen: &vt100::Screen) -> String {
+        let (_, cols) = screen.size();
+        screen
+            .rows(0, cols.get())
+            .map(|r| r.trim_end().to_string())
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// The normal screen with its scrollback, oldest line first, as a
+    /// terminal shows it after a run that wrote `raw`, resized at the
+    /// byte offsets `resizes` gives (offset, cols, rows).
+    pub fn history(raw: &[u8], cols: u16, rows: u16, resizes: &[(usize, u16, u16)]) -> Vec<String> {
+        let mut parser = terminal(cols, rows);
+        let mut at = 0;
+        for &(offset, cols, rows) in resizes {
+            let offset = offset.min(raw.len());
+            parser.process(&raw[at..offset]);
+            at = offset;
+            let nz = |n: u16| std::num::NonZeroU16::new(n.max(1)).expect("not zero");
+            parser.set_size(nz(rows), nz(cols));
+        }
+        parser.process(&raw[at..]);
+        if parser.screen().alternate_screen() {
+            parser.process(b"\x1b[?1049l");
+        }
+        let screen = parser.screen_mut();
+        screen.set_scrollback(usize::MAX);
+        let back = screen.scrollback();
+        let mut lines = Vec::new();
+        // Scrolled back by n, the top row is the n-th line from the end of
+        // the scrollback.
+        for n in (1..=back).rev() {
+            screen.set_scrollback(n);
+            let (_, cols) = screen.size();
+            lines.extend(
+                screen
+                    .rows(0, cols.get())
+                    .next()
+                    .map(|r| r.trim_end().to_string()),
+            );
+        }
+        screen.set_scrollback(0);
+        lines.extend(lines_of(screen).split('\n').map(str::to_string));
+        while lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+        }
+        lines
     }
 }

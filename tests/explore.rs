@@ -404,3 +404,32 @@ fn explore_a_find_that_finds_nothing_says_so() {
         "{stdout}"
     );
 }
+
+#[test]
+fn explore_try_it_line_replays_the_failing_schedule_with_the_whole_sale() {
+    let out = ticketlab()
+        .args([
+            "explore", "-w", "2", "-t", "1", "--wants", "2", "--find", "oversold",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .skip_while(|l| l.trim() != "try it:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no try it line:\n{text}"))
+        .trim();
+    assert!(line.contains("--wants 2"), "{line}");
+    // Without a terminal, step runs the schedule as sell does.
+    let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let replayed = ticketlab()
+        .args(&words)
+        .args(["--json", "--view", "quiet"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&replayed.stdout)
+        .unwrap_or_else(|e| panic!("{line}: {e}: {}", String::from_utf8_lossy(&replayed.stderr)));
+    assert_eq!(v["oversold"], 1, "{line}: {v}");
+}

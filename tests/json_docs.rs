@@ -9,12 +9,13 @@ use serde_json::Value;
 
 use crate::common::*;
 
-/// One documented field: the types its row allows and, for a word, the
-/// values it lists ("one of `a`, `b`").
+/// One documented field: the types its row allows, for a word the values
+/// it lists ("one of `a`, `b`"), and its row's place in its table.
 #[derive(Debug)]
 struct Field {
     types: Vec<String>,
     words: Option<Vec<String>>,
+    row: usize,
 }
 
 /// Every section of `docs/json.md`: its name (the `## ` heading) and its
@@ -70,11 +71,13 @@ fn documented() -> BTreeMap<String, BTreeMap<String, Field>> {
                 .map(str::to_string)
                 .collect::<Vec<_>>()
         });
-        let field = Field { types, words };
-        let previous = sections
-            .entry(name.clone())
-            .or_default()
-            .insert(path, field);
+        let table = sections.entry(name.clone()).or_default();
+        let field = Field {
+            types,
+            words,
+            row: table.len(),
+        };
+        let previous = table.insert(path, field);
         assert!(previous.is_none(), "a field is listed twice in {name}");
     }
     sections
@@ -142,10 +145,96 @@ fn walk(
     }
 }
 
+/// The keys of every object in `json`, in the order printed, by path
+/// (`a`, `a.b`, `a[].b`), each object once. `serde_json::Value` sorts its
+/// keys, so the order is read from the text itself.
+fn printed_order(json: &str) -> Vec<(String, Vec<String>)> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    struct Keys<'a> {
+        path: String,
+        out: &'a mut Vec<(String, Vec<String>)>,
+    }
+    impl<'de> DeserializeSeed<'de> for Keys<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Keys<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut keys = Vec::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let path = if self.path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{}.{key}", self.path)
+                };
+                map.next_value_seed(Keys {
+                    path,
+                    out: &mut *self.out,
+                })?;
+                keys.push(key);
+            }
+            self.out.push((self.path, keys));
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let path = format!("{}[]", self.path);
+            while seq
+                .next_element_seed(Keys {
+                    path: path.clone(),
+                    out: &mut *self.out,
+                })?
+                .is_some()
+            {}
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
+    let mut out = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(json);
+    Keys {
+        path: String::new(),
+        out: &mut out,
+    }
+    .deserialize(&mut de)
+    .unwrap_or_else(|e| panic!("not JSON ({e}): {json}"));
+    out
+}
+
 /// Runs `ticketlab ARGS` (with `--json` among them) and returns its one
 /// JSON object, whatever the exit code: lab 8's comparison exits 1 because
 /// its first sale's holder dies, as the lab asks.
 fn document(state: &std::path::Path, args: &[&str]) -> Value {
+    document_text(state, args).0
+}
+
+/// As `document`, with the line as printed.
+fn document_text(state: &std::path::Path, args: &[&str]) -> (Value, String) {
     let out = ticketlab()
         .env("XDG_STATE_HOME", state)
         .args(args)
@@ -156,7 +245,8 @@ fn document(state: &std::path::Path, args: &[&str]) -> Value {
         "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    one_json_object(&out.stdout)
+    let text = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+    (one_json_object(&out.stdout), text)
 }
 
 #[test]
@@ -261,10 +351,12 @@ fn json_docs_list_every_field_each_command_prints_and_no_other() {
         ),
     ];
     let mut found = BTreeMap::new();
+    let mut orders = Vec::new();
     for (section, args) in runs {
-        let v = document(state.path(), args);
+        let (v, text) = document_text(state.path(), args);
         assert_eq!(v["schema_version"], 1, "{args:?}: {v}");
         walk(section, "", &v, &mut found);
+        orders.push((*section, text));
     }
     let docs = documented();
     let sections: BTreeSet<&String> = docs.keys().collect();
@@ -305,11 +397,52 @@ fn json_docs_list_every_field_each_command_prints_and_no_other() {
             }
         }
     }
+    // A person reads a document in the order of its table: every object
+    // prints its fields in the order they are listed.
+    for (section, text) in &orders {
+        for (path, keys) in printed_order(text) {
+            let (section, prefix) = nested_section(section, &path);
+            let fields = &docs[section];
+            let full = |k: &String| {
+                if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                }
+            };
+            let rows: Vec<Option<usize>> = keys
+                .iter()
+                .map(|k| fields.get(&full(k)).map(|f| f.row))
+                .collect();
+            if rows
+                .windows(2)
+                .any(|w| matches!(w, [Some(a), Some(b)] if a > b))
+            {
+                wrong.push(format!(
+                    "{section}: `{}` prints {keys:?}, not in the table's order",
+                    if prefix.is_empty() { "(top)" } else { &prefix }
+                ));
+            }
+        }
+    }
     assert!(
         wrong.is_empty(),
         "docs/json.md disagrees:\n{}",
         wrong.join("\n")
     );
+}
+
+/// The section and the path within it of the object at `path` of a
+/// `section` document: a comparison's `sales[]` are sale documents.
+fn nested_section<'a>(section: &'a str, path: &str) -> (&'a str, String) {
+    for (outer, inner, nested) in NESTED {
+        if *outer == section {
+            if let Some(rest) = path.strip_prefix(inner) {
+                return (nested, rest.trim_start_matches('.').to_string());
+            }
+        }
+    }
+    (section, path.to_string())
 }
 
 /// The parser above must itself be able to fail: a field it cannot see,

@@ -421,3 +421,168 @@ fn live_view_ctrl_z_suspends_the_sale_and_sigcont_resumes_it() {
     );
     ended.assert_terminal_restored();
 }
+
+/// A sale of 300 tickets that takes seconds (a read delay under the lock),
+/// so there is time to resize, pause and quit it.
+const SLOW_LOCKED: [&str; 10] = [
+    "sell",
+    "-w",
+    "8",
+    "-t",
+    "300",
+    "--wants",
+    "all",
+    "--lock",
+    "buy",
+    "--read-delay",
+];
+
+fn slow_locked_sale(cols: u16, rows: u16, env: &[(&str, &str)]) -> crate::common::term::TermRun {
+    let seed = unique_seed().to_string();
+    let mut args = SLOW_LOCKED.to_vec();
+    args.extend(["50ms", "--seed", &seed]);
+    crate::common::term::TermRun::start_with(&args, cols, rows, env)
+}
+
+const XTERM: (&str, &str) = ("TERM", "xterm-256color");
+
+#[test]
+fn live_view_resize_storm_leaves_no_stray_lines() {
+    // 120x40 → 60x20 → 30x10 → 200x60 → 80x24 while selling, then q. The
+    // normal screen and its scrollback must hold the final frame and the
+    // summary once each, and nothing of the frames drawn meanwhile.
+    let mut run = slow_locked_sale(120, 40, &[XTERM]);
+    run.wait_for_screen("the first frame", |s| s.contains("remaining"));
+    for (cols, rows) in [(60, 20), (30, 10), (200, 60), (80, 24)] {
+        let before = run.raw().len();
+        run.resize(cols, rows);
+        // Redrawn since: a frame with the keys written after the resize.
+        let redrawn = eventually(PATIENCE, || {
+            let raw = run.raw();
+            raw.len() > before && strip_escapes(&raw[before..]).contains("quit")
+        });
+        assert!(redrawn, "no frame at {cols}x{rows}:\n{}", run.screen());
+    }
+    run.press(b"q");
+    let ended = run.end();
+    assert_eq!(ended.status.code(), Some(130), "{}", ended.printed_after());
+    ended.assert_terminal_restored();
+    let history = ended.history();
+    let text = history.join("\n");
+    let count = |needle: &str| history.iter().filter(|l| l.contains(needle)).count();
+    // Nothing above the final frame: its header is the first line.
+    assert!(history[0].starts_with("store shm"), "{text}");
+    assert_eq!(
+        history
+            .iter()
+            .filter(|l| l.starts_with("store shm"))
+            .count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(count("q quit"), 1, "{text}");
+    assert_eq!(count("sale: 8 buyers"), 1, "{text}");
+    // And the frame printed says the sale was stopped, not selling.
+    assert!(text.contains("sale stopped"), "{text}");
+    assert!(!text.contains("selling"), "{text}");
+}
+
+#[test]
+fn live_view_q_leaves_a_stopped_final_frame() {
+    let mut run = slow_locked_sale(80, 24, &[XTERM]);
+    run.wait_for_screen("the sale under way", |s| s.contains("selling"));
+    run.press(b"q");
+    let ended = run.end();
+    let printed = ended.printed_after();
+    assert_eq!(ended.status.code(), Some(130), "{printed}");
+    let frame = printed
+        .split("sale: ")
+        .next()
+        .expect("the final frame comes before the summary");
+    assert!(frame.contains("stopped"), "{printed}");
+    assert!(!frame.contains("selling"), "{printed}");
+    assert!(
+        printed.contains("sold          ") && printed.contains("stopped"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn term_dumb_gets_plain_lines() {
+    let run = slow_locked_sale(80, 24, &[("TERM", "dumb")]);
+    let pid = run.pid() as i32;
+    // Long enough for a progress line, then stopped as Ctrl-C would.
+    assert!(
+        eventually(PATIENCE, || run.raw().contains("remaining")),
+        "no progress line: {:?}",
+        run.raw()
+    );
+    signal(pid, libc::SIGINT);
+    let ended = run.end();
+    assert!(
+        !ended.raw.contains('\x1b'),
+        "escape codes on a dumb terminal: {:?}",
+        ended.raw
+    );
+    assert!(
+        ended
+            .raw
+            .lines()
+            .any(|l| l.starts_with('[') && l.contains("remaining")),
+        "{}",
+        ended.raw
+    );
+    assert!(ended.raw.contains("sale: 8 buyers"), "{}", ended.raw);
+}
+
+/// Whether `raw` sets a foreground or background colour (crossterm writes
+/// `ESC [38;5;Nm` and `ESC [48;5;Nm`).
+fn has_colour(raw: &str) -> bool {
+    raw.contains("\x1b[38;5;") || raw.contains("\x1b[48;5;")
+}
+
+#[test]
+fn color_never_and_no_color_draw_without_colour() {
+    for (args, env) in [
+        (vec!["--color", "never"], vec![XTERM]),
+        (vec![], vec![XTERM, ("NO_COLOR", "1")]),
+        (vec!["--color", "always"], vec![XTERM, ("NO_COLOR", "1")]),
+    ] {
+        let seed = unique_seed().to_string();
+        let mut all = EVERYONE_READS_FIRST.to_vec();
+        all.extend(["--lock", "none", "--seed", &seed]);
+        all.extend(args.iter().copied());
+        let mut full = vec!["sell"];
+        full.extend(all);
+        let run = crate::common::term::TermRun::start_with(&full, COLS, ROWS, &env);
+        let ended = run.end();
+        let printed = ended.printed_after();
+        assert_eq!(ended.status.code(), Some(0), "{printed}");
+        let want = args.contains(&"always");
+        assert_eq!(has_colour(&ended.raw), want, "{args:?} {env:?}");
+        // Without colour the race is still told: bold, and in words.
+        assert!(printed.contains("oversold 9"), "{printed}");
+    }
+}
+
+#[test]
+fn live_view_draws_on_stderr_when_stdout_is_a_file() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("summary.txt");
+    let file = std::fs::File::create(&path).expect("create the file");
+    let seed = unique_seed().to_string();
+    let mut args = vec!["sell"];
+    args.extend(EVERYONE_READS_FIRST);
+    args.extend(["--lock", "none", "--seed", &seed]);
+    let run =
+        crate::common::term::TermRun::start_full(&args, COLS, ROWS, &[XTERM], Some(file.into()));
+    let ended = run.end();
+    assert_eq!(ended.status.code(), Some(0), "{}", ended.raw);
+    // The screen went to the terminal (stderr)…
+    assert!(ended.raw.contains(ENTER_ALTERNATE), "{:?}", ended.raw);
+    assert!(ended.screen().contains("remaining"), "{}", ended.screen());
+    // …and the file got the summary alone, without one escape byte.
+    let summary = std::fs::read_to_string(&path).expect("read the summary");
+    assert!(summary.starts_with("sale: "), "{summary}");
+    assert!(!summary.contains('\x1b'), "{summary:?}");
+}

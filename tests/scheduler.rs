@@ -85,20 +85,19 @@ fn scheduler_a_recorded_free_run_replays_to_the_same_counts_and_overwrites() {
     let recorded = sale_json(&args);
     assert_eq!(recorded["oversold"], 9, "{recorded}");
     let saved = std::fs::read_to_string(&file).unwrap();
-    assert!(saved.starts_with("# ticketlab sell"), "{saved}");
-    // Replayed under the scheduler: the same values, the same overwrites.
-    let replayed = sale_json(&[
-        "--workers",
-        "10",
-        "--tickets",
-        "1",
-        "--lock",
-        "none",
-        "--view",
-        "quiet",
-        "--schedule-file",
-        file_arg,
-    ]);
+    // The file's first line is the command that replays it: the whole sale.
+    let command = saved.lines().next().unwrap();
+    assert_eq!(
+        command,
+        format!(
+            "# ticketlab sell -w 10 -t 1 --lock none --read-delay 1s --schedule-file {file_arg}"
+        )
+    );
+    // Replayed under the scheduler, by that very command: the same values,
+    // the same overwrites.
+    let mut replay: Vec<&str> = command.split_whitespace().skip(3).collect();
+    replay.extend(["--view", "quiet"]);
+    let replayed = sale_json(&replay);
     assert_eq!(
         replayed["replay_diverged"],
         serde_json::Value::Null,
@@ -316,6 +315,19 @@ fn scheduler_pause_holds_every_write_and_is_left_out_of_elapsed_time() {
         "elapsed {elapsed_ms} ms is less than the four 300 ms delays:\n{text}"
     );
     assert!(text.contains("sold          4 of 4"), "{text}");
+    // Nor is the pause lock wait: two buyers waited through it, so counted
+    // in it would add twice the pause; the waits themselves are about
+    // 1.8 s (300, 600 and 900 ms).
+    let lock_wait_ms: f64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("lock wait"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no lock wait line:\n{text}"));
+    assert!(
+        lock_wait_ms < 2.0 * paused_for.as_secs_f64() * 1000.0,
+        "lock wait {lock_wait_ms} ms includes the {paused_for:?} pause:\n{text}"
+    );
 }
 
 #[test]

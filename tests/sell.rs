@@ -511,7 +511,20 @@ fn a_negative_or_out_of_range_count_names_its_flag_and_range() {
 
 #[test]
 fn counts_take_spaces_around_them_as_durations_do() {
-    let v = sale_json(&["--tickets", " 5", "--workers", "2 ", "--read-delay", " 1ms"]);
+    let v = sale_json(&[
+        "--tickets",
+        " 5",
+        "--workers",
+        "2 ",
+        "--read-delay",
+        " 1ms",
+        "--wants",
+        " 2",
+        "--seed",
+        " 7",
+    ]);
     assert_eq!(v["tickets"], 5, "{v}");
     assert_eq!(v["workers"], 2, "{v}");
+    assert_eq!(v["wants"], 2, "{v}");
+    assert_eq!(v["seed"], 7, "{v}");
 }

@@ -9,6 +9,7 @@ mod explore;
 mod faults;
 mod files;
 mod granularity;
+mod help;
 mod holder;
 mod json_docs;
 mod lab01_print;

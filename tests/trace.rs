@@ -208,3 +208,99 @@ fn correct_sales_trace_no_lost_updates() {
         "{stdout}"
     );
 }
+
+/// A schedule of two buyers that each keep buying (`--wants all`): A sells
+/// three times while B holds a stale read, B's write drops two of A's
+/// sales, A's stale write brings one back, and so on. Counted by numbers
+/// alone, one of those writes looks like a buyer overwriting itself.
+const SELF_LOOKING: &str = "1x3,2x2,1x5,2x2,1x2,2x3,1";
+
+#[test]
+fn lab10_wants_all_trace_names_only_real_lost_updates() {
+    let sale = [
+        "sell",
+        "-w",
+        "2",
+        "-t",
+        "10",
+        "--wants",
+        "all",
+        "--lock",
+        "none",
+        "--schedule",
+        SELF_LOOKING,
+    ];
+    // The summary and the post-mortem, as text.
+    let out = ticketlab()
+        .args(sale)
+        .args(["--trace", "--view", "quiet"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lost_updates: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("  lost updates  "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no lost updates line:\n{stdout}"));
+    assert!(lost_updates > 0, "the schedule loses sales: {stdout}");
+    let named = parse_trace(&stdout).lost.expect("lost updates are named");
+    // As many named as lost.
+    assert_eq!(named.len(), lost_updates, "{stdout}");
+    // Nobody overwrites its own sale.
+    for line in &named {
+        let (writer, rest) = line
+            .trim()
+            .trim_start_matches("buyer ")
+            .split_once(' ')
+            .expect("buyer N wrote …");
+        assert!(
+            !rest.contains(&format!("buyer {writer}'s")),
+            "a buyer overwrote itself: {line}"
+        );
+    }
+    // The same schedule in JSON: the same number named, nobody itself.
+    let out = ticketlab()
+        .args(sale)
+        .args(["--json"])
+        .output()
+        .expect("runs");
+    let v = one_json_object(&out.stdout);
+    assert_eq!(v["lost_updates"].as_u64(), Some(lost_updates as u64), "{v}");
+    let lost = v["lost"].as_array().expect("a lost array");
+    assert_eq!(lost.len(), lost_updates, "{v}");
+    for entry in lost {
+        assert_ne!(entry["overwritten_by"], entry["lost_buyer"], "{entry}");
+    }
+}
+
+#[test]
+fn an_overflowing_trace_never_repeats_a_sentence_in_the_summary() {
+    // 200,000 tickets bought one at a time by 4 buyers without a lock:
+    // more operations than the trace holds, and equal losses come in runs.
+    let out = ticketlab()
+        .args([
+            "sell", "-w", "4", "-t", "200000", "--wants", "all", "--lock", "none", "--view",
+            "quiet",
+        ])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let sentences: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("  lost: "))
+        .collect();
+    let mut distinct = sentences.clone();
+    distinct.dedup();
+    assert_eq!(sentences, distinct, "{stdout}");
+    assert!(
+        sentences.iter().all(|l| {
+            let (writer, rest) = l["  lost: buyer ".len()..]
+                .split_once(' ')
+                .unwrap_or(("", ""));
+            !rest.contains(&format!("buyer {writer}'s"))
+        }),
+        "{stdout}"
+    );
+}

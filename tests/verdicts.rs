@@ -304,3 +304,95 @@ fn verdicts_the_parent_ends_a_sale_whose_store_stays_corrupt() {
         "the buyers did not all wait their turn to give up: {v}"
     );
 }
+
+/// `run 5` (the file store against memory, under the lock) stopped with
+/// Ctrl-C during its first sale: the summary, the table's row and the JSON
+/// say "stopped", never a wrong count, and no lost update is negative.
+#[test]
+fn verdicts_an_interrupted_correct_sale_is_stopped_in_summary_table_and_json() {
+    for json in [false, true] {
+        let mut command = ticketlab_process();
+        command.args(["run", "5", "--tickets", FOREVER]);
+        command.args(if json {
+            ["--json"].as_slice()
+        } else {
+            ["--view", "quiet"].as_slice()
+        });
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let pid = child.id() as i32;
+        assert!(
+            eventually(HANG, || children_of(pid).len() >= 8),
+            "the buyers never started"
+        );
+        signal(pid, libc::SIGINT);
+        wait_or_kill(&mut child, HANG).expect("the run stops");
+        let (stdout, stderr) = drain_output(&mut child);
+        let text = String::from_utf8_lossy(&stdout);
+        if json {
+            let v = one_json_object(&stdout);
+            let sale = &v["sales"][0];
+            assert_eq!(sale["verdict"], "stopped", "{v}\n{stderr}");
+            assert!(
+                sale["lost_updates"].is_null() || sale["lost_updates"].as_u64().is_some(),
+                "{v}"
+            );
+            continue;
+        }
+        assert!(
+            text.contains("  sold ") && text.contains("   stopped"),
+            "{text}\n{stderr}"
+        );
+        assert!(
+            !text.contains("WRONG") && !text.contains("count wrong"),
+            "{text}"
+        );
+        assert!(!text.contains("lost updates  -"), "{text}");
+        let row: Vec<&str> = text
+            .lines()
+            .find(|l| l.starts_with("file "))
+            .unwrap_or_else(|| panic!("no table row for the file store:\n{text}"))
+            .split_whitespace()
+            .collect();
+        // file, sold, remaining, oversold, lost, torn, elapsed, ms, rate, verdict
+        assert_eq!(row.last(), Some(&"stopped"), "{text}");
+        assert!(
+            row[4] == "?" || row[4].parse::<u64>().is_ok(),
+            "lost {}: {text}",
+            row[4]
+        );
+    }
+}
+
+/// A file-store sale watched in plain lines: once a count has parsed, no
+/// line shows `?`; a read that catches the file mid-rewrite shows the last
+/// count that parsed, marked "(last read)".
+#[test]
+fn the_file_store_count_never_turns_back_into_a_question_mark() {
+    let out = ticketlab()
+        .args([
+            "sell", "-w", "8", "-t", "5000", "--wants", "all", "--store", "file", "--lock", "buy",
+            "--view", "plain",
+        ])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let counts: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .filter_map(|l| l.split("remaining ").nth(1))
+        .collect();
+    assert!(!counts.is_empty(), "no progress line:\n{stdout}");
+    let first = counts
+        .iter()
+        .position(|c| !c.starts_with('?'))
+        .unwrap_or(counts.len());
+    assert!(
+        counts[first..].iter().all(|c| !c.starts_with('?')),
+        "{stdout}"
+    );
+}

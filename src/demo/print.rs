@@ -6,11 +6,10 @@
 //! between the two, with the process-shared mutex every pair stays together.
 //! The parent reads everything through one pipe and counts both effects.
 
-use std::fmt;
+use crate::config::Named;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -51,27 +50,22 @@ pub enum PrintLock {
     All,
 }
 
-impl fmt::Display for PrintLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+crate::config::display_by_name!(PrintLock);
+
+impl Named for PrintLock {
+    const ALL: &'static [PrintLock] = &[PrintLock::None, PrintLock::Pair, PrintLock::All];
+    fn name(self) -> &'static str {
+        match self {
             PrintLock::None => "none",
             PrintLock::Pair => "pair",
             PrintLock::All => "all",
-        })
+        }
     }
-}
-
-impl FromStr for PrintLock {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "none" => Ok(PrintLock::None),
-            "pair" => Ok(PrintLock::Pair),
-            "all" => Ok(PrintLock::All),
-            other => Err(format!(
-                "unknown lock {other:?} (expected none, pair or all)"
-            )),
+    fn about(self) -> &'static str {
+        match self {
+            PrintLock::None => "the begin/end pairs are unlocked",
+            PrintLock::Pair => "each pair is printed under the shared mutex",
+            PrintLock::All => "each worker's whole body (lines and pair) is under it",
         }
     }
 }
@@ -403,7 +397,7 @@ fn worker(
     pipe: BorrowedFd<'_>,
 ) -> std::io::Result<()> {
     let say = |what: &str| process::write_line(pipe, format!("worker {i} {what}\n").as_bytes());
-    let mut rng = StdRng::seed_from_u64(worker_seed(cfg.seed, i));
+    let mut rng = StdRng::seed_from_u64(crate::protocol::buyer_seed(cfg.seed, i));
     let pause = Duration::from_millis(PAUSE_MIN_MS + rng.random_range(0..PAUSE_SPREAD_MS));
 
     // Everyone starts together, so the unlocked lines really compete.
@@ -498,11 +492,6 @@ fn wait_until(
         let nap = (deadline - now).min(Duration::from_millis(100));
         process::futex_wait(word, seen, Some(nap));
     }
-}
-
-/// Worker `i`'s own seed: different for every worker, fixed for a seed.
-fn worker_seed(seed: u64, i: usize) -> u64 {
-    seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 #[cfg(test)]
@@ -605,17 +594,10 @@ mod tests {
     }
 
     #[test]
-    fn lab01_lock_names_round_trip() {
-        for lock in [PrintLock::None, PrintLock::Pair, PrintLock::All] {
-            assert_eq!(lock.to_string().parse::<PrintLock>(), Ok(lock));
-        }
-        assert!("both".parse::<PrintLock>().is_err());
-    }
-
-    #[test]
     fn lab01_workers_get_distinct_seeds() {
-        let seeds: std::collections::HashSet<_> =
-            (0..MAX_WORKERS).map(|i| worker_seed(7, i)).collect();
+        let seeds: std::collections::HashSet<_> = (0..MAX_WORKERS)
+            .map(|i| crate::protocol::buyer_seed(7, i))
+            .collect();
         assert_eq!(seeds.len(), MAX_WORKERS);
     }
 

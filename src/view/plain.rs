@@ -1,52 +1,38 @@
 //! The plain view: one progress line at a time, for pipes and logs.
+//!
+//! It prints a line each time it is asked: how often is the observer's
+//! interval alone (`observe::PLAIN_INTERVAL`), so a line is never dropped
+//! by a second clock a moment out of step with the first.
 
 use std::io::{self, Write};
-use std::time::{Duration, Instant};
 
 use super::state::Snapshot;
 
-/// Lines come no more often than this, however often `tick` is called.
-const INTERVAL: Duration = Duration::from_millis(250);
-
-/// Prints `Snapshot::plain_line` now and then; never writes escape codes.
+/// Prints `Snapshot::plain_line`; never writes escape codes.
 pub(crate) struct PlainView<W: Write> {
     out: W,
-    last: Option<Instant>,
 }
 
 impl<W: Write> PlainView<W> {
     /// A view printing to `out`.
     pub(crate) fn new(out: W) -> Self {
-        PlainView { out, last: None }
+        PlainView { out }
     }
 
-    /// Prints a line for `snap` unless one was printed less than 250 ms ago.
+    /// Prints a line for `snap`.
     pub(crate) fn tick(&mut self, snap: &Snapshot) -> io::Result<()> {
-        self.tick_at(snap, Instant::now())
+        self.print(snap)
     }
 
-    /// Prints a line for `snap` whenever the last one was, so the final
-    /// state is never swallowed by the rate limit.
+    /// Prints the final line.
     pub(crate) fn finish(&mut self, snap: &Snapshot) -> io::Result<()> {
-        self.print(snap, Instant::now())
+        self.print(snap)
     }
 
-    fn tick_at(&mut self, snap: &Snapshot, now: Instant) -> io::Result<()> {
-        let due = self
-            .last
-            .is_none_or(|last| now.saturating_duration_since(last) >= INTERVAL);
-        if due {
-            self.print(snap, now)?;
-        }
-        Ok(())
-    }
-
-    fn print(&mut self, snap: &Snapshot, now: Instant) -> io::Result<()> {
+    fn print(&mut self, snap: &Snapshot) -> io::Result<()> {
         writeln!(self.out, "{}", snap.plain_line())?;
         // Logs are read as they grow, so a line must not wait in a buffer.
-        self.out.flush()?;
-        self.last = Some(now);
-        Ok(())
+        self.out.flush()
     }
 }
 
@@ -56,21 +42,16 @@ mod tests {
     use crate::view::state::tests::snapshot;
 
     #[test]
-    fn prints_at_most_every_250ms() {
+    fn every_tick_prints_a_line() {
+        // The observer's interval is the only throttle: a tick a moment
+        // early must still print.
         let snap = snapshot(10, 1, 10, 0);
         let mut view = PlainView::new(Vec::new());
-        let t0 = Instant::now();
-        view.tick_at(&snap, t0).unwrap();
-        view.tick_at(&snap, t0 + Duration::from_millis(100))
-            .unwrap();
-        view.tick_at(&snap, t0 + Duration::from_millis(249))
-            .unwrap();
-        view.tick_at(&snap, t0 + Duration::from_millis(250))
-            .unwrap();
-        view.tick_at(&snap, t0 + Duration::from_millis(300))
-            .unwrap();
+        for _ in 0..5 {
+            view.tick(&snap).unwrap();
+        }
         let text = String::from_utf8(view.out).unwrap();
-        assert_eq!(text.lines().count(), 2, "{text}");
+        assert_eq!(text.lines().count(), 5, "{text}");
         assert!(text.lines().all(|l| l == snap.plain_line()));
     }
 

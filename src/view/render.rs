@@ -28,6 +28,16 @@ const REMAINING_MIN_WIDTH: u16 = 15;
 const WIDE_COUNTERS: u16 = 32;
 /// Narrower than this, the band's two halves would both be unreadable.
 const MIN_FULL_WIDTH: u16 = 40;
+/// From this size on, the presentation layout: the four figures a room
+/// watches in digits five rows high, in a two-by-two band.
+const PRESENT_WIDTH: u16 = 120;
+const PRESENT_HEIGHT: u16 = 40;
+/// Rows of one big figure's box at the presentation size: the digits and
+/// the border (`BIG_ROWS` pixel rows; twice as tall from `TALL_HEIGHT`).
+const BIG_ROWS: u16 = 5;
+const TALL_HEIGHT: u16 = 60;
+/// Lines under the big figures: the lock, the rate and the verdict.
+const PRESENT_INFO_ROWS: u16 = 2;
 /// Header, band, legend, one grid row and the keys.
 const MIN_FULL_HEIGHT: u16 = 1 + BAND_ROWS + 1 + 1 + 1;
 /// Event rows the grid leaves free when choosing how roomy it can be, so a
@@ -37,6 +47,9 @@ const EVENT_RESERVE: u16 = 2;
 const FINAL_EVENTS: usize = 8;
 /// Space between header, legend and status items.
 const SEP: &str = "  ";
+/// The header's note, in the delay factor's place, when `+` and `-` have
+/// no delay to scale.
+const NO_DELAYS: &str = "no delays: +/- idle";
 
 /// Every state, in the order the legend lists them.
 const STATES: [BuyerState; 10] = [
@@ -94,14 +107,23 @@ pub(crate) fn preferred_height(snap: &Snapshot, width: u16) -> u16 {
     let grid = best_grid(snap.buyers.len(), width, u16::MAX).1;
     let header = header_lines(snap, width).len().clamp(1, 2) as u16;
     let legend = legend_lines(snap, width, 2).len().clamp(1, 2) as u16;
-    (BAND_ROWS + 1 + header + legend)
+    let height = (BAND_ROWS + 1 + header + legend)
         .saturating_add(grid)
-        .saturating_add(events.max(EVENT_RESERVE))
+        .saturating_add(events.max(EVENT_RESERVE));
+    // Tall enough for the presentation layout, whose band is taller.
+    let mut with_band = height;
+    for _ in 0..2 {
+        let band = band_rows(Rect::new(0, 0, width, with_band));
+        with_band = height - BAND_ROWS + band;
+    }
+    with_band
 }
 
 /// Where everything goes for one frame.
 pub(crate) struct Plan {
     compact: bool,
+    /// The presentation layout (`PRESENT_WIDTH` × `PRESENT_HEIGHT` and up).
+    present: bool,
     header: Rect,
     band: Rect,
     legend: Rect,
@@ -126,23 +148,46 @@ pub(crate) fn plan(snap: &Snapshot, area: Rect) -> Plan {
     }
 }
 
+/// The band's height: the counters beside the count, or the big figures.
+fn band_rows(area: Rect) -> u16 {
+    if is_presentation(area) {
+        2 * (big_rows(area) + 2) + PRESENT_INFO_ROWS
+    } else {
+        BAND_ROWS
+    }
+}
+
+fn is_presentation(area: Rect) -> bool {
+    area.width >= PRESENT_WIDTH && area.height >= PRESENT_HEIGHT
+}
+
+/// Text rows of the big digits at this size.
+fn big_rows(area: Rect) -> u16 {
+    if area.height >= TALL_HEIGHT {
+        2 * BIG_ROWS
+    } else {
+        BIG_ROWS
+    }
+}
+
 fn plan_full(snap: &Snapshot, area: Rect) -> Plan {
     let width = area.width;
-    let fixed = MIN_FULL_HEIGHT - 1; // all but the grid row
-    let room = area.height - fixed;
-    let (grid_format, grid_rows) =
-        best_grid(snap.buyers.len(), width, room.saturating_sub(EVENT_RESERVE));
-    let grid_rows = grid_rows.min(room);
-    // Rows left after the reserve go first to a second header line (so the
-    // seed is not cut off), then to a second legend line.
-    let mut spare = room.saturating_sub(grid_rows + EVENT_RESERVE);
+    let band_rows = band_rows(area);
+    let fixed = MIN_FULL_HEIGHT - 1 - BAND_ROWS + band_rows; // all but the grid row
+    let room = area.height.saturating_sub(fixed);
     let mut header = header_lines(snap, width);
-    let header_rows = if header.len() > 1 && spare > 0 {
-        spare -= 1;
-        2
-    } else {
-        1
-    };
+    // The settings come first: a second header line (so the delays and
+    // the seed are never cut off) before the grid's rows and the events.
+    let header_rows = if header.len() > 1 && room > 1 { 2 } else { 1 };
+    let room = room - (header_rows - 1);
+    let (grid_format, grid_rows) = best_grid(
+        snap.buyers.len(),
+        width,
+        room.saturating_sub(EVENT_RESERVE).max(1),
+    );
+    let grid_rows = grid_rows.min(room);
+    // Rows left after the reserve go to a second legend line.
+    let spare = room.saturating_sub(grid_rows + EVENT_RESERVE);
     header.truncate(header_rows as usize);
     let mut legend = legend_lines(snap, width, if spare > 0 { 2 } else { 1 });
     legend.truncate(if spare > 0 { 2 } else { 1 });
@@ -150,7 +195,7 @@ fn plan_full(snap: &Snapshot, area: Rect) -> Plan {
 
     let [header_area, band, legend_area, grid, events, keys] = Layout::vertical([
         Constraint::Length(header_rows),
-        Constraint::Length(BAND_ROWS),
+        Constraint::Length(band_rows),
         Constraint::Length(legend_rows),
         Constraint::Length(grid_rows),
         Constraint::Min(0),
@@ -159,6 +204,7 @@ fn plan_full(snap: &Snapshot, area: Rect) -> Plan {
     .areas(area);
     Plan {
         compact: false,
+        present: is_presentation(area),
         header: header_area,
         band,
         legend: legend_area,
@@ -191,6 +237,7 @@ fn plan_compact(snap: &Snapshot, area: Rect) -> Plan {
     .areas(area);
     Plan {
         compact: true,
+        present: false,
         header: Rect::default(),
         band: Rect::default(),
         legend: Rect::default(),
@@ -207,7 +254,11 @@ fn plan_compact(snap: &Snapshot, area: Rect) -> Plan {
 
 fn render_full(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
     render_header(snap, plan, buf);
-    render_band(snap, plan.band, buf);
+    if plan.present {
+        render_big_band(snap, plan.band, buf);
+    } else {
+        render_band(snap, plan.band, buf);
+    }
     Paragraph::new(plan.legend_lines.clone()).render(plan.legend, buf);
     render_grid(snap, plan, buf);
     render_events(snap, plan.events, buf);
@@ -265,10 +316,15 @@ fn render_header(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
 /// The delay factor and the pause flag: never cut off, so they sit at the
 /// right end of the header.
 fn status_spans(snap: &Snapshot) -> Vec<Span<'static>> {
-    let mut spans = vec![Span::styled(
-        factor_text(snap.delay_factor),
-        Style::new().add_modifier(Modifier::BOLD),
-    )];
+    let mut spans = vec![if snap.settings.delays {
+        Span::styled(
+            factor_text(snap.delay_factor),
+            Style::new().add_modifier(Modifier::BOLD),
+        )
+    } else {
+        // + and - scale the delays; with none they have nothing to do.
+        Span::raw(NO_DELAYS)
+    }];
     if snap.paused {
         spans.push(Span::raw(SEP));
         spans.push(Span::styled(
@@ -302,10 +358,11 @@ fn header_lines(snap: &Snapshot, width: u16) -> Vec<Line<'static>> {
     pack(items, width.saturating_sub(status_width + 1), width)
 }
 
-/// A dim label and a bold value.
+/// A label in the terminal's own colour (dark grey vanishes on a
+/// projector) and a bold value.
 fn pair(label: &'static str, value: String) -> Vec<Span<'static>> {
     vec![
-        Span::styled(format!("{label} "), Style::new().fg(Color::DarkGray)),
+        Span::raw(format!("{label} ")),
         Span::styled(value, Style::new().add_modifier(Modifier::BOLD)),
     ]
 }
@@ -314,14 +371,18 @@ fn pair(label: &'static str, value: String) -> Vec<Span<'static>> {
 
 fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     let text = remaining_text(snap.remaining);
+    // The box is as wide as the widest count the sale can show (all its
+    // tickets, or what it shows now), so it keeps its width as the count
+    // falls and when a torn read shows the last one.
+    let widest = widest_count(snap, &text);
     // Big digits only when they leave the counters room for their full
     // labels; otherwise a bold number in a narrower box.
-    let big_box = (big_width(&text) + 4).max(REMAINING_MIN_WIDTH);
+    let big_box = (big_width(&widest) + 4).max(REMAINING_MIN_WIDTH);
     let big = area.width >= big_box + 1 + WIDE_COUNTERS;
     let left_width = if big {
         big_box
     } else {
-        (text.len() as u16 + 4)
+        (widest.len() as u16 + 4)
             .max(REMAINING_MIN_WIDTH)
             .min(area.width / 2)
     };
@@ -338,7 +399,12 @@ fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
         Layout::vertical([Constraint::Length(1); BAND_ROWS as usize]).areas(right);
     render_gauge(snap, rows[0], buf);
     let lost_label = if narrow { "lost" } else { "lost updates" };
-    Line::from(race_spans(snap, lost_label)).render(rows[1], buf);
+    let mut race = race_spans(snap, lost_label);
+    if let Some(torn) = torn_text(snap, narrow) {
+        race.push(Span::raw(SEP));
+        race.push(Span::raw(torn));
+    }
+    Line::from(race).render(rows[1], buf);
     let (lock, rate) = if narrow {
         ("lock", "buys/s")
     } else {
@@ -350,9 +416,12 @@ fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
         contention_text(snap, narrow)
     ))
     .render(rows[2], buf);
+    let rate = snap
+        .ops_per_sec
+        .map(|r| format!("{} {rate}{SEP}", rate_text(r)))
+        .unwrap_or_default();
     Line::raw(format!(
-        "{} {rate}{SEP}{}{}",
-        rate_text(snap.ops_per_sec),
+        "{rate}{}{}",
         if narrow { "" } else { "elapsed " },
         elapsed_text(snap)
     ))
@@ -370,18 +439,52 @@ fn rate_text(per_sec: f64) -> String {
     }
 }
 
-fn render_remaining(snap: &Snapshot, text: &str, big: bool, area: Rect, buf: &mut Buffer) {
-    let mut style = Style::new().add_modifier(Modifier::BOLD);
+/// The widest count text the remaining box must hold.
+fn widest_count(snap: &Snapshot, text: &str) -> String {
+    let all = snap.settings.tickets.to_string();
+    if all.len() >= text.len() {
+        all
+    } else {
+        text.to_string()
+    }
+}
+
+/// "unreadable N×": how often the view found the file store mid-rewrite
+/// (its own reads, not the buyers' torn reads the summary counts), so a
+/// count shown as "last read" is explained.
+fn torn_text(snap: &Snapshot, _narrow: bool) -> Option<String> {
+    (snap.settings.store == "file").then(|| format!("unreadable {}×", snap.torn_reads))
+}
+
+fn count_style(snap: &Snapshot) -> Style {
+    let style = Style::new().add_modifier(Modifier::BOLD);
     if snap.remaining.is_some_and(|n| n < 0) {
         // A negative count can only come from a race.
-        style = style.fg(Color::Red);
-    } else if snap.remaining.is_none() {
-        style = style.fg(Color::Yellow);
+        style.fg(Color::Red)
+    } else if snap.remaining.is_none() || snap.count_stale {
+        style.fg(Color::Yellow)
+    } else {
+        style
     }
+}
+
+/// The remaining box's block: titled, and marked "last read" when the
+/// count shown is not this moment's.
+fn count_block(snap: &Snapshot, style: Style) -> Block<'static> {
     let block = Block::bordered()
         .title(" remaining ")
         .title_alignment(Alignment::Center)
         .border_style(style);
+    if snap.count_stale {
+        block.title_bottom(Line::from(" last read ").centered())
+    } else {
+        block
+    }
+}
+
+fn render_remaining(snap: &Snapshot, text: &str, big: bool, area: Rect, buf: &mut Buffer) {
+    let style = count_style(snap);
+    let block = count_block(snap, style);
     let inner = block.inner(area);
     block.render(area, buf);
     let big =
@@ -465,13 +568,187 @@ fn verdict(snap: &Snapshot, narrow: bool) -> Line<'static> {
             "race: concurrent writes overwrote sales"
         };
         Line::styled(text, alarm())
+    } else if snap.stopped {
+        Line::styled("stopped", Style::new().fg(Color::Yellow))
     } else if snap.finished {
         Line::styled("sale finished", Style::new().fg(Color::Green))
     } else if snap.paused {
         Line::styled("paused", Style::new().fg(Color::Yellow))
     } else {
-        Line::styled("selling", Style::new().fg(Color::DarkGray))
+        Line::styled("selling", Style::new())
     }
+}
+
+// ---------------------------------------------------------- presentation
+
+/// The presentation band: the count, sold / tickets, oversold and lost
+/// updates in big digits, two by two, and two lines for the rest.
+fn render_big_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
+    let box_rows = (area.height.saturating_sub(PRESENT_INFO_ROWS)) / 2;
+    let [top, bottom, info] = Layout::vertical([
+        Constraint::Length(box_rows),
+        Constraint::Length(box_rows),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    let halves = |r: Rect| -> [Rect; 3] {
+        Layout::horizontal([
+            Constraint::Fill(1),
+            Constraint::Length(1),
+            Constraint::Fill(1),
+        ])
+        .areas(r)
+    };
+    let [count_area, _, sold_area] = halves(top);
+    let [oversold_area, _, lost_area] = halves(bottom);
+
+    let figure_style = |alarming: bool| {
+        if alarming {
+            alarm()
+        } else {
+            Style::new().add_modifier(Modifier::BOLD)
+        }
+    };
+    let tickets = snap.settings.tickets;
+    let count = remaining_text(snap.remaining);
+    let mut lost_block = big_block(
+        " lost updates ",
+        figure_style(snap.lost_updates.is_some_and(|n| n > 0)),
+    );
+    if snap.count_stale {
+        lost_block = lost_block.title_bottom(Line::from(" last read ").centered());
+    }
+    let sold_style = if snap.oversold > 0 {
+        alarm()
+    } else {
+        Style::new().fg(Color::Green).add_modifier(Modifier::BOLD)
+    };
+    // (block, text, widest text it may show, style, area)
+    let figures = [
+        (
+            count_block(snap, count_style(snap)),
+            count.clone(),
+            widest_count(snap, &count),
+            count_style(snap),
+            count_area,
+        ),
+        (
+            big_block(" sold / tickets ", sold_style),
+            format!("{}/{tickets}", snap.sold),
+            format!("{tickets}/{tickets}"),
+            sold_style,
+            sold_area,
+        ),
+        (
+            big_block(" oversold ", figure_style(snap.oversold > 0)),
+            snap.oversold.to_string(),
+            snap.oversold.to_string(),
+            figure_style(snap.oversold > 0),
+            oversold_area,
+        ),
+        (
+            lost_block,
+            snap.lost_updates.map_or("?".to_string(), |n| n.to_string()),
+            snap.lost_updates.map_or("?".to_string(), |n| n.to_string()),
+            figure_style(snap.lost_updates.is_some_and(|n| n > 0)),
+            lost_area,
+        ),
+    ];
+    // One scale for all four, so no figure looks more important than
+    // another: the biggest every box can hold.
+    let scale = BIG_SCALES.into_iter().find(|&scale| {
+        figures
+            .iter()
+            .all(|(block, text, widest, _, area)| fits_big(block.inner(*area), text, widest, scale))
+    });
+    for (block, text, _, style, area) in figures {
+        render_big(block, &text, scale, style, area, buf);
+    }
+
+    let mut first = vec![Span::raw(format!(
+        "lock: {}{SEP}{}",
+        holder_text(snap.holder),
+        contention_text(snap, false)
+    ))];
+    if let Some(torn) = torn_text(snap, false) {
+        first.push(Span::raw(SEP));
+        first.push(Span::raw(torn));
+    }
+    if let Some(rate) = snap.ops_per_sec {
+        first.push(Span::raw(format!("{SEP}{} purchases/s", rate_text(rate))));
+    }
+    first.push(Span::raw(format!("{SEP}elapsed {}", elapsed_text(snap))));
+    let rows: [Rect; PRESENT_INFO_ROWS as usize] =
+        Layout::vertical([Constraint::Length(1); PRESENT_INFO_ROWS as usize]).areas(info);
+    Line::from(first).render(rows[0], buf);
+    verdict(snap, false).render(rows[1], buf);
+}
+
+/// Scales of the big digits, biggest first: (across, down).
+const BIG_SCALES: [(u16, u16); 3] = [(2, 2), (2, 1), (1, 1)];
+
+/// Whether `text`, and `widest`, fit `inner` at `scale`.
+fn fits_big(inner: Rect, text: &str, widest: &str, (sx, sy): (u16, u16)) -> bool {
+    let need = big_width(widest).max(big_width(text)) * sx;
+    need <= inner.width && BIG_ROWS * sy <= inner.height
+}
+
+fn big_block(title: &'static str, style: Style) -> Block<'static> {
+    Block::bordered()
+        .title(title)
+        .title_alignment(Alignment::Center)
+        .border_style(style)
+}
+
+/// Draws `text` in the box at `scale`, or as plain bold text where even
+/// the smallest big digits do not fit (`None`).
+fn render_big(
+    block: Block<'static>,
+    text: &str,
+    scale: Option<(u16, u16)>,
+    style: Style,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let lines: Vec<Line> = match scale.and_then(|(sx, sy)| tall_lines(text, sx, sy)) {
+        Some(rows) => rows.into_iter().map(Line::from).collect(),
+        None => vec![Line::from(text.to_string())],
+    };
+    let height = (lines.len() as u16).min(inner.height);
+    let target = Rect {
+        y: inner.y + inner.height.saturating_sub(height) / 2,
+        height,
+        ..inner
+    };
+    Paragraph::new(lines)
+        .style(style)
+        .alignment(Alignment::Center)
+        .render(target, buf);
+}
+
+/// `text` in the 3×5 font, one cell per pixel, scaled `sx` across and `sy`
+/// down: `5 * sy` rows high. `None` if a character has no glyph.
+fn tall_lines(text: &str, sx: u16, sy: u16) -> Option<Vec<String>> {
+    let mut rows = vec![String::new(); 5];
+    for (i, c) in text.chars().enumerate() {
+        let bits = font(c)?;
+        for (r, row) in rows.iter_mut().enumerate() {
+            if i > 0 {
+                row.push_str(&" ".repeat(sx as usize));
+            }
+            for col in (0..3).rev() {
+                let pixel = if bits[r] >> col & 1 == 1 { '█' } else { ' ' };
+                row.extend(std::iter::repeat_n(pixel, sx as usize));
+            }
+        }
+    }
+    Some(
+        rows.into_iter()
+            .flat_map(|row| std::iter::repeat_n(row, sy as usize))
+            .collect(),
+    )
 }
 
 // ------------------------------------------------------------------ grid
@@ -548,15 +825,12 @@ fn render_grid(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
         let note_width = format!(" +{total} more").len();
         let last_row = per_row.saturating_sub(note_width.div_ceil(format.cell as usize));
         shown = (rows - 1) * per_row + last_row;
-        more = Some(Span::styled(
-            format!(" +{} more", total - shown),
-            Style::new().fg(Color::DarkGray),
-        ));
+        more = Some(Span::raw(format!(" +{} more", total - shown)));
     }
     let mut lines: Vec<Line> = snap.buyers[..shown]
         .chunks(per_row)
         .enumerate()
-        .map(|(row, cells)| grid_line(row * per_row, cells, format))
+        .map(|(row, cells)| grid_line(row * per_row, cells, snap.holder, format))
         .collect();
     if let Some(more) = more {
         if lines.len() < rows {
@@ -569,27 +843,56 @@ fn render_grid(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
     Paragraph::new(lines).render(plan.grid, buf);
 }
 
-fn grid_line(first: usize, cells: &[BuyerCell], format: GridFormat) -> Line<'static> {
+fn grid_line(
+    first: usize,
+    cells: &[BuyerCell],
+    holder: Option<usize>,
+    format: GridFormat,
+) -> Line<'static> {
     let mut spans = Vec::new();
     if format.label > 0 {
-        spans.push(Span::styled(
-            // Buyers are numbered from 1 wherever people read them.
-            format!("{:>w$} ", first + 1, w = format.label as usize - 1),
-            Style::new().fg(Color::DarkGray),
-        ));
+        // Buyers are numbered from 1 wherever people read them.
+        spans.push(Span::raw(format!(
+            "{:>w$} ",
+            first + 1,
+            w = format.label as usize - 1
+        )));
     }
-    // One span per run of equal states keeps 1000 buyers cheap to draw.
-    for run in cells.chunk_by(|a, b| a.state == b.state) {
-        let glyph = glyph(run[0].state);
+    let marks: Vec<(char, Style)> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, cell)| cell_mark(cell, holder == Some(first + i)))
+        .collect();
+    // One span per run of equal marks keeps 1000 buyers cheap to draw.
+    for run in marks.chunk_by(|a, b| a == b) {
+        let (glyph, style) = run[0];
         let text: String = if format.cell == 2 {
             run.iter().flat_map(|_| [glyph, ' ']).collect()
         } else {
             std::iter::repeat_n(glyph, run.len()).collect()
         };
-        spans.push(Span::styled(text, state_style(run[0].state)));
+        spans.push(Span::styled(text, style));
     }
     Line::from(spans)
 }
+
+/// What a buyer's cell shows. A sale just overwritten comes first: it is
+/// the race made visible, and lasts only a moment. Then the lock: the
+/// holder is marked for as long as it holds it, whatever step it is at
+/// inside (reading, writing), since that is what a room watches for.
+fn cell_mark(cell: &BuyerCell, holds: bool) -> (char, Style) {
+    if cell.lost_sale {
+        (LOST_GLYPH, alarm().add_modifier(Modifier::REVERSED))
+    } else if holds {
+        let s = BuyerState::HoldingLock;
+        (glyph(s), state_style(s).add_modifier(Modifier::REVERSED))
+    } else {
+        (glyph(cell.state), state_style(cell.state))
+    }
+}
+
+/// The mark of a buyer whose sale a stale write just overwrote.
+pub(crate) const LOST_GLYPH: char = '✗';
 
 /// The glyph of a state: each is distinct, so the grid reads without colour.
 pub(crate) const fn glyph(state: BuyerState) -> char {
@@ -597,7 +900,8 @@ pub(crate) const fn glyph(state: BuyerState) -> char {
         BuyerState::NotStarted => '·',
         BuyerState::Searching => 's',
         BuyerState::Reading => 'r',
-        BuyerState::WaitingLock => 'w',
+        // Not `w`: waiting and writing must differ by more than case.
+        BuyerState::WaitingLock => '~',
         BuyerState::HoldingLock => 'L',
         BuyerState::Writing => 'W',
         BuyerState::Bought => '$',
@@ -653,15 +957,30 @@ fn legend_lines(snap: &Snapshot, width: u16, max_rows: usize) -> Vec<Line<'stati
             })
             .collect()
     };
-    let all = pack(items(&|_| true), width, width);
+    let lost = || {
+        vec![
+            Span::styled(
+                LOST_GLYPH.to_string(),
+                alarm().add_modifier(Modifier::REVERSED),
+            ),
+            Span::raw(" sale overwritten"),
+        ]
+    };
+    // The overwrite mark is explained once the race has shown itself.
+    let raced = snap.lost_updates.is_some_and(|n| n > 0) || snap.buyers.iter().any(|b| b.lost_sale);
+    let mut all = items(&|_| true);
+    if raced {
+        all.push(lost());
+    }
+    let all = pack(all, width, width);
     if all.len() <= max_rows {
         return all;
     }
-    pack(
-        items(&|s| snap.buyers.iter().any(|b| b.state == s)),
-        width,
-        width,
-    )
+    let mut shown = items(&|s| snap.buyers.iter().any(|b| b.state == s));
+    if snap.buyers.iter().any(|b| b.lost_sale) {
+        shown.push(lost());
+    }
+    pack(shown, width, width)
 }
 
 // ---------------------------------------------------------- events, keys
@@ -672,10 +991,7 @@ fn render_events(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     }
     let rows = area.height as usize;
     let lines: Vec<Line> = if snap.events.is_empty() {
-        vec![Line::styled(
-            "no events yet",
-            Style::new().fg(Color::DarkGray),
-        )]
+        vec![Line::raw("no events yet")]
     } else {
         let skip = snap.events.len().saturating_sub(rows);
         snap.events[skip..].iter().map(|e| event_line(e)).collect()
@@ -706,9 +1022,9 @@ fn keys_line(snap: &Snapshot, width: u16) -> Line<'static> {
         ("-", "faster"),
     ];
     let short = [("q", "quit"), ("p", pause), ("+", "slow"), ("-", "fast")];
-    let build = |keys: [(&'static str, &'static str); 4], gap: &'static str| {
+    let build = |keys: [(&'static str, &'static str); 4], gap: &'static str, n: usize| {
         let mut spans = Vec::new();
-        for (i, (k, what)) in keys.into_iter().enumerate() {
+        for (i, (k, what)) in keys.into_iter().take(n).enumerate() {
             if i > 0 {
                 spans.push(Span::raw(gap));
             }
@@ -717,15 +1033,22 @@ fn keys_line(snap: &Snapshot, width: u16) -> Line<'static> {
         }
         Line::from(spans)
     };
-    let mut line = build(long, SEP);
+    // Without delays + and - have nothing to scale (the header says so).
+    let keys = if snap.settings.delays { 4 } else { 2 };
+    let mut line = build(long, SEP, keys);
     if line.width() > width as usize {
-        line = build(short, " ");
+        line = build(short, " ", keys);
     }
-    let done = "sale finished";
-    if snap.finished && line.width() + SEP.len() + done.len() <= width as usize {
-        line.spans.push(Span::raw(SEP));
-        line.spans
-            .push(Span::styled(done, Style::new().fg(Color::Green)));
+    let done = if snap.stopped {
+        Some(("sale stopped", Color::Yellow))
+    } else {
+        snap.finished.then_some(("sale finished", Color::Green))
+    };
+    if let Some((done, colour)) = done {
+        if line.width() + SEP.len() + done.len() <= width as usize {
+            line.spans.push(Span::raw(SEP));
+            line.spans.push(Span::styled(done, Style::new().fg(colour)));
+        }
     }
     line
 }
@@ -868,7 +1191,7 @@ fn scroll_buyers(lines: &mut Vec<Line<'static>>, rows: usize, selected: usize) {
     let mut kept: Vec<Line<'static>> = lines.drain(start..end).collect();
     kept.push(Line::styled(
         format!("  buyers {}–{end} of {total} shown; ↑↓ select", start + 1),
-        Style::new().fg(Color::DarkGray),
+        Style::new(),
     ));
     *lines = kept;
 }
@@ -1022,7 +1345,7 @@ fn buyer_rows(
     st: &Stepper,
     width: u16,
 ) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
-    let dim = Style::new().fg(Color::DarkGray);
+    let plain = Style::new();
     let rows: Vec<BuyerRow> = st
         .buyers
         .iter()
@@ -1034,7 +1357,7 @@ fn buyer_rows(
             } else if next.starts_with("waits") {
                 state_style(BuyerState::WaitingLock)
             } else {
-                dim
+                plain
             };
             let bought = snap.buyers.get(i).map_or(0, |c| c.bought);
             BuyerRow {
@@ -1106,11 +1429,11 @@ fn buyer_rows(
             "{:mark_w$}{:^num_w$}  {:<next_w$}",
             "", "buyer", "next step"
         ),
-        dim,
+        plain,
     )];
     for (label, &w) in CELL_HEADERS.iter().zip(&cell_w) {
         if w > 0 {
-            header.push(Span::styled(format!("  {label:<w$}"), dim));
+            header.push(Span::styled(format!("  {label:<w$}"), plain));
         }
     }
     let lines = rows
@@ -1126,7 +1449,7 @@ fn buyer_rows(
             spans.push(Span::styled(next, r.next_style));
             if let Some(g) = r.gloss.filter(|_| gloss) {
                 let pad = name_w + 2 - used;
-                spans.push(Span::styled(format!("{:pad$}{g}", ""), dim));
+                spans.push(Span::styled(format!("{:pad$}{g}", ""), plain));
                 used = name_w + 2 + g.chars().count();
             }
             spans.push(Span::raw(" ".repeat(next_w.saturating_sub(used))));
@@ -1199,7 +1522,7 @@ fn trim_line(mut line: Line<'static>) -> Line<'static> {
 
 /// The shared state as whole items: the count, the sales, the lock.
 fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
-    let label = Style::new().fg(Color::DarkGray);
+    let label = Style::new();
     let count_style = match st.count {
         Some(n) if n < 0 => alarm(),
         Some(_) => Style::new().add_modifier(Modifier::BOLD),
@@ -1227,7 +1550,7 @@ fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
             ),
         ],
         // These settings take no mutex at all.
-        None if matches!(snap.settings.lock.as_str(), "none" | "atomic" | "join") => {
+        None if !snap.settings.mutex => {
             vec![Span::styled("no lock", label)]
         }
         None => vec![
@@ -1257,7 +1580,7 @@ fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
 /// own), and an empty file mid-write (a torn read waiting to happen) as
 /// `(empty)`, with a note as long as `width` allows.
 fn file_line(bytes: &str, width: u16) -> Line<'static> {
-    let label = Span::styled("file  ", Style::new().fg(Color::DarkGray));
+    let label = Span::styled("file  ", Style::new());
     // The engine's word for a file it could not read is not the file's bytes.
     if bytes == "(unreadable)" {
         return Line::from(vec![
@@ -1306,13 +1629,10 @@ fn visible_bytes(bytes: &str) -> String {
 
 /// "schedule 1,1,2 (3 steps)"; the newest steps kept when it is too long.
 fn schedule_line(schedule: &str, width: u16) -> Line<'static> {
-    let label = Span::styled("schedule ", Style::new().fg(Color::DarkGray));
+    let label = Span::styled("schedule ", Style::new());
     let schedule = clean(schedule);
     if schedule.is_empty() {
-        return Line::from(vec![
-            label,
-            Span::styled("no steps yet", Style::new().fg(Color::DarkGray)),
-        ]);
+        return Line::from(vec![label, Span::styled("no steps yet", Style::new())]);
     }
     let steps = schedule.split(',').count();
     let note = format!(" ({})", crate::report::plural(steps as u64, "step"));
@@ -1325,7 +1645,7 @@ fn schedule_line(schedule: &str, width: u16) -> Line<'static> {
             Style::new().add_modifier(Modifier::BOLD),
         ));
         if len + note.len() <= room {
-            spans.push(Span::styled(note, Style::new().fg(Color::DarkGray)));
+            spans.push(Span::styled(note, Style::new()));
         }
     } else {
         let tail: String = schedule
@@ -1455,11 +1775,18 @@ fn wrap(text: &str, width: u16) -> Vec<String> {
 
 /// The essentials as whole items, most important first.
 fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
+    let stale = if snap.count_stale { " (last read)" } else { "" };
     let mut items = vec![
         vec![Span::styled(
-            format!("remaining {}", remaining_text(snap.remaining)),
-            Style::new().add_modifier(Modifier::BOLD),
+            format!("remaining {}{stale}", remaining_text(snap.remaining)),
+            count_style(snap),
         )],
+        // What is being shown: every size says which store and lock.
+        vec![Span::raw(format!(
+            "store {} lock {}",
+            clean(&snap.settings.store),
+            clean(&snap.settings.lock)
+        ))],
         vec![Span::raw(format!(
             "sold {}/{}",
             snap.sold, snap.settings.tickets
@@ -1474,6 +1801,15 @@ fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
         holder_text(snap.holder)
     ))]);
     items.push(vec![Span::raw(contention_text(snap, false))]);
+    if snap.stopped {
+        items.insert(
+            2,
+            vec![Span::styled("stopped", Style::new().fg(Color::Yellow))],
+        );
+    }
+    if let Some(torn) = torn_text(snap, false) {
+        items.push(vec![Span::raw(torn)]);
+    }
     items.push(status_spans(snap));
     items.push(vec![Span::raw(elapsed_text(snap))]);
     items
@@ -1582,6 +1918,7 @@ fn font(c: char) -> Option<[u8; 5]> {
         '9' => [0b111, 0b101, 0b111, 0b001, 0b111],
         '-' => [0b000, 0b000, 0b111, 0b000, 0b000],
         '?' => [0b111, 0b001, 0b011, 0b000, 0b010],
+        '/' => [0b001, 0b001, 0b010, 0b100, 0b100],
         _ => return None,
     })
 }
@@ -1678,8 +2015,8 @@ jitter  seed 42
 │     █ █     │ lock: free  waiting 0
 │     ▀▀▀     │ 8.0 purchases/s  elapsed 1.25s
 └─────────────┘ race: concurrent writes overwrote sales
-· not started  s searching  r reading  w waiting  L holds lock  W writing
-$ bought  x sold out  - exited  ! crashed
+· not started  s searching  r reading  ~ waiting  L holds lock  W writing
+$ bought  x sold out  - exited  ! crashed  ✗ sale overwritten
  1 $ $ $ $ $ $ $ $ $ $
 buyer 3 read 1
 buyer 3 wrote 0
@@ -1696,6 +2033,230 @@ buyer 7 wrote 0 — overwrote buyer 3's sale
 
 q quit  p pause  + slower  - faster  sale finished
 ";
+
+    /// A racy file-store sale under way: a stale write just overwrote
+    /// buyer 3's sale, and the view's last read caught the file
+    /// mid-rewrite, so the count is the last that parsed.
+    fn racy_file_sale() -> Snapshot {
+        let mut snap = snapshot(12, 20, 14, 9);
+        snap.settings.store = "file".to_string();
+        snap.settings.read_delay = "200ms".to_string();
+        snap.settings.write_delay = "0".to_string();
+        snap.settings.seed = 1_234_567_890;
+        snap.finished = false;
+        snap.count_stale = true;
+        snap.torn_reads = 5;
+        snap.elapsed = std::time::Duration::from_millis(2_400);
+        snap.ops_per_sec = Some(14.0 / 2.4);
+        let states = [
+            BuyerState::Reading,
+            BuyerState::Writing,
+            BuyerState::Searching,
+            BuyerState::Bought,
+            BuyerState::Reading,
+            BuyerState::Writing,
+            BuyerState::Searching,
+            BuyerState::Bought,
+            BuyerState::NotStarted,
+            BuyerState::Reading,
+            BuyerState::Searching,
+            BuyerState::Reading,
+        ];
+        for (cell, state) in snap.buyers.iter_mut().zip(states) {
+            cell.state = state;
+        }
+        snap.buyers[2].lost_sale = true;
+        snap.events = vec![
+            "buyer 3 read 12".to_string(),
+            "buyer 7 read 12".to_string(),
+            "buyer 3 wrote 11".to_string(),
+            "buyer 7 wrote 11 — overwrote buyer 3's sale".to_string(),
+        ];
+        snap
+    }
+
+    /// The same sale under --lock buy: buyer 5 holds the lock (and is
+    /// writing inside it), four wait.
+    fn locked_file_sale() -> Snapshot {
+        let mut snap = snapshot(12, 20, 11, 9);
+        snap.settings.store = "file".to_string();
+        snap.settings.lock = "buy".to_string();
+        snap.settings.read_delay = "200ms".to_string();
+        snap.settings.write_delay = "0".to_string();
+        snap.settings.seed = 1_234_567_890;
+        snap.finished = false;
+        snap.elapsed = std::time::Duration::from_millis(2_400);
+        snap.ops_per_sec = Some(11.0 / 2.4);
+        snap.holder = Some(4);
+        snap.holder_pid = Some(4242);
+        snap.waiting = 4;
+        for (i, cell) in snap.buyers.iter_mut().enumerate() {
+            cell.state = match i {
+                4 => BuyerState::Writing,
+                5..=8 => BuyerState::WaitingLock,
+                _ => BuyerState::Searching,
+            };
+        }
+        snap.events = vec![
+            "buyer 4 read 10".to_string(),
+            "buyer 4 wrote 9".to_string(),
+            "buyer 5 read 9".to_string(),
+        ];
+        snap
+    }
+
+    /// The classroom's sizes, from a phone-sized pane to a projector.
+    const SIZES: [(u16, u16); 5] = [(30, 10), (60, 15), (80, 24), (120, 40), (200, 60)];
+
+    #[test]
+    fn screens_at_every_size() {
+        for (name, snap) in [
+            ("racy_file", racy_file_sale()),
+            ("locked_file", locked_file_sale()),
+        ] {
+            for (w, h) in SIZES {
+                let text = text_of(&render_to(&snap, w, h));
+                insta::assert_snapshot!(format!("{name}_{w}x{h}"), text);
+            }
+        }
+    }
+
+    #[test]
+    fn every_size_keeps_store_lock_and_count() {
+        for snap in [racy_file_sale(), locked_file_sale()] {
+            for (w, h) in SIZES.into_iter().chain([(40, 9), (40, 12), (50, 10)]) {
+                let text = text_of(&render_to(&snap, w, h));
+                let flat = text.replace('\n', " ");
+                assert!(flat.contains("file"), "{w}x{h}: no store\n{text}");
+                assert!(
+                    flat.contains(&snap.settings.lock),
+                    "{w}x{h}: no lock\n{text}"
+                );
+                assert!(
+                    flat.contains("remaining 9") || text.contains("remaining ─"),
+                    "{w}x{h}: no count\n{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_holder_is_marked_whatever_its_step() {
+        let snap = locked_file_sale();
+        let buf = render_to(&snap, 80, 24);
+        let grid = plan(&snap, buf.area).grid;
+        let row: String = (grid.left()..grid.right())
+            .map(|x| buf[(x, grid.top())].symbol().to_string())
+            .collect();
+        // Buyer 5 is writing inside the lock: the grid shows it holding.
+        assert!(row.starts_with(" 1 s s s s L ~ ~ ~ ~ s"), "{row}");
+        let cell = &buf[(grid.left() + 11, grid.top())];
+        assert!(cell.modifier.contains(Modifier::REVERSED));
+    }
+
+    #[test]
+    fn an_overwritten_sale_is_marked_in_the_grid() {
+        let snap = racy_file_sale();
+        let buf = render_to(&snap, 80, 24);
+        let grid = plan(&snap, buf.area).grid;
+        let (x, y) = (grid.left() + 3 + 2 * 2, grid.top());
+        assert_eq!(buf[(x, y)].symbol(), LOST_GLYPH.to_string());
+        assert_eq!(buf[(x, y)].fg, Color::Red);
+        let text = text_of(&buf);
+        assert!(text.contains("✗ sale overwritten"), "{text}");
+    }
+
+    #[test]
+    fn waiting_and_writing_differ_by_more_than_case() {
+        let (waiting, writing) = (glyph(BuyerState::WaitingLock), glyph(BuyerState::Writing));
+        assert_ne!(waiting.to_ascii_lowercase(), writing.to_ascii_lowercase());
+    }
+
+    #[test]
+    fn a_stale_count_is_marked_and_keeps_the_box_width() {
+        let mut snap = racy_file_sale();
+        let width_of = |snap: &Snapshot| {
+            let text = text_of(&render_to(snap, 80, 24));
+            let line = text
+                .lines()
+                .find(|l| l.contains("remaining"))
+                .unwrap_or_default()
+                .to_string();
+            line.find('┐').unwrap_or(0)
+        };
+        let stale = width_of(&snap);
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(text.contains("last read"), "{text}");
+        assert!(text.contains("unreadable 5×"), "{text}");
+        assert!(!text.contains('?'), "{text}");
+        for remaining in [20, 9, 0] {
+            snap.count_stale = false;
+            snap.remaining = Some(remaining);
+            assert_eq!(width_of(&snap), stale, "at {remaining}");
+        }
+        let plain = racy_file_sale().plain_line();
+        assert!(plain.contains("remaining 9 (last read)"), "{plain}");
+    }
+
+    #[test]
+    fn the_presentation_layout_draws_four_figures_taller_than_three_rows() {
+        for (w, h) in [(120, 40), (200, 60)] {
+            let snap = racy_file_sale();
+            let buf = render_to(&snap, w, h);
+            let text = text_of(&buf);
+            for title in ["remaining", "sold / tickets", "oversold", "lost updates"] {
+                assert!(text.contains(title), "{w}x{h}: {title}\n{text}");
+            }
+            // Full-block rows, one under another, at least five deep.
+            let tallest = text
+                .lines()
+                .fold((0, 0), |(run, best), l| {
+                    let run = if l.contains('█') { run + 1 } else { 0 };
+                    (run, best.max(run))
+                })
+                .1;
+            assert!(tallest >= 5, "{w}x{h}: {tallest} rows\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_final_frame_after_a_stop_says_stopped() {
+        let mut snap = locked_file_sale();
+        snap.stopped = true;
+        for (w, h) in SIZES {
+            let text = text_of(&render_to(&snap, w, h));
+            assert!(text.contains("stopped"), "{w}x{h}\n{text}");
+            assert!(!text.contains("selling"), "{w}x{h}\n{text}");
+        }
+    }
+
+    #[test]
+    fn without_delays_the_speed_keys_say_why() {
+        let mut snap = racy_file_sale();
+        snap.settings.delays = false;
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(text.lines().next().unwrap().contains(NO_DELAYS), "{text}");
+        assert!(!text.contains("+ slower"), "{text}");
+    }
+
+    #[test]
+    fn labels_are_never_dark_grey() {
+        for snap in [racy_file_sale(), locked_file_sale()] {
+            for (w, h) in SIZES {
+                let buf = render_to(&snap, w, h);
+                let text = text_of(&buf);
+                for label in ["store ", "lock ", "seed ", "remaining"] {
+                    if let Some((x, y)) = find(&buf, label) {
+                        assert_ne!(
+                            buf[(x, y)].fg,
+                            Color::DarkGray,
+                            "{label} at {w}x{h}\n{text}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn rates_keep_a_decimal_only_when_slow() {
@@ -1734,6 +2295,27 @@ q quit  p pause  + slower  - faster  sale finished
         assert!(text.contains("lost updates 0"), "{text}");
         assert!(text.contains("lock: buyer 13"), "{text}");
         assert!(!has_red(&buf), "{text}");
+    }
+
+    #[test]
+    fn a_free_mutex_shows_as_free_and_no_mutex_as_none() {
+        // The queue store's lock setting is `none`, yet its buyers take the
+        // mutex around the pipe: the step screen follows the rule, not the
+        // setting's name.
+        let mut snap = stepping();
+        snap.holder = None;
+        snap.stepper.as_mut().unwrap().holder = None;
+        snap.settings.store = "queue".to_string();
+        snap.settings.lock = "none".to_string();
+        snap.settings.mutex = true;
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(
+            text.contains("lock free") && !text.contains("no lock"),
+            "{text}"
+        );
+        snap.settings.mutex = false;
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(text.contains("no lock"), "{text}");
     }
 
     #[test]
@@ -1929,6 +2511,7 @@ q quit  p pause  + slower  - faster  sale finished
     fn stepping() -> Snapshot {
         let mut snap = snapshot(2, 1, 0, 1);
         snap.settings.lock = "buy".to_string();
+        snap.settings.mutex = true;
         snap.settings.jitter = false;
         snap.settings.seed = 1;
         snap.finished = false;

@@ -35,6 +35,8 @@ pub(crate) struct BuyerCell {
     pub state: BuyerState,
     /// Tickets this buyer believes it bought.
     pub bought: u64,
+    /// A stale write overwrote one of its sales a moment ago.
+    pub lost_sale: bool,
 }
 
 /// The run's settings, already formatted for display.
@@ -56,8 +58,12 @@ pub(crate) struct Settings {
     pub write_delay: String,
     /// Whether delays are randomised.
     pub jitter: bool,
+    /// Whether buyers take the mutex at all (`SaleConfig::takes_mutex`).
+    pub mutex: bool,
     /// Seed of the run, so it can be repeated.
     pub seed: u64,
+    /// Whether the sale has any delay for `+` and `-` to scale.
+    pub delays: bool,
 }
 
 /// Everything a view needs to draw one frame.
@@ -67,13 +73,21 @@ pub(crate) struct Snapshot {
     pub settings: Settings,
     /// Time since the sale started.
     pub elapsed: Duration,
-    /// Tickets the store says are left; `None` while it cannot be read.
+    /// Tickets the store says are left; `None` until it is first read.
     pub remaining: Option<i64>,
+    /// The store was caught mid-rewrite just now: `remaining` (and
+    /// `lost_updates`) are from the last read that parsed.
+    pub count_stale: bool,
+    /// Reads of the file store that caught it mid-rewrite so far (the
+    /// view's own reads, not the buyers').
+    pub torn_reads: u64,
     /// Tickets the buyers believe they bought.
     pub sold: u64,
     /// Tickets sold beyond those that existed: `max(0, sold - tickets)`.
     pub oversold: u64,
-    /// `sold - (tickets - remaining)`; `None` if `remaining` is unknown.
+    /// `sold - (tickets - remaining)`, never negative; `None` if
+    /// `remaining` is unknown. With a stale count, the figure of the last
+    /// read that parsed, so newer sales never show as lost.
     pub lost_updates: Option<i64>,
     /// One cell per buyer, indexed by buyer number.
     pub buyers: Vec<BuyerCell>,
@@ -90,8 +104,9 @@ pub(crate) struct Snapshot {
     /// tried again; `None` where the setting has none (every lock but
     /// `serializable`).
     pub retries: Option<u64>,
-    /// Purchases per second so far.
-    pub ops_per_sec: f64,
+    /// Purchases per second so far, when there are enough to mean
+    /// something (`report::meaningful_rate`).
+    pub ops_per_sec: Option<f64>,
     /// Whether the sale is paused.
     pub paused: bool,
     /// Delay multiplier: 1.0 = as given.
@@ -100,6 +115,9 @@ pub(crate) struct Snapshot {
     pub events: Vec<String>,
     /// Whether every buyer has finished.
     pub finished: bool,
+    /// Whether the sale was cut short (`q`, Ctrl-C, a signal, a dead
+    /// holder): the final frame says "stopped".
+    pub stopped: bool,
     /// Step mode: what the person scheduling the sale needs to see.
     pub stepper: Option<Stepper>,
 }
@@ -176,9 +194,11 @@ pub(crate) enum ViewCommand {
 impl Snapshot {
     /// One progress line for the plain view, free of escape codes.
     pub(crate) fn plain_line(&self) -> String {
-        let remaining = match self.remaining {
-            Some(n) => n.to_string(),
-            None => "?".to_string(),
+        let remaining = match (self.remaining, self.count_stale) {
+            (Some(n), false) => n.to_string(),
+            // Marked, so a reader knows it is not this moment's count.
+            (Some(n), true) => format!("{n} (last read)"),
+            (None, _) => "?".to_string(),
         };
         format!(
             "[{:>6.2}s] remaining {remaining}  sold {}  oversold {}  waiting {}  lock {}",
@@ -187,7 +207,8 @@ impl Snapshot {
             self.oversold,
             self.waiting,
             match (self.holder, self.holder_pid) {
-                (Some(b), Some(pid)) => format!("buyer {} (pid {pid})", crate::buyer::BuyerNo(b)),
+                (Some(b), Some(pid)) =>
+                    format!("buyer {} (pid {pid})", crate::protocol::BuyerNo(b)),
                 (holder, _) => holder_text(holder),
             },
         ) + &self
@@ -199,7 +220,7 @@ impl Snapshot {
 /// "buyer N" or "free", shared by the plain line and the screen.
 pub(crate) fn holder_text(holder: Option<usize>) -> String {
     match holder {
-        Some(b) => format!("buyer {}", crate::buyer::BuyerNo(b)),
+        Some(b) => format!("buyer {}", crate::protocol::BuyerNo(b)),
         None => "free".to_string(),
     }
 }
@@ -216,6 +237,7 @@ pub(crate) mod tests {
             BuyerCell {
                 state: BuyerState::Exited,
                 bought: 0,
+                lost_sale: false,
             };
             workers
         ];
@@ -233,24 +255,29 @@ pub(crate) mod tests {
                 read_delay: "1ms".to_string(),
                 write_delay: "2ms".to_string(),
                 jitter: true,
+                mutex: false,
                 seed: 42,
+                delays: true,
             },
             elapsed: Duration::from_millis(1250),
             remaining: Some(remaining),
+            count_stale: false,
+            torn_reads: 0,
             sold,
             oversold: sold.saturating_sub(tickets),
-            lost_updates: Some(sold as i64 - (tickets as i64 - remaining)),
+            lost_updates: Some((sold as i64 - (tickets as i64 - remaining)).max(0)),
             buyers,
             holder: None,
             holder_pid: None,
             waiting: 0,
             failed_swaps: None,
             retries: None,
-            ops_per_sec: sold as f64 / 1.25,
+            ops_per_sec: Some(sold as f64 / 1.25),
             paused: false,
             delay_factor: 1.0,
             events: Vec::new(),
             finished: true,
+            stopped: false,
             stepper: None,
         }
     }

@@ -105,12 +105,15 @@ pub(crate) struct LiveView {
     /// Whether the last frame drawn was step mode's: it changes what some
     /// keys mean (space steps instead of pausing).
     step_mode: bool,
+    /// Whether frames keep their colours (`--color`, `NO_COLOR`).
+    colour: bool,
 }
 
 impl LiveView {
     /// Takes over the terminal on `target`: raw mode, alternate screen,
-    /// hidden cursor. Fails if a live view already owns it.
-    pub(crate) fn start(target: Target) -> io::Result<LiveView> {
+    /// hidden cursor. Fails if a live view already owns it. Without
+    /// `colour`, frames keep only bold and reverse video.
+    pub(crate) fn start(target: Target, colour: bool) -> io::Result<LiveView> {
         let pid = std::process::id();
         if OWNER_PID
             .compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
@@ -119,17 +122,20 @@ impl LiveView {
             return Err(io::Error::other("a live view already owns the terminal"));
         }
         OWNER_TARGET.store(target.to_u8(), Ordering::SeqCst);
+        // crossterm reads NO_COLOR itself; the decision is ours
+        // (`--color always` wins over NO_COLOR).
+        crossterm::style::Colored::set_ansi_color_disabled(!colour);
         if let Err(e) = enable_raw_mode() {
             // Nothing changed yet, so there is nothing to restore.
             OWNER_PID.store(0, Ordering::SeqCst);
             return Err(e);
         }
-        Self::take_over(target).inspect_err(|_| {
+        Self::take_over(target, colour).inspect_err(|_| {
             let _ = release();
         })
     }
 
-    fn take_over(target: Target) -> io::Result<LiveView> {
+    fn take_over(target: Target, colour: bool) -> io::Result<LiveView> {
         let mut out = Out::new(target);
         // Cleared here rather than with `Terminal::clear`, which asks the
         // terminal for the cursor position and can wait seconds for an answer.
@@ -138,13 +144,20 @@ impl LiveView {
         Ok(LiveView {
             terminal,
             step_mode: false,
+            colour,
         })
     }
 
     /// Redraws the screen with `snap`, at the terminal's current size.
     pub(crate) fn draw(&mut self, snap: &Snapshot) -> io::Result<()> {
         self.step_mode = snap.stepper.is_some();
-        self.terminal.draw(|frame| render::draw(frame, snap))?;
+        let colour = self.colour;
+        self.terminal.draw(|frame| {
+            render::draw(frame, snap);
+            if !colour {
+                without_colour(frame.buffer_mut());
+            }
+        })?;
         Ok(())
     }
 
@@ -195,6 +208,9 @@ impl LiveView {
         let height = render::preferred_height(last, size.width).min(size.height);
         let mut buf = Buffer::empty(Rect::new(0, 0, size.width, height));
         render::render(last, buf.area, &mut buf);
+        if !self.colour {
+            without_colour(&mut buf);
+        }
         self.terminal.backend_mut().flush()?;
         release()?;
         let out = self.terminal.backend_mut();
@@ -319,6 +335,17 @@ fn print_buffer(out: &mut impl Write, buf: &Buffer) -> io::Result<()> {
         queue!(out, crossterm::style::Print("\r\n"))?;
     }
     Ok(())
+}
+
+/// Drops every colour from `buf`, keeping bold and reverse video: the one
+/// place `--color never` and `NO_COLOR` take effect, so the renderer never
+/// needs to know.
+fn without_colour(buf: &mut Buffer) {
+    for cell in buf.content.iter_mut() {
+        cell.fg = Color::Reset;
+        cell.bg = Color::Reset;
+        cell.underline_color = Color::Reset;
+    }
 }
 
 fn is_reversed(modifier: Modifier) -> bool {
@@ -470,28 +497,10 @@ mod tests {
             text.contains("\x1b[38;5;9m") || text.contains("\x1b[38;5;1m"),
             "{text:?}"
         );
-        let plain: String = strip_escapes(&text);
+        let plain: String = super::super::escapes::strip_escapes(&text);
         assert!(
             plain.contains("q quit  p pause  + slower  - faster"),
             "{plain}"
         );
-    }
-
-    /// Drops CSI sequences, to read the printed text.
-    fn strip_escapes(s: &str) -> String {
-        let mut out = String::new();
-        let mut chars = s.chars();
-        while let Some(c) = chars.next() {
-            if c == '\x1b' {
-                for d in chars.by_ref() {
-                    if d.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
     }
 }
