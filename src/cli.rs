@@ -901,10 +901,10 @@ pub struct SaleArgs {
     #[arg(long, value_name = "WHAT", allow_hyphen_values = true, value_enum)]
     pub then: Option<Then>,
     /// The PostgreSQL server of --store postgres, e.g. postgresql://user:pw@host/db or postgresql:///db?host=/tmp [default: $TICKETLAB_DB_URL].
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", allow_hyphen_values = true, value_parser = parse_db_url)]
     pub db_url: Option<String>,
     /// Database stores: the sale's name; runs that name the same sale share it (the first creates it with --tickets) [default: a sale of the run's own].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true, value_parser = parse_sale)]
     pub sale: Option<String>,
 }
 
@@ -970,13 +970,13 @@ pub struct SellCommandArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SalesArgs {
     /// The PostgreSQL server [default: $TICKETLAB_DB_URL].
-    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    #[arg(long, value_name = "URL", conflicts_with = "db", allow_hyphen_values = true, value_parser = parse_db_url)]
     pub db_url: Option<String>,
     /// A SQLite database file written by `--store sqlite --db PATH`.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// Show only this sale.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true, value_parser = parse_sale)]
     pub sale: Option<String>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
@@ -1000,11 +1000,6 @@ impl SalesArgs {
         };
         if let crate::store::database::Engine::Postgres(url) = &engine {
             crate::store::database::check_url(url).map_err(|e| format!("--db-url: {e}"))?;
-        }
-        if let Some(sale) = &self.sale {
-            if !config::valid_sale_name(sale) {
-                return Err(config::ConfigError::SaleName(sale.clone()).to_string());
-            }
         }
         Ok(crate::sales::SalesConfig {
             engine,
@@ -1134,6 +1129,21 @@ fn whole_in(s: &str, lo: u64, hi: u64) -> Result<u64, String> {
 }
 
 /// A seed: any 64-bit number, read as every other number is.
+fn parse_db_url(s: &str) -> Result<String, String> {
+    crate::store::database::check_url(s).map_err(|e| {
+        format!("'{s}' is not a PostgreSQL URL: {e} (allowed: postgresql://user:password@host:5432/database, or host=... dbname=... settings)")
+    })?;
+    Ok(s.to_string())
+}
+
+fn parse_sale(s: &str) -> Result<String, String> {
+    if config::valid_sale_name(s) {
+        Ok(s.to_string())
+    } else {
+        Err(config::ConfigError::SaleName(s.to_string()).to_string())
+    }
+}
+
 fn parse_seed(s: &str) -> Result<u64, String> {
     whole_in(s, 0, u64::MAX)
 }

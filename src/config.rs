@@ -425,7 +425,9 @@ pub enum ConfigError {
     #[error("--sale applies only to --store sqlite or postgres")]
     SaleWithoutDatabase,
     /// A sale name is shown to a whole class and typed again: keep it plain.
-    #[error("--sale '{0}' is not a sale name (allowed: 1 to 40 letters, digits, '-', '_' or '.')")]
+    #[error(
+        "--sale '{0}' is not a sale name (allowed: 1 to 40 letters, digits, '-', '_' or '.', starting with a letter or digit)"
+    )]
     SaleName(String),
     /// Only a database has serializable transactions.
     #[error(
@@ -558,6 +560,7 @@ impl SaleConfig {
 /// read on a projector.
 pub(crate) fn valid_sale_name(name: &str) -> bool {
     (1..=40).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))

@@ -372,7 +372,7 @@ fn database_flags_that_do_not_fit_the_store_are_usage_errors() {
         ),
         (
             &["--store", "postgres", "--db-url", "postgresql://[oops"],
-            "--db-url:",
+            "is not a PostgreSQL URL",
         ),
     ];
     for (args, says) in cases {
