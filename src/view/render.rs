@@ -2341,6 +2341,19 @@ q quit  p pause  + slower  - faster  sale finished
     }
 
     #[test]
+    fn retries_show_beside_the_waiting_count_under_serializable() {
+        let mut snap = snapshot(5, 1, 1, 0);
+        snap.settings.lock = "serializable".to_string();
+        snap.retries = Some(7);
+        for (width, height) in [(80, 24), (50, 24), (30, 10)] {
+            let text = text_of(&render_to(&snap, width, height));
+            assert!(text.contains("retr"), "{width}x{height}: {text}");
+        }
+        snap.retries = None;
+        assert!(!text_of(&render_to(&snap, 80, 24)).contains("retries"));
+    }
+
+    #[test]
     fn header_shows_settings_factor_and_pause() {
         let mut snap = snapshot(50, 5, 5, 0);
         snap.paused = true;
