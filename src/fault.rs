@@ -43,6 +43,9 @@ pub(crate) enum FaultPoint {
     /// A waiter woken by an unlock, before it takes the mutex again: its
     /// wake-up dies with it.
     WokenWaiter,
+    /// Database stores: after the purchase's `UPDATE` and `INSERT`, before
+    /// the `COMMIT`: the database must roll both back.
+    MidTransaction,
     /// File store: right after its truncate, the buyer stops the sale
     /// (SIGINT to the parent, as Ctrl-C or `q` would) and holds there, the
     /// file empty, until the stop lets it finish its purchase.
@@ -82,6 +85,7 @@ impl FaultPoint {
             | FaultPoint::BeforeUnlock
             | FaultPoint::InsideUnlock
             | FaultPoint::WokenWaiter
+            | FaultPoint::MidTransaction
             | FaultPoint::StopMidRewrite
             | FaultPoint::StuckMidRewrite
             | FaultPoint::BeforeStep(_) => None,
@@ -89,7 +93,7 @@ impl FaultPoint {
     }
 }
 
-const POINTS: [(&str, FaultPoint); 10] = [
+const POINTS: [(&str, FaultPoint); 11] = [
     ("after-trylock", FaultPoint::AfterTrylock),
     ("after-spin", FaultPoint::AfterSpin),
     ("after-wait", FaultPoint::AfterWait),
@@ -98,6 +102,7 @@ const POINTS: [(&str, FaultPoint); 10] = [
     ("before-unlock", FaultPoint::BeforeUnlock),
     ("inside-unlock", FaultPoint::InsideUnlock),
     ("woken-waiter", FaultPoint::WokenWaiter),
+    ("mid-transaction", FaultPoint::MidTransaction),
     ("stop-mid-rewrite", FaultPoint::StopMidRewrite),
     ("stuck-mid-rewrite", FaultPoint::StuckMidRewrite),
 ];

@@ -22,7 +22,7 @@ use crate::mutex::{self, SharedMutex};
 /// "TKTLAB\0\x01": identifies a ticketlab segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TKTLAB\0\x01");
 /// Bumped whenever the layout below changes.
-pub(crate) const LAYOUT_VERSION: u32 = 6;
+pub(crate) const LAYOUT_VERSION: u32 = 7;
 /// Prefix of every segment's name in `/dev/shm`, followed by `<pid>-<nonce>`.
 pub(crate) const NAME_PREFIX: &str = "ticketlab-";
 
@@ -147,6 +147,9 @@ pub(crate) struct Slot {
     pub recovered_from: AtomicU32,
     /// The count it repaired to, the last time.
     pub repaired_to: AtomicI64,
+    /// Database stores, `--lock serializable`: transactions the database
+    /// refused and this buyer rolled back and tried again.
+    pub retries: AtomicU64,
     /// 1 while the buyer commits a purchase to the file store: from its
     /// truncate to the record of the purchase in `bought`. A stop lets it
     /// finish before ending it, so the file is whole and agrees with the
