@@ -951,7 +951,7 @@ impl Run<'_> {
     /// scheduled run is ended where it stands: the parent never lets a buyer
     /// take a step nobody granted, and a person stepping sees the file as
     /// their steps left it.
-    fn stop_gate(&mut self) -> Vec<i32> {
+    fn stop_gate(&self) -> Vec<i32> {
         let turnstiles = Turnstiles::new(&self.seg);
         if self.db.is_none() || turnstiles.scheduled() {
             return Vec::new();
