@@ -60,6 +60,10 @@ pub(crate) struct Control {
     /// Nanoseconds the sale has spent paused, so far: a buyer that waited
     /// for the mutex across a pause takes it out of its lock wait.
     pub paused_ns: AtomicU64,
+    /// A database sale shared by other runs: their purchases since this
+    /// run began, plus one, as the watcher last read them (0: not read
+    /// yet). The live view counts them apart from this run's own.
+    pub others_plus_one: AtomicU64,
 }
 
 /// The gate is open: buyers run freely.

@@ -25,6 +25,9 @@ use crate::view::{Snapshot, StepCell, Stepper, ViewCommand};
 
 /// Trace entries shared out among the buyers of a traced run (16 MiB).
 const TRACE_BUDGET: usize = 1 << 20;
+/// How often the watcher of a shared database sale reads it: ten frames a
+/// second, light on a server a class shares.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
 /// How long the mutex may stay taken with no owner recorded after a buyer
 /// died, before the parent concludes the buyer died inside
 /// `pthread_mutex_lock` or `pthread_mutex_unlock`. A live buyer passes
@@ -184,6 +187,9 @@ struct Run<'a> {
     database: Option<RunDatabase>,
     buyers: Vec<Child>,
     seller: Option<Child>,
+    /// A database sale other runs may share: the child that reads the
+    /// database's count and their purchases for the live view.
+    watcher: Option<Child>,
     epoch: Instant,
     start_ns: Option<u64>,
     /// When the first process was forked and the last one reaped.
@@ -224,6 +230,7 @@ impl Drop for Run<'_> {
             .buyers
             .iter()
             .chain(self.seller.iter())
+            .chain(self.watcher.iter())
             .filter(|c| c.end == End::Running)
             .filter_map(|c| c.pid)
             .collect();
@@ -372,6 +379,7 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
             })
             .collect(),
         seller: None,
+        watcher: None,
         epoch: Instant::now(),
         start_ns: None,
         first_fork: None,
@@ -503,6 +511,7 @@ impl Run<'_> {
         } else {
             None
         };
+        self.fork_watcher()?;
         let join = self.cfg.lock == LockMode::Join;
         if self.cfg.one_process {
             // Released first, like join, so the one fork counts against it
@@ -735,7 +744,48 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Forks the watcher of a database sale other runs may share (a named
+    /// `--sale`): its count falls by their purchases too, which the live
+    /// view must tell from this run's. Like a buyer, it opens its
+    /// connection after its fork, so this process never holds one.
+    fn fork_watcher(&mut self) -> Result<(), SaleError> {
+        let Some(db) = self.database.as_ref().filter(|d| !d.target.own) else {
+            return Ok(());
+        };
+        let (target, start) = (db.target.clone(), db.start);
+        let seg = &mut self.seg;
+        let pid = process::fork(|| {
+            seg.disown();
+            let seg: &Segment = seg;
+            let control = seg.control();
+            database::watch(&target, &start, WATCH_EVERY, |count, others| {
+                seg.count().store(count, Ordering::Relaxed);
+                control
+                    .others_plus_one
+                    .store(others.saturating_add(1), Ordering::Relaxed);
+            });
+            protocol::ERROR_EXIT
+        })
+        .map_err(|source| SaleError::Os {
+            what: "fork",
+            source,
+        })?;
+        self.watcher = Some(Child {
+            pid: Some(pid),
+            end: End::Running,
+            ended_by_us: false,
+            crashed_as_asked: false,
+        });
+        Ok(())
+    }
+
     fn on_exit(&mut self, pid: i32, exit: Exit) -> Option<Ending> {
+        // A watcher that could not read any more only stops the live
+        // view's figures from moving; the sale's own are read at the end.
+        if let Some(watcher) = self.watcher.as_mut().filter(|w| w.pid == Some(pid)) {
+            watcher.end = End::Exited(exit);
+            return None;
+        }
         if let Some(seller) = self.seller.as_mut().filter(|s| s.pid == Some(pid)) {
             seller.end = End::Exited(exit);
             return (exit != Exit::Code(0)).then_some(Ending::SellerDied);
@@ -904,7 +954,12 @@ impl Run<'_> {
     /// buyers take minutes to stop.
     fn end_everyone(&mut self) {
         let running = |c: &Child| c.end == End::Running && c.pid.is_some();
-        for child in self.buyers.iter_mut().chain(self.seller.iter_mut()) {
+        for child in self
+            .buyers
+            .iter_mut()
+            .chain(self.seller.iter_mut())
+            .chain(self.watcher.iter_mut())
+        {
             if running(child) {
                 process::kill(
                     child.pid.expect("running children have a pid"),
@@ -915,7 +970,12 @@ impl Run<'_> {
         }
         // Under --one-process many slots share one pid, reaped once.
         let mut reaped: Vec<(i32, Exit)> = Vec::new();
-        for child in self.buyers.iter_mut().chain(self.seller.iter_mut()) {
+        for child in self
+            .buyers
+            .iter_mut()
+            .chain(self.seller.iter_mut())
+            .chain(self.watcher.iter_mut())
+        {
             if running(child) {
                 let pid = child.pid.expect("running children have a pid");
                 let exit = match reaped.iter().find(|(p, _)| *p == pid) {
@@ -1350,8 +1410,15 @@ impl Run<'_> {
                         sale: db.target.sale.clone(),
                         run: db.target.run.clone(),
                         joined: db.start.joined,
+                        count_at_start: db.start.count,
                         purchases: figures.purchases,
                         purchases_by_run: figures.by_run,
+                        // Every purchase since the start that is not this
+                        // run's: both counts are the database's own.
+                        purchases_by_others: figures
+                            .purchases
+                            .saturating_sub(db.start.purchases)
+                            .saturating_sub(figures.by_run),
                         runs: figures.runs,
                     });
                     Some(figures.count)

@@ -434,11 +434,19 @@ fn postgres_a_buyer_killed_mid_transaction_leaves_it_consistent() {
 }
 
 /// Three runs at once on one named sale, as three machines would: each
-/// has 3 buyers and reads long before it writes.
-fn three_runs(url: &str, lock: &str) -> serde_json::Value {
+/// has 3 buyers and reads long before it writes. The first two report in
+/// JSON, the third draws the plain live view and prints its summary. Gives
+/// the two JSON reports, the third's output and the sale as `ticketlab
+/// sales` lists it.
+fn three_runs(url: &str, lock: &str) -> (Vec<serde_json::Value>, String, serde_json::Value) {
     let name = format!("t{}", unique_seed());
     let runs: Vec<_> = (0..3)
-        .map(|_| {
+        .map(|i| {
+            let view: &[&str] = if i < 2 {
+                &["--view", "quiet", "--json"]
+            } else {
+                &["--view", "plain"]
+            };
             ticketlab_process()
                 .args([
                     "sell", "--store", "postgres", "--db-url", url, "--sale", &name,
@@ -446,25 +454,61 @@ fn three_runs(url: &str, lock: &str) -> serde_json::Value {
                 // Three runs start at once; 3 s covers each one's setup
                 // and connections even on a loaded machine.
                 .args(["-w", "3", "-t", "2", "--lock", lock, "--read-delay", "3s"])
-                .args(["--view", "quiet", "--json"])
+                .args(view)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    for run in runs {
+    let mut reports = Vec::new();
+    let mut plain = String::new();
+    for (i, run) in runs.into_iter().enumerate() {
         let out = run.wait_with_output().unwrap();
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let v = one_json_object(&out.stdout);
-        assert_eq!(v["database"]["sale"].as_str(), Some(name.as_str()), "{v}");
+        if i < 2 {
+            let v = one_json_object(&out.stdout);
+            assert_eq!(v["database"]["sale"].as_str(), Some(name.as_str()), "{v}");
+            reports.push(v);
+        } else {
+            plain = String::from_utf8_lossy(&out.stdout).into_owned();
+        }
     }
     let v = command_json("sales", &["--db-url", url, "--sale", &name]);
-    v["sales"][0].clone()
+    (reports, plain, v["sales"][0].clone())
+}
+
+/// A run of a shared sale keeps its own figures: `sold` is its own
+/// purchases, what other runs bought meanwhile is named apart, and the
+/// stretch it saw balances (nothing it cannot account for is called
+/// vanished).
+fn assert_run_of_shared_sale(v: &serde_json::Value) {
+    let db = &v["database"];
+    let own = db["purchases_by_run"].as_i64().unwrap();
+    let others = db["purchases_by_others"].as_i64().unwrap();
+    let start = db["count_at_start"].as_i64().unwrap();
+    let remaining = v["remaining"].as_i64().unwrap();
+    assert_eq!(v["sold"].as_i64(), Some(own), "{v}");
+    assert!(others <= db["purchases"].as_i64().unwrap() - own, "{v}");
+    let drop = start - remaining;
+    assert_eq!(
+        v["vanished"].as_i64(),
+        Some((drop - own - others).max(0)),
+        "{v}"
+    );
+    assert_eq!(
+        v["lost_updates"].as_i64(),
+        Some((own + others - drop).max(0)),
+        "{v}"
+    );
+    assert_eq!(
+        v["vanished"], 0,
+        "other runs' purchases are not vanished tickets: {v}"
+    );
 }
 
 #[test]
@@ -473,15 +517,34 @@ fn postgres_three_runs_share_a_sale() {
     let url = pg_url();
     // Every buyer of every run reads 2 before anyone writes: nine
     // purchases of two tickets, seen only when the runs are put together.
-    let none = three_runs(&url, "none");
+    let (runs, plain, none) = three_runs(&url, "none");
     assert_eq!(none["sold"], 9, "{none}");
     assert_eq!(none["oversold"], 7, "{none}");
     assert_eq!(none["verdict"], "oversold", "{none}");
     assert_eq!(none["runs"].as_array().map(Vec::len), Some(3), "{none}");
-    let atomic = three_runs(&url, "atomic");
+    for v in &runs {
+        // Each run's three buyers read 2 and wrote 1: three purchases of
+        // the two tickets left when it began, whatever the others did.
+        assert_eq!(v["sold"], 3, "{v}");
+        assert_eq!(v["verdict"], "oversold", "{v}");
+        assert_run_of_shared_sale(v);
+    }
+    // The live view counts the other runs apart, and so does the summary.
+    assert!(plain.contains("other runs"), "{plain}");
+    assert!(plain.contains("this run recorded 3 purchases"), "{plain}");
+    assert!(!plain.contains("vanished"), "{plain}");
+    let (runs, plain, atomic) = three_runs(&url, "atomic");
     assert_eq!(atomic["sold"], 2, "{atomic}");
     assert_eq!(atomic["remaining"], 0, "{atomic}");
     assert_eq!(atomic["verdict"], "exact", "{atomic}");
+    for v in &runs {
+        assert_eq!(v["verdict"], "exact", "{v}");
+        assert_eq!(v["lost_updates"], 0, "{v}");
+        assert_eq!(v["oversold"], 0, "{v}");
+        assert_run_of_shared_sale(v);
+    }
+    assert!(plain.contains("sold"), "{plain}");
+    assert!(!plain.contains("vanished"), "{plain}");
 }
 
 /// The URL with another user, password or database, in the key=value form

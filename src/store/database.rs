@@ -387,6 +387,10 @@ pub(crate) struct SaleStart {
     pub tickets: u64,
     /// The count when this run began.
     pub count: i64,
+    /// Purchases recorded by every run when this run began, read in the
+    /// same statement as `count`: what other runs buy during this run is
+    /// counted from here.
+    pub purchases: u64,
     /// Whether the run joined a sale that already existed.
     pub joined: bool,
 }
@@ -478,12 +482,49 @@ pub(crate) fn setup(target: &Target, tickets: u64) -> Result<SaleStart, String> 
         .map_err(incompatible)?
         .ok_or_else(|| format!("{where_}: sale '{}' vanished during setup", target.sale))?;
     check_layout(&row)?;
-    let (tickets, count) = (row[0], row[1]);
+    // The count and the purchases from one moment, so a purchase another
+    // run commits meanwhile is counted in neither or in both.
+    let at_start = figures(&mut conn, &target.sale, &target.run)?;
     Ok(SaleStart {
-        tickets: u64::try_from(tickets).unwrap_or(0),
-        count,
+        tickets: at_start.tickets,
+        count: at_start.count,
+        purchases: at_start.purchases,
         joined,
     })
+}
+
+/// The watcher of a sale other runs share: a child of its own, with a
+/// connection of its own, that reads the database's count and the other
+/// runs' purchases for the live view every `every`, until it is killed.
+/// `publish` gets the count and the purchases by other runs since this
+/// run began. It returns only if it cannot connect or read.
+pub(crate) fn watch(
+    target: &Target,
+    start: &SaleStart,
+    every: std::time::Duration,
+    mut publish: impl FnMut(i64, u64),
+) -> String {
+    let mut conn = match Conn::open(&target.engine) {
+        Ok(c) => c,
+        Err(e) => return e.to_string(),
+    };
+    loop {
+        let row = conn.run(
+            sql::WATCH,
+            &[Param::Text(&target.sale), Param::Text(&target.run)],
+        );
+        match row {
+            Ok(Some(row)) => {
+                if let [count, others] = row[..] {
+                    let others = u64::try_from(others).unwrap_or(0);
+                    publish(count, others.saturating_sub(start.purchases));
+                }
+            }
+            Ok(None) => return "the sale's row is gone".to_string(),
+            Err(e) => return e.to_string(),
+        }
+        std::thread::sleep(every);
+    }
 }
 
 /// The sale's figures, and, for a PostgreSQL sale of the run's own, the

@@ -150,6 +150,13 @@ pub(crate) const FIGURES: &str = "SELECT s.tickets, s.count, \
      (SELECT count(DISTINCT p.run) FROM purchases p WHERE p.sale = s.name) \
      FROM sales s WHERE s.name = $1";
 
+/// What the watcher reads for the live view of a sale other runs share,
+/// in one statement: `$1` the sale, `$2` this run. The count, and the
+/// purchases recorded by every other run.
+pub(crate) const WATCH: &str = "SELECT s.count, \
+     (SELECT count(*) FROM purchases p WHERE p.sale = s.name AND p.run <> $2) \
+     FROM sales s WHERE s.name = $1";
+
 /// Every sale's name, in order.
 pub(crate) const SALE_NAMES: &str = "SELECT name FROM sales ORDER BY name";
 

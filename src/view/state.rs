@@ -104,6 +104,9 @@ pub(crate) struct Snapshot {
     /// tried again; `None` where the setting has none (every lock but
     /// `serializable`).
     pub retries: Option<u64>,
+    /// A database sale other runs share: their purchases since this run
+    /// began, counted apart from `sold`; `None` for any other sale.
+    pub others: Option<u64>,
     /// Purchases per second so far, when there are enough to mean
     /// something (`report::meaningful_rate`).
     pub ops_per_sec: Option<f64>,
@@ -214,6 +217,9 @@ impl Snapshot {
         ) + &self
             .retries
             .map_or(String::new(), |n| format!("  retries {n}"))
+            + &self
+                .others
+                .map_or(String::new(), |n| format!("  other runs {n}"))
     }
 }
 
@@ -272,6 +278,7 @@ pub(crate) mod tests {
             waiting: 0,
             failed_swaps: None,
             retries: None,
+            others: None,
             ops_per_sec: Some(sold as f64 / 1.25),
             paused: false,
             delay_factor: 1.0,
