@@ -616,3 +616,161 @@ fn postgres_bad_servers_and_sales_are_one_line() {
         .unwrap();
     fails_in_one_line(&["--db-url", &url, "--sale", &name], &["incompatible"]);
 }
+
+/// A run killed with SIGKILL cannot remove its temporary SQLite database:
+/// the next run's stale sweep does, with the file store's strict rules.
+/// Only a directory named `ticketlab-<dead pid>-<nonce>`, mode 0700, of
+/// ours, holding a private `sale.sqlite` that is a SQLite database (or
+/// still empty) and only its journal files, goes; anything else stays.
+#[test]
+fn database_sqlite_a_killed_runs_temporary_database_is_swept() {
+    use std::os::unix::fs::PermissionsExt;
+    // A $TMPDIR of the test's own: other runs on this machine sweep the
+    // shared one too.
+    let private = tempfile::tempdir().unwrap();
+    let tmp = private.path().to_path_buf();
+    let seed = unique_seed().to_string();
+    let mut child = ticketlab_process()
+        .args([
+            "sell",
+            "--store",
+            "sqlite",
+            "-w",
+            "2",
+            "--read-delay",
+            "60s",
+        ])
+        .args(["--view", "quiet", "--seed", &seed])
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let ours = |tmp: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name().is_some_and(|n| {
+                    n.to_string_lossy()
+                        .starts_with(&format!("ticketlab-{pid}-"))
+                })
+            })
+            .collect()
+    };
+    // Set up, and the buyers connected (their first read made the log).
+    let wal = || {
+        ours(&tmp)
+            .iter()
+            .any(|d| d.join("sale.sqlite-wal").exists())
+    };
+    assert!(
+        eventually(std::time::Duration::from_secs(20), wal),
+        "{:?}",
+        ours(&tmp)
+    );
+    signal(pid as i32, libc::SIGKILL);
+    let _ = child.wait();
+    // The buyers die with their parent.
+    assert!(
+        eventually(std::time::Duration::from_secs(10), || processes_with(&seed)
+            .is_empty()),
+        "{:?}",
+        processes_with(&seed)
+    );
+    let left = ours(&tmp);
+    let [killed] = left.as_slice() else {
+        panic!("the killed run's directory: {left:?}");
+    };
+    assert!(killed.join("sale.sqlite").exists());
+
+    // Directories shaped like ours, of pids that cannot be alive.
+    let me = std::process::id();
+    let sqlite = std::fs::read(killed.join("sale.sqlite")).unwrap();
+    let fixture = |pid: u32, dir_mode: u32, files: &[(&str, &[u8], u32)]| {
+        let dir = tmp.join(format!("ticketlab-{pid}-{me:08x}{pid:08x}"));
+        std::fs::create_dir(&dir).unwrap();
+        for (name, bytes, mode) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode)).unwrap();
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+        dir
+    };
+    let empty = fixture(99_999_921, 0o700, &[("sale.sqlite", b"", 0o600)]);
+    let with_notes = fixture(
+        99_999_922,
+        0o700,
+        &[
+            ("sale.sqlite", &sqlite, 0o600),
+            ("notes.txt", b"mine", 0o600),
+        ],
+    );
+    let not_sqlite = fixture(99_999_923, 0o700, &[("sale.sqlite", b"my notes", 0o600)]);
+    let open_dir = fixture(99_999_924, 0o755, &[("sale.sqlite", &sqlite, 0o600)]);
+    let readable = fixture(99_999_925, 0o700, &[("sale.sqlite", &sqlite, 0o644)]);
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("real.sqlite"), &sqlite).unwrap();
+    let linked = fixture(99_999_926, 0o700, &[]);
+    std::fs::set_permissions(&linked, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("real.sqlite"),
+        linked.join("sale.sqlite"),
+    )
+    .unwrap();
+
+    let (_, out) = {
+        let out = ticketlab()
+            .args(["sell", "--workers", "1", "--view", "quiet"])
+            .env("TMPDIR", &tmp)
+            .output()
+            .unwrap();
+        ((), out)
+    };
+    let there = |p: &std::path::Path| std::fs::symlink_metadata(p).is_ok();
+    let state: Vec<(&std::path::Path, bool)> = [
+        killed.as_path(),
+        &empty,
+        &with_notes,
+        &not_sqlite,
+        &open_dir,
+        &readable,
+        &linked,
+    ]
+    .into_iter()
+    .map(|p| (p, there(p)))
+    .collect();
+    for d in [
+        &empty,
+        &with_notes,
+        &not_sqlite,
+        &open_dir,
+        &readable,
+        &linked,
+    ] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let _ = std::fs::remove_dir_all(killed);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        state,
+        vec![
+            (killed.as_path(), false),
+            (empty.as_path(), false),
+            (with_notes.as_path(), true),
+            (not_sqlite.as_path(), true),
+            (open_dir.as_path(), true),
+            (readable.as_path(), true),
+            (linked.as_path(), true),
+        ],
+        "(directory, still there)"
+    );
+    assert!(outside.path().join("real.sqlite").exists());
+}

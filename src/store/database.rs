@@ -647,9 +647,18 @@ pub(crate) fn in_helper<T: Serialize + DeserializeOwned>(
         .map_err(|e| format!("the database helper's answer: {e}"))?
 }
 
+/// The temporary SQLite database's name in its private directory.
+pub(crate) const TEMP_DATABASE_NAME: &str = "sale.sqlite";
+/// The files SQLite keeps beside a database, by the suffix of their names:
+/// the write-ahead log, its index, a rollback journal.
+pub(crate) const SQLITE_SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
+/// The first bytes of every SQLite database file.
+pub(crate) const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
 /// A SQLite database of its own for one run, alone in a fresh private
 /// directory as the file store's temporary file is; removed with its
-/// journal files when dropped.
+/// journal files when dropped. A run killed with SIGKILL cannot drop it:
+/// the next run's stale sweep removes it (`segment::remove_stale`).
 pub(crate) struct TempDatabase {
     dir: PathBuf,
     path: PathBuf,
@@ -660,7 +669,7 @@ impl TempDatabase {
     pub(crate) fn new(parent: &Path) -> std::io::Result<TempDatabase> {
         let dir =
             crate::files::create_private_dir(parent, &format!("ticketlab-{}-", process::getpid()))?;
-        let path = dir.join("sale.sqlite");
+        let path = dir.join(TEMP_DATABASE_NAME);
         // Created here, empty and private, so no buyer ever creates it.
         crate::files::create_new_private(&path)?;
         Ok(TempDatabase { dir, path })
@@ -674,7 +683,7 @@ impl TempDatabase {
 
 impl Drop for TempDatabase {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
+        for suffix in std::iter::once("").chain(SQLITE_SIDE_FILES) {
             let mut name = self.path.clone().into_os_string();
             name.push(suffix);
             let _ = std::fs::remove_file(PathBuf::from(name));
