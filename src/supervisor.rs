@@ -1087,8 +1087,8 @@ impl Run<'_> {
                 let now = moment.as_ref().map_or(BuyerNow::Running, |m| m.buyers[id]);
                 let next = match now {
                     BuyerNow::Parked(step) => step.name().to_string(),
-                    BuyerNow::Blocked { holder, .. } => {
-                        format!("waits for the lock held by buyer {}", holder + 1)
+                    BuyerNow::Blocked { step, holder } => {
+                        crate::scheduler::waiting_text(step, holder)
                     }
                     // Ended by the parent (q, a signal) before its last
                     // step: it did not finish on its own.
@@ -1265,14 +1265,14 @@ impl Run<'_> {
                     holder,
                 },
                 // A serializable write waits for (or fails on) the row
-                // another buyer wrote and has not committed yet.
-                (BuyerNow::Parked(Step::Write), Some(holder))
-                    if holder != id && self.cfg.lock == LockMode::Serializable =>
+                // another buyer wrote and has not committed yet, and so
+                // does atomic's conditional update.
+                (BuyerNow::Parked(step @ (Step::Write | Step::Cas)), Some(holder))
+                    if holder != id
+                        && self.cfg.store.is_database()
+                        && matches!(self.cfg.lock, LockMode::Serializable | LockMode::Atomic) =>
                 {
-                    BuyerNow::Blocked {
-                        step: Step::Write,
-                        holder,
-                    }
+                    BuyerNow::Blocked { step, holder }
                 }
                 // Granting a torn reader again before the writer finishes
                 // would only tear again, for ever.

@@ -192,6 +192,37 @@ fn database_sqlite_a_schedule_makes_the_race_and_the_retry() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("waits for the lock held by buyer 1"), "{err}");
+    // Under atomic the COMMIT is a step of its own: buyer 1's conditional
+    // update holds the row until it, so buyer 2's would wait, and is
+    // shown waiting rather than granted. Its search meanwhile still sees
+    // the count buyer 1 has not committed away.
+    let out = ticketlab()
+        .args(["sell", "--store", "sqlite", "-w", "2", "--lock", "atomic"])
+        .args(["--schedule", "1,1,2,2", "--view", "quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("buyer 2 <waiting> its compare-and-swap would wait for the row buyer 1"),
+        "{err}"
+    );
+    let v = sale(
+        "sqlite",
+        None,
+        &[
+            "-w",
+            "2",
+            "-t",
+            "1",
+            "--lock",
+            "atomic",
+            "--schedule",
+            "1S,1C,2S,1U,2C",
+        ],
+    );
+    assert_eq!(v["verdict"], "exact", "{v}");
+    assert_eq!(v["schedule"], "1S=1,1C=0,2S=1,1U,2C", "{v}");
 }
 
 /// A buyer killed after its `UPDATE` and its purchase's `INSERT`, before

@@ -8,7 +8,7 @@
 //! | none, join | autocommit `SELECT count`, the read delay, then one transaction: `UPDATE … SET count = $seen - 1` and the purchase |
 //! | write | autocommit `SELECT count`; the lock (`BEGIN IMMEDIATE`, or `BEGIN` and `SELECT … FOR UPDATE`); the same stale `UPDATE`; `COMMIT` |
 //! | buy | the lock first, then `SELECT count`, the `UPDATE` and `COMMIT`, all in one transaction |
-//! | atomic | one transaction: `UPDATE … SET count = count - 1 WHERE count > 0 RETURNING count` and the purchase |
+//! | atomic | `BEGIN`, `UPDATE … SET count = count - 1 WHERE count > 0 RETURNING count` and the purchase; then `COMMIT`, a step of its own: until then the row is locked |
 //! | serializable | `BEGIN` SERIALIZABLE (SQLite: a deferred transaction under WAL's snapshot rules), `SELECT count`, `UPDATE`, `COMMIT`; a serialization failure rolls back and starts again |
 //! | task | as none, with the whole task under the segment's mutex |
 
@@ -36,7 +36,7 @@ pub(crate) fn steps(lock: LockMode) -> &'static [Step] {
         LockMode::Write => &[Search, Read, Lock, Write, Unlock],
         LockMode::Buy => &[Search, Lock, Read, Write, Unlock],
         LockMode::Task => &[Lock, Search, Read, Write, Unlock],
-        LockMode::Atomic => &[Search, Cas],
+        LockMode::Atomic => &[Search, Cas, Unlock],
         LockMode::Serializable => &[Search, Read, Write, Unlock],
         // Refused by `SaleConfig::validate` for database stores.
         LockMode::Robust => &[],
@@ -193,6 +193,9 @@ mod tests {
                 "{lock}"
             );
         }
-        assert_eq!(steps(LockMode::Atomic), &[Step::Search, Step::Cas]);
+        assert_eq!(
+            steps(LockMode::Atomic),
+            &[Step::Search, Step::Cas, Step::Unlock]
+        );
     }
 }
