@@ -1476,6 +1476,72 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// Past this module nothing sees clap: the code that runs a task names
+    /// neither clap nor this module and its argument structs.
+    #[test]
+    fn past_the_command_line_no_code_names_clap_or_its_arguments() {
+        let files = [
+            ("app.rs", include_str!("app.rs")),
+            ("task.rs", include_str!("task.rs")),
+            ("check.rs", include_str!("check.rs")),
+        ];
+        for (file, text) in files {
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                for word in ["clap", "cli::", "Args"] {
+                    assert!(!code.contains(word), "{file}:{}: {line}", n + 1);
+                }
+            }
+        }
+    }
+
+    /// `run N` as plain settings, with `flags`.
+    fn lab_run_of(lab: &str, flags: &[&str]) -> LabRun {
+        match lab_job(lab, flags.iter().map(|f| f.to_string()).collect()) {
+            Ok(Job::Lab(run)) => run,
+            _ => panic!("run {lab} {flags:?} is no lab run"),
+        }
+    }
+
+    /// Lab 4 arrives cut into its rows: one sale per lock, then the single
+    /// row, which takes no lock; all on one seed.
+    #[test]
+    fn lab04_arrives_as_one_row_per_lock_and_the_single_row_on_one_seed() {
+        let run = lab_run_of("4", &["-w", "3"]);
+        assert!(run.shown.contains("--lock {none|write|buy|task|join}"));
+        assert!(run.shown.ends_with("-w 3 --one-process"), "{}", run.shown);
+        let Job::Compare(comparison) = *run.job else {
+            panic!("lab 4 is a comparison");
+        };
+        let names: Vec<&str> = comparison.rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["none", "write", "buy", "task", "join", "single"]);
+        let locks: Vec<LockMode> = comparison.rows.iter().map(|r| r.sale.lock).collect();
+        let named: Vec<&str> = locks.iter().map(|l| l.name()).collect();
+        assert_eq!(named, ["none", "write", "buy", "task", "join", "none"]);
+        let single = &comparison.rows[5];
+        assert!(single.sale.one_process && single.heading == "--one-process");
+        assert!(comparison.rows.iter().all(|r| r.sale.workers == 3));
+        let seed = comparison.rows[0].sale.seed;
+        assert!(comparison.rows.iter().all(|r| r.sale.seed == seed));
+    }
+
+    /// The flag a comparison varies, given, runs that one sale alone; a
+    /// refused setting waits to be said after the command line.
+    #[test]
+    fn a_lab_run_is_one_sale_or_a_refusal_after_its_command_line() {
+        let run = lab_run_of("4", &["-l", "task"]);
+        let Job::Sell(one) = *run.job else {
+            panic!("run 4 -l task is one sale");
+        };
+        assert_eq!(one.sale.lock, LockMode::Task);
+        let run = lab_run_of("10", &["--store", "server"]);
+        assert!(run.shown.starts_with("ticketlab explore"), "{}", run.shown);
+        let Job::Refused(why) = *run.job else {
+            panic!("run 10 --store server is refused");
+        };
+        assert!(why.starts_with("--lock write: "), "{why}");
+    }
+
     #[test]
     fn clap_errors_fold_into_one_line() {
         let rendered = "error: invalid value '0' for '--workers <N>': 0 is not in 1..=1000\n\nFor more information, try '--help'.\n";
