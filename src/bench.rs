@@ -112,7 +112,36 @@ const CASES: &[Case] = &[
         "pipe",
         30_000,
     ),
+    db_case("sqlite+buy", StoreKind::Sqlite, LockMode::Buy, 2),
+    db_case("sqlite+buy", StoreKind::Sqlite, LockMode::Buy, 8),
+    db_case("sqlite+atomic", StoreKind::Sqlite, LockMode::Atomic, 2),
+    db_case("sqlite+atomic", StoreKind::Sqlite, LockMode::Atomic, 8),
+    db_case("postgres+buy", StoreKind::Postgres, LockMode::Buy, 2),
+    db_case("postgres+buy", StoreKind::Postgres, LockMode::Buy, 8),
+    db_case("postgres+atomic", StoreKind::Postgres, LockMode::Atomic, 2),
+    db_case("postgres+atomic", StoreKind::Postgres, LockMode::Atomic, 8),
+    db_case(
+        "postgres+serializable",
+        StoreKind::Postgres,
+        LockMode::Serializable,
+        2,
+    ),
+    db_case(
+        "postgres+serializable",
+        StoreKind::Postgres,
+        LockMode::Serializable,
+        8,
+    ),
 ];
+
+/// A database row: no C or Python peer to run beside it.
+const fn db_case(name: &'static str, store: StoreKind, lock: LockMode, workers: usize) -> Case {
+    case(name, store, lock, workers, DB_TICKETS, "", 0)
+}
+
+/// Tickets in a database row: every purchase is a committed transaction
+/// (thousands a second, not millions).
+const DB_TICKETS: u64 = 3_000;
 
 const fn case(
     name: &'static str,
@@ -270,11 +299,27 @@ fn measure(args: &BenchConfig, measured: &mut Measured) -> anyhow::Result<Exit> 
     if !args.json {
         print_header(args)?;
     }
+    // The PostgreSQL rows need a server: the one `scripts/with-postgres`
+    // starts, or any named by the variable.
+    let db_url = std::env::var(crate::cli::DB_URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty());
+    let mut told = false;
     for case in CASES.iter().filter(|c| wanted(c.name)) {
+        if case.store == StoreKind::Postgres && db_url.is_none() {
+            if !told {
+                eprintln!(
+                    "ticketlab: postgres rows skipped: no server (run under scripts/with-postgres, or set {})",
+                    crate::cli::DB_URL_ENV
+                );
+                told = true;
+            }
+            continue;
+        }
         let mut ours = Vec::new();
         let (mut c, mut py) = (Vec::new(), Vec::new());
         for round in 0..args.rounds {
-            let cfg = quiet_sale(
+            let mut cfg = quiet_sale(
                 case.workers,
                 case.tickets,
                 Wants::All,
@@ -282,6 +327,9 @@ fn measure(args: &BenchConfig, measured: &mut Measured) -> anyhow::Result<Exit> 
                 case.lock,
                 round,
             );
+            if case.store == StoreKind::Postgres {
+                cfg.db_url = db_url.clone();
+            }
             let report = run_sale(&cfg, &mut Quiet)?;
             if let Ending::Interrupted(sig) = report.ending {
                 return Ok(Exit::Signal(sig));
@@ -407,6 +455,8 @@ fn quiet_sale(
         schedule: None,
         one_process: false,
         crash: None,
+        db_url: None,
+        sale: None,
     }
 }
 
@@ -489,7 +539,7 @@ fn row(
 }
 
 /// The table's width for a scenario's name.
-const SCENARIO: usize = 30;
+const SCENARIO: usize = 34;
 
 /// What the table shows and how to read it, then its column heads. The C
 /// and Python columns are there only when `--anchors` runs them.

@@ -5,6 +5,8 @@
 //! in the buyer's slot (for the live view), appends it to the trace (for the
 //! post-mortem) and is where a pause takes hold.
 
+mod database;
+
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -194,7 +196,10 @@ impl<'a> Buyer<'a> {
             } else {
                 (Duration::ZERO, Duration::ZERO)
             };
-            let outcome = if matches!(self.cfg.lock, LockMode::Buy | LockMode::Robust) {
+            // A database's `buy` locks the sale in the database itself.
+            let outcome = if matches!(self.cfg.lock, LockMode::Buy | LockMode::Robust)
+                && !self.cfg.store.is_database()
+            {
                 self.acquire()?;
                 let outcome = self.buy(read_delay, write_delay);
                 self.release()?;
@@ -233,6 +238,9 @@ impl<'a> Buyer<'a> {
     fn buy(&mut self, read_delay: Duration, write_delay: Duration) -> Result<Outcome, BuyerError> {
         if matches!(self.store, StoreClient::Server(_) | StoreClient::Queue(_)) {
             return self.buy_from_seller(read_delay, write_delay);
+        }
+        if matches!(self.store, StoreClient::Database(_)) {
+            return self.buy_from_database(read_delay, write_delay);
         }
         let mut seen = self.read_count(Step::Read)?;
         loop {
@@ -402,6 +410,7 @@ impl<'a> Buyer<'a> {
                     }
                 }
             }
+            StoreClient::Database(_) => self.database_read(step),
             StoreClient::Server(_) | StoreClient::Queue(_) => {
                 unreachable!("server and queue buyers ask the seller")
             }

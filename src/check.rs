@@ -116,6 +116,9 @@ pub(crate) enum AnswerError {
     Invalid { id: &'static str, why: String },
 }
 
+/// The settings lab 12 compares on SQLite.
+const DATABASE_LOCKS: &[&str] = &["none", "buy", "atomic", "serializable"];
+
 /// `yes` or `no`, for questions the sheet asks as "will ...?".
 const YES_NO: &[(&str, &str)] = &[("yes", ""), ("no", "")];
 
@@ -360,6 +363,51 @@ pub(crate) const CHECKS: &[LabChecks] = &[
                 kind: Kind::Number(Tolerance::Within(1.0)),
                 figure: |r| num(r, "child_lines").map(Figure::Number),
                 explain: 2,
+            },
+        ],
+    },
+    LabChecks {
+        lab: 12,
+        premise: &[],
+        predictions: &[
+            Prediction {
+                id: "none-verdict",
+                question: "Under --lock none, will the SQLite sale be exact, or oversold?",
+                kind: Kind::Choice(&[("exact", ""), ("oversold", "")]),
+                figure: |r| {
+                    let none = row(r, "sales", "lock", "none")?;
+                    Ok(Figure::Choice(if none["verdict"] == "exact" {
+                        "exact"
+                    } else {
+                        "oversold"
+                    }))
+                },
+                explain: 1,
+            },
+            Prediction {
+                id: "exact",
+                question: "Which of none, buy, atomic and serializable sell exactly the 5 tickets?",
+                kind: Kind::Set(DATABASE_LOCKS),
+                figure: |r| {
+                    let mut exact = Vec::new();
+                    for lock in DATABASE_LOCKS {
+                        if row(r, "sales", "lock", lock)?["verdict"] == "exact" {
+                            exact.push(*lock);
+                        }
+                    }
+                    Ok(Figure::Set(exact))
+                },
+                explain: 2,
+            },
+            Prediction {
+                id: "retries",
+                question: "Will the serializable sale have to retry any transaction?",
+                kind: Kind::Choice(YES_NO),
+                figure: |r| {
+                    let retries = num(row(r, "sales", "lock", "serializable")?, "retries")?;
+                    Ok(yes_no(retries > 0.0))
+                },
+                explain: 3,
             },
         ],
     },

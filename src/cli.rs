@@ -182,6 +182,11 @@ Without a terminal, step needs --schedule (it then runs like sell --schedule).
         exit_codes_help!()
     ))]
     Step(SellArgs),
+    /// Show the sales in a database: tickets, the count left and every run's purchases, so an oversell across runs is plain.
+    #[command(
+        after_long_help = "Examples:\n  ticketlab sales --db-url postgresql://host/tickets               every sale on the server\n  ticketlab sales --db-url postgresql://host/tickets --sale room1  one sale\n  ticketlab sales --db lab.sqlite                                  the sales in a SQLite file\n\nWithout --db-url or --db, the server named by $TICKETLAB_DB_URL is read."
+    )]
+    Sales(SalesArgs),
     /// Run every interleaving of a small sale on real processes and count how each ends.
     #[command(after_long_help = concat!(
         "Examples:
@@ -365,6 +370,10 @@ fn plain(command: Command) -> Result<Job, Exit> {
         Command::Sell(args) => sell_job(args.sell),
         Command::Bench(args) => Job::Bench(args.into_config()),
         Command::Explore(args) => explore_job(args),
+        Command::Sales(args) => match args.into_config() {
+            Ok(cfg) => Job::Sales(cfg),
+            Err(e) => Job::Refused(e),
+        },
         Command::Step(args) => step_job(args),
         Command::Labs => Job::Labs,
         Command::Completions(args) => Job::Show(completions(args.shell)),
@@ -712,6 +721,7 @@ impl Command {
             Command::Explore(a) => a.json,
             Command::Check(a) => a.json,
             Command::Bench(a) => a.json,
+            Command::Sales(a) => a.json,
             Command::Labs
             | Command::Lab(_)
             | Command::Run(_)
@@ -1174,10 +1184,10 @@ pub struct SaleArgs {
     /// Seed of the buyers' RNGs: any 64-bit number [default: drawn below 2^53, so JSON readers keep it exact, and printed so the run can be repeated].
     #[arg(long, value_name = "N", value_parser = parse_seed, allow_hyphen_values = true)]
     pub seed: Option<u64>,
-    /// The file store's JSON file, kept afterwards: a regular file or a new path, not in use by another sale [default: a temporary file, removed].
+    /// The file store's JSON file, or the sqlite store's database, kept afterwards: a regular file or a new path [default: a temporary file, removed].
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// Overwrite the --db file even if it holds something other than a ticket store.
+    /// Overwrite the --db file even if it holds something other than a ticket store (sqlite: start a new database).
     #[arg(long)]
     pub db_reset: bool,
     /// Be the scheduler: which buyer takes each shared step, e.g. 1,1,2,2,2,1 or 1x2,2x3,1 or 1S,1R,2S,2R,2W,1W (buyers from 1).
@@ -1195,7 +1205,17 @@ pub struct SaleArgs {
     /// Who moves when the schedule runs out [default lowest].
     #[arg(long, value_name = "WHAT", allow_hyphen_values = true, value_enum)]
     pub then: Option<Then>,
+    /// The PostgreSQL server of --store postgres, e.g. postgresql://user:pw@host/db or postgresql:///db?host=/tmp [default: $TICKETLAB_DB_URL].
+    #[arg(long, value_name = "URL", allow_hyphen_values = true, value_parser = parse_db_url)]
+    pub db_url: Option<String>,
+    /// Database stores: the sale's name; runs that name the same sale share it (the first creates it with --tickets) [default: a sale of the run's own].
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true, value_parser = parse_sale)]
+    pub sale: Option<String>,
 }
+
+/// The environment variable that names the PostgreSQL server when
+/// `--db-url` is not given (`scripts/with-postgres` sets it).
+pub const DB_URL_ENV: &str = "TICKETLAB_DB_URL";
 
 /// How a run shows itself.
 #[derive(Debug, Clone, Default, Args)]
@@ -1249,6 +1269,49 @@ pub struct SellCommandArgs {
     /// Be the scheduler at the keys: the same as `ticketlab step` with these flags.
     #[arg(long)]
     pub step: bool,
+}
+
+/// `ticketlab sales`.
+#[derive(Debug, Clone, Args)]
+pub struct SalesArgs {
+    /// The PostgreSQL server [default: $TICKETLAB_DB_URL].
+    #[arg(long, value_name = "URL", conflicts_with = "db", allow_hyphen_values = true, value_parser = parse_db_url)]
+    pub db_url: Option<String>,
+    /// A SQLite database file written by `--store sqlite --db PATH`.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Show only this sale.
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true, value_parser = parse_sale)]
+    pub sale: Option<String>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SalesArgs {
+    /// The plain settings: where the sales are, or what is missing.
+    pub(crate) fn into_config(self) -> Result<crate::sales::SalesConfig, String> {
+        let engine = match (self.db, self.db_url) {
+            (Some(path), _) => crate::store::database::Engine::Sqlite(path),
+            (None, Some(url)) => crate::store::database::Engine::Postgres(url),
+            (None, None) => match std::env::var(DB_URL_ENV) {
+                Ok(url) if !url.is_empty() => crate::store::database::Engine::Postgres(url),
+                _ => {
+                    return Err(format!(
+                        "sales needs --db-url URL (a PostgreSQL server), --db PATH (a SQLite file) or ${DB_URL_ENV}"
+                    ));
+                }
+            },
+        };
+        if let crate::store::database::Engine::Postgres(url) = &engine {
+            crate::store::database::check_url(url).map_err(|e| format!("--db-url: {e}"))?;
+        }
+        Ok(crate::sales::SalesConfig {
+            engine,
+            sale: self.sale,
+            json: self.json,
+        })
+    }
 }
 
 /// `ticketlab explore`.
@@ -1310,7 +1373,12 @@ impl ExploreArgs {
             schedule: None,
             one_process: false,
             crash: None,
+            db_url: None,
+            sale: None,
         };
+        if self.store.is_database() {
+            return Err(config::ConfigError::ExploreDatabase);
+        }
         sale.validate()?;
         Ok(ExploreConfig {
             sale,
@@ -1366,6 +1434,21 @@ fn whole_in(s: &str, lo: u64, hi: u64) -> Result<u64, String> {
 }
 
 /// A seed: any 64-bit number, read as every other number is.
+fn parse_db_url(s: &str) -> Result<String, String> {
+    crate::store::database::check_url(s).map_err(|e| {
+        format!("'{s}' is not a PostgreSQL URL: {e} (allowed: postgresql://user:password@host:5432/database, or host=... dbname=... settings)")
+    })?;
+    Ok(s.to_string())
+}
+
+fn parse_sale(s: &str) -> Result<String, String> {
+    if config::valid_sale_name(s) {
+        Ok(s.to_string())
+    } else {
+        Err(config::ConfigError::SaleName(s.to_string()).to_string())
+    }
+}
+
 fn parse_seed(s: &str) -> Result<u64, String> {
     whole_in(s, 0, u64::MAX)
 }
@@ -1411,6 +1494,8 @@ impl SaleArgs {
             then: self.then.or(preset.then),
             one_process: self.one_process || preset.one_process,
             crash: self.crash.or(preset.crash),
+            db_url: self.db_url.or(preset.db_url),
+            sale: self.sale.or(preset.sale),
         }
     }
 
@@ -1460,6 +1545,16 @@ impl SaleArgs {
             },
             one_process: self.one_process,
             crash: self.crash,
+            // The environment names the server only where one is wanted:
+            // `--db-url` given with another store is a mistake, a variable
+            // left set is not.
+            db_url: self.db_url.or_else(|| {
+                (self.store == Some(StoreKind::Postgres))
+                    .then(|| std::env::var(DB_URL_ENV).ok())
+                    .flatten()
+                    .filter(|u| !u.is_empty())
+            }),
+            sale: self.sale,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -23,6 +23,12 @@ pub enum StoreKind {
     /// buyer writes under the segment's mutex, as Python's
     /// `multiprocessing.Queue` guards its pipe with a lock.
     Queue,
+    /// A SQLite database file (embedded, bundled): every buyer opens its
+    /// own connection after the fork.
+    Sqlite,
+    /// A PostgreSQL server at `--db-url`, which several runs (and machines)
+    /// can share through one `--sale`.
+    Postgres,
 }
 
 /// How buyers are kept from trampling each other: the instructor's switch.
@@ -42,8 +48,12 @@ pub enum LockMode {
     Task,
     /// No lock; each buyer starts only after the previous one exited.
     Join,
-    /// A compare-and-swap loop on the shared count.
+    /// A compare-and-swap loop on the shared count; in a database, the
+    /// conditional `UPDATE … WHERE count > 0`.
     Atomic,
+    /// Database stores only: read and write in a SERIALIZABLE transaction,
+    /// retried whenever the database refuses it as a serialization failure.
+    Serializable,
 }
 
 /// How many tickets each buyer tries to buy.
@@ -95,6 +105,11 @@ pub struct SaleConfig {
     pub one_process: bool,
     /// `--crash`: the buyer that kills itself, and before which step.
     pub crash: Option<Crash>,
+    /// `--db-url`: the PostgreSQL server of `--store postgres`.
+    pub db_url: Option<String>,
+    /// `--sale NAME`: the database row several runs share; `None` = a sale
+    /// of this run's own.
+    pub sale: Option<String>,
 }
 
 /// `--crash BUYER:STEP`: buyer BUYER (from 1) SIGKILLs itself right before
@@ -145,6 +160,9 @@ pub(crate) fn steps_taken(store: StoreKind, lock: LockMode) -> Vec<Step> {
         // The queue's lock guards the request pipe, not the count.
         StoreKind::Queue => return vec![Lock, Request, Unlock, Reply],
         StoreKind::Shm | StoreKind::File => {}
+        StoreKind::Sqlite | StoreKind::Postgres => {
+            return crate::store::sql::steps(lock).to_vec();
+        }
     }
     let steps: &[Step] = match lock {
         LockMode::None | LockMode::Join => &[Search, Read, Write],
@@ -152,6 +170,8 @@ pub(crate) fn steps_taken(store: StoreKind, lock: LockMode) -> Vec<Step> {
         LockMode::Buy | LockMode::Robust => &[Search, Lock, Read, Write, Unlock],
         LockMode::Task => &[Lock, Search, Read, Write, Unlock],
         LockMode::Atomic => &[Search, Read, Cas],
+        // Refused by `validate` outside the database stores.
+        LockMode::Serializable => &[],
     };
     let mut steps = steps.to_vec();
     if store == StoreKind::File {
@@ -251,6 +271,11 @@ impl StoreKind {
     /// buyer touches the count, and no lock setting applies to it.
     pub(crate) fn has_seller(self) -> bool {
         matches!(self, StoreKind::Server | StoreKind::Queue)
+    }
+
+    /// Whether the count lives in a real database (SQLite or PostgreSQL).
+    pub(crate) fn is_database(self) -> bool {
+        matches!(self, StoreKind::Sqlite | StoreKind::Postgres)
     }
 }
 
@@ -382,6 +407,47 @@ pub enum ConfigError {
     /// `--db-reset` overwrites the file `--db` names.
     #[error("--db-reset applies only with --db PATH (the temporary store is always new)")]
     ResetWithoutDb,
+    /// `--db-url` names a PostgreSQL server.
+    #[error("--db-url applies only to --store postgres")]
+    DbUrlWithoutPostgres,
+    /// The URL does not parse.
+    #[error("--db-url: {0} (e.g. postgresql://user:password@host:5432/database)")]
+    DbUrl(String),
+    /// PostgreSQL needs a server to talk to.
+    #[error(
+        "--store postgres needs --db-url URL (e.g. postgresql://user@host/db, or set TICKETLAB_DB_URL)"
+    )]
+    PostgresWithoutUrl,
+    /// SQLite's file is `--db`; a server has no file.
+    #[error("--db applies only to --store file or sqlite (--store postgres takes --db-url)")]
+    DbWithPostgres,
+    /// `--sale` names a row in a database.
+    #[error("--sale applies only to --store sqlite or postgres")]
+    SaleWithoutDatabase,
+    /// A sale name is shown to a whole class and typed again: keep it plain.
+    #[error(
+        "--sale '{0}' is not a sale name (allowed: 1 to 40 letters, digits, '-', '_' or '.', starting with a letter or digit)"
+    )]
+    SaleName(String),
+    /// Only a database has serializable transactions.
+    #[error(
+        "--lock serializable needs --store sqlite or postgres: only a database has serializable transactions"
+    )]
+    SerializableWithoutDatabase,
+    /// The robust mutex mends the segment's count, not a database's.
+    #[error(
+        "--lock robust needs --store shm: a database rolls back a dead buyer's transaction itself (use buy)"
+    )]
+    RobustWithDatabase,
+    /// Exploring runs each schedule on a fresh segment; a database sale is
+    /// no such small, fresh thing.
+    #[error(
+        "explore needs --store shm, file, server or queue (step through a database sale with `ticketlab step`)"
+    )]
+    ExploreDatabase,
+    /// The baseline without concurrency runs the buyers' own steps on shm or file.
+    #[error("--one-process needs --store shm or file")]
+    OneProcessWithDatabase,
 }
 
 impl SaleConfig {
@@ -394,6 +460,7 @@ impl SaleConfig {
 
     /// Rejects combinations that make no sense, with the reason.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_database()?;
         match (self.store, self.lock) {
             (StoreKind::Server, lock) if lock != LockMode::None => {
                 return Err(ConfigError::ServerWithLock);
@@ -425,8 +492,12 @@ impl SaleConfig {
                 return Err(ConfigError::OneProcessWithSchedule);
             }
         }
-        if self.db.is_some() && self.store != StoreKind::File {
-            return Err(ConfigError::DbWithoutFile);
+        if self.db.is_some() && !matches!(self.store, StoreKind::File | StoreKind::Sqlite) {
+            return Err(if self.store == StoreKind::Postgres {
+                ConfigError::DbWithPostgres
+            } else {
+                ConfigError::DbWithoutFile
+            });
         }
         if let Some(crash) = self.crash {
             if crash.buyer >= self.workers {
@@ -449,6 +520,50 @@ impl SaleConfig {
         }
         Ok(())
     }
+}
+
+impl SaleConfig {
+    /// The database stores' own flags and combinations.
+    fn validate_database(&self) -> Result<(), ConfigError> {
+        if self.db_url.is_some() && self.store != StoreKind::Postgres {
+            return Err(ConfigError::DbUrlWithoutPostgres);
+        }
+        match (&self.db_url, self.store) {
+            (None, StoreKind::Postgres) => return Err(ConfigError::PostgresWithoutUrl),
+            (Some(url), _) => crate::store::database::check_url(url).map_err(ConfigError::DbUrl)?,
+            _ => {}
+        }
+        if let Some(sale) = &self.sale {
+            if !self.store.is_database() {
+                return Err(ConfigError::SaleWithoutDatabase);
+            }
+            if !valid_sale_name(sale) {
+                return Err(ConfigError::SaleName(sale.clone()));
+            }
+        }
+        if self.lock == LockMode::Serializable && !self.store.is_database() {
+            return Err(ConfigError::SerializableWithoutDatabase);
+        }
+        if self.store.is_database() {
+            if self.lock == LockMode::Robust {
+                return Err(ConfigError::RobustWithDatabase);
+            }
+            if self.one_process {
+                return Err(ConfigError::OneProcessWithDatabase);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` can name a sale: short, and plain enough to type and to
+/// read on a projector.
+pub(crate) fn valid_sale_name(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// A setting chosen by name from a fixed list (`--store shm`, `--lock buy`):
@@ -485,6 +600,8 @@ impl Named for StoreKind {
         StoreKind::File,
         StoreKind::Server,
         StoreKind::Queue,
+        StoreKind::Sqlite,
+        StoreKind::Postgres,
     ];
     fn name(self) -> &'static str {
         match self {
@@ -492,6 +609,8 @@ impl Named for StoreKind {
             StoreKind::File => "file",
             StoreKind::Server => "server",
             StoreKind::Queue => "queue",
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres => "postgres",
         }
     }
     fn about(self) -> &'static str {
@@ -502,6 +621,8 @@ impl Named for StoreKind {
             StoreKind::Queue => {
                 "the seller behind one request pipe that buyers write under the lock"
             }
+            StoreKind::Sqlite => "a SQLite database file (--db keeps it)",
+            StoreKind::Postgres => "a PostgreSQL server (--db-url), which runs can share (--sale)",
         }
     }
 }
@@ -515,6 +636,7 @@ impl Named for LockMode {
         LockMode::Task,
         LockMode::Join,
         LockMode::Atomic,
+        LockMode::Serializable,
     ];
     fn name(self) -> &'static str {
         match self {
@@ -525,6 +647,7 @@ impl Named for LockMode {
             LockMode::Task => "task",
             LockMode::Join => "join",
             LockMode::Atomic => "atomic",
+            LockMode::Serializable => "serializable",
         }
     }
     fn about(self) -> &'static str {
@@ -535,7 +658,12 @@ impl Named for LockMode {
             LockMode::Robust => "as buy, under a robust mutex a dead holder cannot keep",
             LockMode::Task => "search and buy together under the mutex",
             LockMode::Join => "no lock; each buyer starts after the previous one exited",
-            LockMode::Atomic => "a compare-and-swap loop on the shared count",
+            LockMode::Atomic => {
+                "a compare-and-swap loop on the shared count (a database: one conditional UPDATE)"
+            }
+            LockMode::Serializable => {
+                "databases: a SERIALIZABLE transaction, retried when the database refuses it"
+            }
         }
     }
 }
@@ -745,6 +873,8 @@ mod tests {
             schedule: None,
             one_process: false,
             crash: None,
+            db_url: None,
+            sale: None,
         }
     }
 

@@ -42,6 +42,9 @@ pub(crate) enum FaultPoint {
     /// A waiter woken by an unlock, before it takes the mutex again: its
     /// wake-up dies with it.
     WokenWaiter,
+    /// Database stores: after the purchase's `UPDATE` and `INSERT`, before
+    /// the `COMMIT`: the database must roll both back.
+    MidTransaction,
     /// Right before the buyer's first shared step of this kind (`--crash`):
     /// keyed to the buyer's own steps, so a run dies at the same place
     /// whatever the timing.
@@ -73,12 +76,13 @@ impl FaultPoint {
             | FaultPoint::BeforeUnlock
             | FaultPoint::InsideUnlock
             | FaultPoint::WokenWaiter
+            | FaultPoint::MidTransaction
             | FaultPoint::BeforeStep(_) => None,
         }
     }
 }
 
-const POINTS: [(&str, FaultPoint); 8] = [
+const POINTS: [(&str, FaultPoint); 9] = [
     ("after-trylock", FaultPoint::AfterTrylock),
     ("after-spin", FaultPoint::AfterSpin),
     ("after-wait", FaultPoint::AfterWait),
@@ -87,6 +91,7 @@ const POINTS: [(&str, FaultPoint); 8] = [
     ("before-unlock", FaultPoint::BeforeUnlock),
     ("inside-unlock", FaultPoint::InsideUnlock),
     ("woken-waiter", FaultPoint::WokenWaiter),
+    ("mid-transaction", FaultPoint::MidTransaction),
 ];
 
 impl fmt::Display for FaultPoint {

@@ -313,6 +313,31 @@ pub(crate) const LABS: &[Lab] = &[
         sheet!("11-daemon.md"),
         Experiment::Daemon(&[]),
     ),
+    lab(
+        12,
+        "database",
+        "The same race in a database",
+        "Oversell in SQLite and PostgreSQL; fix it with FOR UPDATE or one UPDATE",
+        sheet!("12-database.md"),
+        Experiment::Compare {
+            base: &[
+                "--workers",
+                "20",
+                "--tickets",
+                "5",
+                "--store",
+                "sqlite",
+                "--read-delay",
+                "50ms",
+                "--write-delay",
+                "20ms",
+                "--jitter",
+            ],
+            flag: "--lock",
+            values: &["none", "buy", "atomic", "serializable"],
+            single: false,
+        },
+    ),
 ];
 
 /// The headings every sheet has, in this order.
@@ -515,7 +540,8 @@ mod tests {
         assert_eq!(find("interleavings").unwrap().number, 10);
         assert_eq!(find("holder").unwrap().number, 8);
         assert_eq!(find("daemon").unwrap().number, 11);
-        assert!(find("12").is_none());
+        assert_eq!(find("database").unwrap().number, 12);
+        assert!(find("13").is_none());
         assert!(find("nope").is_none());
     }
 

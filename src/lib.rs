@@ -29,6 +29,7 @@ mod process;
 mod progress;
 mod protocol;
 mod report;
+mod sales;
 mod schedule;
 mod scheduler;
 mod seed;

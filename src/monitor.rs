@@ -39,6 +39,8 @@ pub(crate) struct Monitor {
     follow: bool,
     /// Whether the sale has compare-and-swaps to count.
     swaps: bool,
+    /// Whether the sale has serializable transactions to retry.
+    retries: bool,
     /// The last count that parsed, with the lost updates it made then.
     last_count: Option<(i64, Option<i64>)>,
     /// Reads of the file store that caught it mid-rewrite.
@@ -74,6 +76,7 @@ impl Monitor {
             db,
             follow: events,
             swaps: crate::report::shows_failed_swaps(cfg.lock),
+            retries: cfg.lock == crate::config::LockMode::Serializable,
             last_count: None,
             torn_reads: 0,
             lost_at: vec![None; cfg.workers],
@@ -92,9 +95,11 @@ impl Monitor {
         let mut sold = 0;
         let mut waiting = 0;
         let mut failed_swaps = 0u64;
+        let mut retries = 0u64;
         for id in 0..n {
             let slot = seg.slot(id);
             failed_swaps = failed_swaps.saturating_add(slot.failed_swaps.load(Ordering::Relaxed));
+            retries = retries.saturating_add(slot.retries.load(Ordering::Relaxed));
             let op = Op::from_u8(slot.state.load(Ordering::Acquire) as u8);
             let bought = slot.bought.load(Ordering::Relaxed);
             sold += bought;
@@ -155,6 +160,7 @@ impl Monitor {
             holder_pid: holder.and(holder_pid),
             waiting,
             failed_swaps: self.swaps.then_some(failed_swaps),
+            retries: self.retries.then_some(retries),
             ops_per_sec: crate::report::meaningful_rate(sold, elapsed.as_secs_f64() * 1000.0),
             // The supervisor knows whether it paused the sale.
             paused: false,
@@ -295,7 +301,7 @@ pub(crate) fn state_of(op: Op) -> BuyerState {
     match op {
         Op::NotStarted => BuyerState::NotStarted,
         Op::Search | Op::Unlocked => BuyerState::Searching,
-        Op::Read | Op::TornRead | Op::CasRetry => BuyerState::Reading,
+        Op::Read | Op::TornRead | Op::CasRetry | Op::Retried => BuyerState::Reading,
         Op::LockWait => BuyerState::WaitingLock,
         Op::Locked => BuyerState::HoldingLock,
         Op::Writing | Op::Wrote => BuyerState::Writing,

@@ -76,6 +76,7 @@ pub(crate) fn op_name(op: Op) -> &'static str {
         Op::CasRetry => "cas_retry",
         Op::Exited => "exited",
         Op::Crashed => "crashed",
+        Op::Retried => "retried",
     }
 }
 

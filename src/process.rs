@@ -265,6 +265,22 @@ fn set_disposition(sig: libc::c_int, handler: libc::sighandler_t) {
     }
 }
 
+/// This machine's name, for the run's name in a shared database: a class
+/// sees whose runs bought.
+pub(crate) fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its whole length, and gethostname writes
+    // at most that many bytes.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    if ok && !name.is_empty() {
+        name
+    } else {
+        "host".to_string()
+    }
+}
+
 /// This process's id as an `i32`, the type every libc call takes.
 pub(crate) fn getpid() -> i32 {
     // SAFETY: getpid takes no arguments and cannot fail.

@@ -39,6 +39,9 @@ pub enum Op {
     Exited = 12,
     /// Set by the parent: killed by a signal or panicked.
     Crashed = 13,
+    /// The database refused a serializable transaction; rolled back to try
+    /// again: value = the count it had read.
+    Retried = 14,
 }
 
 impl Op {
@@ -47,7 +50,7 @@ impl Op {
         use Op::*;
         [
             NotStarted, Search, LockWait, Locked, Read, Writing, Wrote, Unlocked, Bought, SoldOut,
-            TornRead, CasRetry, Exited, Crashed,
+            TornRead, CasRetry, Exited, Crashed, Retried,
         ]
         .get(n as usize)
         .copied()
@@ -71,6 +74,9 @@ impl Op {
             Op::CasRetry => "lost a compare-and-swap at",
             Op::Exited => "exited",
             Op::Crashed => "crashed",
+            Op::Retried => {
+                "was refused by the database (serialization failure) and retries, having read"
+            }
         }
     }
 
@@ -85,6 +91,7 @@ impl Op {
                 | Op::Bought
                 | Op::SoldOut
                 | Op::CasRetry
+                | Op::Retried
         )
     }
 }
@@ -127,7 +134,7 @@ mod tests {
 
     #[test]
     fn every_op_round_trips_through_its_number() {
-        for n in 0..=13u8 {
+        for n in 0..=14u8 {
             assert_eq!(Op::from_u8(n) as u8, n);
         }
         assert_eq!(Op::from_u8(200), Op::NotStarted);

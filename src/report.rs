@@ -25,6 +25,8 @@ pub struct WorkerReport {
     pub torn_reads: u64,
     /// Compare-and-swaps it lost to another buyer (`--lock atomic`).
     pub failed_swaps: u64,
+    /// Serializable transactions the database refused and it tried again.
+    pub retries: u64,
     /// How it ended.
     pub end: WorkerEnd,
 }
@@ -204,6 +206,25 @@ pub struct Recovery {
     pub count: i64,
 }
 
+/// A database sale as the database itself counts it: the figures of the
+/// summary come from here, not from the buyers' own counts, so a sale
+/// shared by several runs is judged whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatabaseSale {
+    /// The sale's name.
+    pub sale: String,
+    /// This run's name in the purchases table.
+    pub run: String,
+    /// Whether this run joined a sale that already existed.
+    pub joined: bool,
+    /// Purchases recorded by every run: the sale's `sold`.
+    pub purchases: u64,
+    /// Purchases recorded by this run.
+    pub purchases_by_run: u64,
+    /// Runs that recorded a purchase.
+    pub runs: u64,
+}
+
 /// How a sale ended. In JSON always one shape (`docs/json.md`): `kind`,
 /// and `signal`, `buyer` and `pid`, each `null` where this ending has none.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,6 +343,11 @@ pub struct SaleReport {
     /// Compare-and-swaps that lost to another buyer and were retried
     /// (`--lock atomic`; 0 under every other setting).
     pub failed_swaps: u64,
+    /// Serializable transactions the database refused and the buyers tried
+    /// again (`--lock serializable`; 0 under every other setting).
+    pub retries: u64,
+    /// Database stores: the sale as the database counts it.
+    pub database: Option<DatabaseSale>,
     /// Whether the file store ended unparsable.
     pub store_corrupt: bool,
     /// Buyers killed by a signal or by a panic.
@@ -387,6 +413,8 @@ impl SaleReport {
             per_buyer: None,
             went_without: 0,
             failed_swaps: 0,
+            retries: 0,
+            database: None,
             store_corrupt: false,
             crashed_workers: 0,
             elapsed_ms: 0.0,
@@ -440,8 +468,15 @@ impl SaleReport {
             .iter()
             .filter(|w| w.end.was_killed())
             .count();
+        self.retries = self
+            .per_worker
+            .iter()
+            .fold(0u64, |sum, w| sum.saturating_add(w.retries));
         self.remaining = remaining;
         self.store_corrupt = self.store == StoreKind::File && remaining.is_none();
+        // A database counts its own purchases: lost updates are purchases
+        // recorded less the drop in the count, as the database sees both.
+        let sold = self.database.as_ref().map_or(sold, |db| db.purchases);
         let tally = Tally::new(self.tickets, sold, remaining);
         self.sold = tally.sold;
         self.oversold = tally.oversold;
@@ -577,8 +612,32 @@ impl SaleReport {
             )?,
         }
         writeln!(out, "  torn reads    {}", self.torn_reads)?;
-        if shows_failed_swaps(self.lock) {
+        if shows_failed_swaps(self.lock) && self.database.is_none() {
             writeln!(out, "  failed swaps  {}", self.failed_swaps)?;
+        }
+        if self.lock == LockMode::Serializable {
+            writeln!(
+                out,
+                "  retries       {} (transactions the database refused and the buyers tried again)",
+                self.retries
+            )?;
+        }
+        if let Some(db) = &self.database {
+            let others = if db.joined || db.runs > 1 {
+                format!(
+                    "; {} by every run (`ticketlab sales` lists them)",
+                    plural(db.purchases, "purchase")
+                )
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "  database      sale {}{}: this run recorded {}{others}",
+                db.sale,
+                if db.joined { ", joined" } else { "" },
+                plural(db.purchases_by_run, "purchase"),
+            )?;
         }
         let dead: Vec<String> = self
             .per_worker
@@ -824,6 +883,8 @@ mod tests {
             schedule: None,
             one_process: false,
             crash: None,
+            db_url: None,
+            sale: None,
         }
     }
 
@@ -835,6 +896,7 @@ mod tests {
             drawn_delay_ms: 100.0,
             torn_reads: 0,
             failed_swaps: 0,
+            retries: 0,
             end: WorkerEnd::Ok,
         }
     }

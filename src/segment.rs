@@ -22,7 +22,7 @@ use crate::mutex::{self, SharedMutex};
 /// "TKTLAB\0\x01": identifies a ticketlab segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TKTLAB\0\x01");
 /// Bumped whenever the layout below changes.
-pub(crate) const LAYOUT_VERSION: u32 = 5;
+pub(crate) const LAYOUT_VERSION: u32 = 6;
 /// Prefix of every segment's name in `/dev/shm`, followed by `<pid>-<nonce>`.
 pub(crate) const NAME_PREFIX: &str = "ticketlab-";
 
@@ -142,6 +142,9 @@ pub(crate) struct Slot {
     pub recovered_from: AtomicU32,
     /// The count it repaired to, the last time.
     pub repaired_to: AtomicI64,
+    /// Database stores, `--lock serializable`: transactions the database
+    /// refused and this buyer rolled back and tried again.
+    pub retries: AtomicU64,
 }
 
 /// One recorded operation.

@@ -19,6 +19,7 @@ use crate::scheduler::{BuyerNow, Choice, Chooser, Moment, Person, Turnstiles};
 use crate::segment::{self, Segment, TraceEntry};
 use crate::segment::{GATE_PAUSED, GATE_SCHEDULED};
 use crate::step::Step;
+use crate::store::database;
 use crate::store::{FileStore, SellerPipes, StoreClient, StoreError};
 use crate::view::{Snapshot, StepCell, Stepper, ViewCommand};
 
@@ -119,6 +120,9 @@ pub(crate) enum SaleError {
     /// The view failed to draw.
     #[error("the view could not draw")]
     View(#[source] std::io::Error),
+    /// The database could not be reached or prepared.
+    #[error("{0}")]
+    Database(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +148,32 @@ struct Db {
     _store: crate::store::StoreFile,
 }
 
+/// A database sale: where it is, how it stood when the run began, and the
+/// temporary SQLite database, removed when dropped.
+struct RunDatabase {
+    target: database::Target,
+    start: database::SaleStart,
+    /// Whether the final figures were read (and a PostgreSQL sale of the
+    /// run's own removed with them).
+    finished: std::cell::Cell<bool>,
+    _temp: Option<database::TempDatabase>,
+}
+
+impl Drop for RunDatabase {
+    /// A run that ended without its report (a refused schedule, a view that
+    /// failed) still removes its own PostgreSQL sale: nothing is left on a
+    /// shared server. `Run`'s drop has killed and reaped every buyer first.
+    fn drop(&mut self) {
+        let target = &self.target;
+        if !self.finished.get()
+            && target.own
+            && matches!(target.engine, database::Engine::Postgres(_))
+        {
+            let _ = database::in_helper(|| database::finish(target));
+        }
+    }
+}
+
 /// One running sale. Dropping it ends and reaps every child, then removes
 /// the segment and the temporary file: the same path for every way out.
 struct Run<'a> {
@@ -151,6 +181,7 @@ struct Run<'a> {
     // Field order matters: children are killed in Drop before these go.
     seg: Segment,
     db: Option<Db>,
+    database: Option<RunDatabase>,
     buyers: Vec<Child>,
     seller: Option<Child>,
     epoch: Instant,
@@ -320,10 +351,18 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
         }
         _ => None,
     };
+    let database = if cfg.store.is_database() {
+        let run = prepare_database(cfg)?;
+        seg.count().store(run.start.count, Ordering::Relaxed);
+        Some(run)
+    } else {
+        None
+    };
     Ok(Run {
         cfg,
         seg,
         db,
+        database,
         buyers: (0..cfg.workers)
             .map(|_| Child {
                 pid: None,
@@ -344,6 +383,61 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
         moving: false,
         paused_total: Duration::ZERO,
         torn_since: None,
+    })
+}
+
+/// Where a database sale lives and its row, prepared by a helper process:
+/// this process never opens a connection (`store/database.rs` says why).
+fn prepare_database(cfg: &SaleConfig) -> Result<RunDatabase, SaleError> {
+    let run_name = format!(
+        "{}-{}-{}",
+        process::hostname(),
+        process::getpid(),
+        &crate::files::nonce()[..8]
+    );
+    let (engine, temp) = match (cfg.store, &cfg.db, &cfg.db_url) {
+        (StoreKind::Postgres, _, Some(url)) => (database::Engine::Postgres(url.clone()), None),
+        (_, Some(db), _) => {
+            if db.reset {
+                database::remove_file(&db.path).map_err(SaleError::Database)?;
+            }
+            database::create_if_missing(&db.path).map_err(SaleError::Database)?;
+            (database::Engine::Sqlite(db.path.clone()), None)
+        }
+        _ => {
+            let temp = database::TempDatabase::new(&std::env::temp_dir()).map_err(|cause| {
+                StoreError::TempStore {
+                    dir: std::env::temp_dir().display().to_string(),
+                    cause,
+                }
+            })?;
+            (
+                database::Engine::Sqlite(temp.path().to_path_buf()),
+                Some(temp),
+            )
+        }
+    };
+    let own = cfg.sale.is_none();
+    let sale = match (&cfg.sale, &engine) {
+        (Some(name), _) => name.clone(),
+        // A file of its own needs no unique name; a shared server does.
+        (None, database::Engine::Sqlite(_)) => "default".to_string(),
+        (None, database::Engine::Postgres(_)) => format!("run-{run_name}"),
+    };
+    let target = database::Target {
+        engine,
+        sale,
+        run: run_name,
+        own,
+    };
+    let tickets = cfg.tickets;
+    let start =
+        database::in_helper(|| database::setup(&target, tickets)).map_err(SaleError::Database)?;
+    Ok(RunDatabase {
+        target,
+        start,
+        finished: std::cell::Cell::new(false),
+        _temp: temp,
     })
 }
 
@@ -368,8 +462,13 @@ impl Run<'_> {
             // Closed before anyone starts: the first step is granted too.
             Turnstiles::new(&self.seg).close(GATE_SCHEDULED);
         }
+        // A joined database sale is watched from the count this run found.
+        let mut watched = self.cfg.clone();
+        if let Some(db) = &self.database {
+            watched.tickets = u64::try_from(db.start.count).unwrap_or(0);
+        }
         let mut monitor = Monitor::new(
-            self.cfg,
+            &watched,
             self.db.as_ref().map(|d| d.path.clone()),
             observer.shows_events(),
         );
@@ -564,11 +663,26 @@ impl Run<'_> {
                     .filter(|c| c.buyer == id)
                     .map(|c| FaultPoint::BeforeStep(c.step))
             });
+        let target = self.database.as_ref().map(|d| d.target.clone());
         let seg = &mut self.seg;
         let pid = process::fork(|| {
             seg.disown();
             let seg: &Segment = seg;
             let store = match (cfg.store, pipes) {
+                // Its own connection, opened here, after the fork.
+                (StoreKind::Sqlite | StoreKind::Postgres, _) => {
+                    let target = target.expect("a database sale has a target");
+                    match database::Conn::open(&target.engine) {
+                        Ok(conn) => {
+                            StoreClient::Database(crate::store::DatabaseClient { conn, target })
+                        }
+                        Err(e) => {
+                            let line = format!("ticketlab: buyer {}: {e}\n", id + 1);
+                            let _ = process::write_fd(2, line.as_bytes());
+                            return protocol::ERROR_EXIT;
+                        }
+                    }
+                }
                 (StoreKind::Server, Some(p)) => StoreClient::Server(p.client(id)),
                 (StoreKind::Queue, Some(p)) => StoreClient::Queue(p.client(id)),
                 (StoreKind::File, _) => StoreClient::File(FileStore::new(
@@ -664,6 +778,16 @@ impl Run<'_> {
         // took the wake-up with it, and the word is 0 with sleepers behind
         // it. Waking them all is harmless: who finds it taken sleeps again.
         mutex.wake_all_waiters();
+        // A database rolls back a dead buyer's transaction and releases its
+        // locks itself; only `task` takes the segment's mutex there.
+        if self.cfg.store.is_database() && self.cfg.lock != LockMode::Task {
+            let area = self.seg.lock_area();
+            if area.holder_pid.load(Ordering::Acquire) == pid {
+                area.holder_worker.store(-1, Ordering::Release);
+                area.holder_pid.store(0, Ordering::Release);
+            }
+            return None;
+        }
         // A robust mutex outlives its holder: the kernel marked it when the
         // buyer died, and the next buyer to lock it recovers it. Ending the
         // sale here would take that lesson away (docs/segment.md says why
@@ -1080,6 +1204,16 @@ impl Run<'_> {
                     step: Step::Lock,
                     holder,
                 },
+                // A serializable write waits for (or fails on) the row
+                // another buyer wrote and has not committed yet.
+                (BuyerNow::Parked(Step::Write), Some(holder))
+                    if holder != id && self.cfg.lock == LockMode::Serializable =>
+                {
+                    BuyerNow::Blocked {
+                        step: Step::Write,
+                        holder,
+                    }
+                }
                 // Granting a torn reader again before the writer finishes
                 // would only tear again, for ever.
                 (BuyerNow::Parked(step), _)
@@ -1180,6 +1314,7 @@ impl Run<'_> {
                 drawn_delay_ms: slot.drawn_delay_ns.load(Ordering::Relaxed) as f64 / 1e6,
                 torn_reads: slot.torn_reads.load(Ordering::Relaxed),
                 failed_swaps: slot.failed_swaps.load(Ordering::Relaxed),
+                retries: slot.retries.load(Ordering::Relaxed),
                 end,
             });
             let written = slot.trace_len.load(Ordering::Acquire) as usize;
@@ -1204,9 +1339,29 @@ impl Run<'_> {
                 });
             }
         }
-        let remaining = match &self.db {
-            Some(db) => FileStore::final_count(&db.path),
-            None => Some(self.seg.count().load(Ordering::Acquire)),
+        let remaining = match (&self.db, &self.database) {
+            (Some(db), _) => FileStore::final_count(&db.path),
+            // Every buyer is reaped: the helper is the only connection.
+            (_, Some(db)) => match database::in_helper(|| database::finish(&db.target)) {
+                Ok(figures) => {
+                    db.finished.set(true);
+                    report.tickets = figures.tickets;
+                    report.database = Some(crate::report::DatabaseSale {
+                        sale: db.target.sale.clone(),
+                        run: db.target.run.clone(),
+                        joined: db.start.joined,
+                        purchases: figures.purchases,
+                        purchases_by_run: figures.by_run,
+                        runs: figures.runs,
+                    });
+                    Some(figures.count)
+                }
+                Err(e) => {
+                    eprintln!("ticketlab: the sale's final figures could not be read: {e}");
+                    None
+                }
+            },
+            (None, None) => Some(self.seg.count().load(Ordering::Acquire)),
         };
         let elapsed_ns = if ending == Ending::Completed {
             last_finish.saturating_sub(start)

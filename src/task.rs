@@ -12,6 +12,7 @@ use crate::demo::daemon::DaemonConfig;
 use crate::demo::print::PrintConfig;
 use crate::explore::ExploreConfig;
 use crate::labs::Lab;
+use crate::sales::SalesConfig;
 
 /// A parsed command line, ready to run: `cli::parse` makes it and
 /// `app::run` runs it. What it holds is the crate's own business.
@@ -39,6 +40,8 @@ pub(crate) enum Job {
         /// One JSON object instead of the summary.
         json: bool,
     },
+    /// `ticketlab sales`.
+    Sales(SalesConfig),
     /// `ticketlab print` (lab 1).
     Print(PrintConfig, Output),
     /// `ticketlab daemon` (lab 11).

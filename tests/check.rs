@@ -139,6 +139,23 @@ const CASES: &[Case] = &[
         wrong: "none-share = none\nwrite-more = fewer\nbuy-oversold = 4\nnone-shortest = 3\n",
         fixed: &["none-share", "write-more", "buy-oversold", "none-shortest"],
     },
+    Case {
+        lab: "12",
+        // Fixed delays: every buyer of a round reads before anyone writes,
+        // so none oversells and serializable's writers overtake each other.
+        flags: &[
+            "--workers",
+            "10",
+            "--read-delay",
+            "200ms",
+            "--write-delay",
+            "0",
+            "--no-jitter",
+        ],
+        right: "none-verdict = oversold\nexact = buy, atomic, serializable\nretries = yes\n",
+        wrong: "none-verdict = exact\nexact = none\nretries = no\n",
+        fixed: &["none-verdict", "exact", "retries"],
+    },
 ];
 
 /// Runs `check LAB --answers-file F --json FLAGS` with its state in
@@ -325,7 +342,7 @@ fn check_refuses_a_missing_answer_naming_it_and_runs_nothing() {
 fn check_refuses_an_unknown_lab_a_bad_answer_and_an_unanswered_prompt() {
     let state = tempfile::tempdir().unwrap();
     let line = refused(state.path(), &["check", "99"], "");
-    assert!(line.contains("1 to 11") && line.contains("race"), "{line}");
+    assert!(line.contains("1 to 12") && line.contains("race"), "{line}");
     let line = refused(state.path(), &["check", "2"], "many\n");
     assert!(line.contains("`bought`: expected a number"), "{line}");
     let line = refused(state.path(), &["check", "9"], "5\n");

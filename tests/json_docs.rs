@@ -255,6 +255,13 @@ fn json_docs_list_every_field_each_command_prints_and_no_other() {
     let answers = state.path().join("answers.txt");
     std::fs::write(&answers, "pair-split = 0\ninterleaved-zero = no\n").unwrap();
     let answers = answers.to_str().unwrap();
+    // A SQLite database with one sale, for `sales`.
+    let db = state.path().join("sales.sqlite");
+    let db = db.to_str().unwrap();
+    document(
+        state.path(),
+        &["sell", "--store", "sqlite", "--db", db, "-w", "2", "--json"],
+    );
     // Each run is small; together they print every field, nullable
     // objects and non-empty arrays included.
     let runs: &[(&str, &[&str])] = &[
@@ -281,6 +288,23 @@ fn json_docs_list_every_field_each_command_prints_and_no_other() {
             ],
         ),
         ("sale", &["step", "-w", "2", "--schedule", "1,2", "--json"]),
+        // A database sale: buyer 1's serializable write is refused once.
+        (
+            "sale",
+            &[
+                "sell",
+                "--store",
+                "sqlite",
+                "-w",
+                "2",
+                "--lock",
+                "serializable",
+                "--schedule",
+                "1,1,2,2,2,2,1",
+                "--json",
+            ],
+        ),
+        ("database sales", &["sales", "--db", db, "--json"]),
         // A holder that dies: under buy the sale is ended, under robust
         // the mutex is recovered.
         (

@@ -108,13 +108,13 @@ fn refused(args: &[&str]) -> String {
 }
 
 #[test]
-fn labs_lists_eleven_labs_each_with_its_run_command() {
+fn labs_lists_twelve_labs_each_with_its_run_command() {
     let stdout = text(&succeeds(&["labs"]).stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     let rows: Vec<usize> = (0..lines.len())
         .filter(|&i| lines[i].starts_with(|c: char| c.is_ascii_digit()))
         .collect();
-    assert_eq!(rows.len(), 11, "{stdout}");
+    assert_eq!(rows.len(), 12, "{stdout}");
     for (n, &i) in (1..).zip(&rows) {
         let row = lines[i];
         assert!(row.starts_with(&format!("{n} ")), "{row}");
@@ -139,9 +139,9 @@ fn labs_lists_eleven_labs_each_with_its_run_command() {
 
 #[test]
 fn labs_unknown_lab_is_refused_in_one_line_listing_the_labs() {
-    for args in [&["lab", "12"][..], &["run", "nope"]] {
+    for args in [&["lab", "13"][..], &["run", "nope"]] {
         let stderr = refused(args);
-        assert!(stderr.contains("1 to 11"), "{stderr}");
+        assert!(stderr.contains("1 to 12"), "{stderr}");
         for name in ["terminal", "race", "lock", "lock-free"] {
             assert!(stderr.contains(name), "{stderr}");
         }

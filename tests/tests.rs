@@ -4,6 +4,7 @@
 mod bench;
 mod check;
 mod common;
+mod database;
 mod explore;
 mod faults;
 mod files;

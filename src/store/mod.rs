@@ -1,7 +1,9 @@
 //! The places a ticket count can live, as a buyer sees them.
 
+pub(crate) mod database;
 pub(crate) mod file;
 pub(crate) mod server;
+pub(crate) mod sql;
 
 use std::sync::atomic::AtomicI64;
 
@@ -36,6 +38,9 @@ pub(crate) enum StoreError {
     /// The seller process stopped answering.
     #[error("the seller process is gone")]
     SellerGone,
+    /// The database refused a statement.
+    #[error("database: {0}")]
+    Database(String),
     /// `--db` names something a sale must not write to.
     #[error("--db {path} is {what}: it must be a regular file or a new path")]
     DbNotRegular {
@@ -93,6 +98,16 @@ pub(crate) enum StoreClient<'a> {
     /// The same pipes to the same seller, but the request pipe is a queue:
     /// written only under the segment's mutex (see `Buyer::ask_seller`).
     Queue(ServerClient),
+    /// A connection to the sale's database, opened after the fork.
+    Database(DatabaseClient),
+}
+
+/// A buyer's connection to its sale's database.
+pub(crate) struct DatabaseClient {
+    /// The connection.
+    pub conn: database::Conn,
+    /// The sale and this run, as the rows name them.
+    pub target: database::Target,
 }
 
 /// What one read of a file store found.

@@ -1820,6 +1820,14 @@ fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
 /// What contention costs, in the waiting count's place: under --lock
 /// atomic nobody waits for a lock, and the cost is the swaps that lost.
 fn contention_text(snap: &Snapshot, narrow: bool) -> String {
+    // Under --lock serializable the cost is the transactions retried.
+    if let Some(n) = snap.retries {
+        return if narrow {
+            format!("wait {} retry {n}", snap.waiting)
+        } else {
+            format!("waiting {}  retries {n}", snap.waiting)
+        };
+    }
     match (snap.failed_swaps, narrow) {
         (Some(n), true) => format!("swaps lost {n}"),
         (Some(n), false) => format!("failed swaps {n}"),
@@ -2330,6 +2338,19 @@ q quit  p pause  + slower  - faster  sale finished
         snap.failed_swaps = None;
         let text = text_of(&render_to(&snap, 80, 24));
         assert!(!text.contains("swaps"), "{text}");
+    }
+
+    #[test]
+    fn retries_show_beside_the_waiting_count_under_serializable() {
+        let mut snap = snapshot(5, 1, 1, 0);
+        snap.settings.lock = "serializable".to_string();
+        snap.retries = Some(7);
+        for (width, height) in [(80, 24), (50, 24), (30, 10)] {
+            let text = text_of(&render_to(&snap, width, height));
+            assert!(text.contains("retr"), "{width}x{height}: {text}");
+        }
+        snap.retries = None;
+        assert!(!text_of(&render_to(&snap, 80, 24)).contains("retries"));
     }
 
     #[test]

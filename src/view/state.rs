@@ -100,6 +100,10 @@ pub(crate) struct Snapshot {
     /// Compare-and-swaps lost so far; `None` where the setting has none
     /// (every lock but `atomic`).
     pub failed_swaps: Option<u64>,
+    /// Serializable transactions the database refused and the buyers
+    /// tried again; `None` where the setting has none (every lock but
+    /// `serializable`).
+    pub retries: Option<u64>,
     /// Purchases per second so far, when there are enough to mean
     /// something (`report::meaningful_rate`).
     pub ops_per_sec: Option<f64>,
@@ -207,7 +211,9 @@ impl Snapshot {
                     format!("buyer {} (pid {pid})", crate::protocol::BuyerNo(b)),
                 (holder, _) => holder_text(holder),
             },
-        )
+        ) + &self
+            .retries
+            .map_or(String::new(), |n| format!("  retries {n}"))
     }
 }
 
@@ -265,6 +271,7 @@ pub(crate) mod tests {
             holder_pid: None,
             waiting: 0,
             failed_swaps: None,
+            retries: None,
             ops_per_sec: Some(sold as f64 / 1.25),
             paused: false,
             delay_factor: 1.0,

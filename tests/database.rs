@@ -1,0 +1,555 @@
+//! The database stores: the same race in SQLite and in PostgreSQL, the
+//! fixes a database offers, runs that share one sale, and a buyer killed
+//! mid-transaction. The PostgreSQL tests need a server: a plain `cargo
+//! test` lists them as ignored, with the reason; `.ci/run` runs them under
+//! `scripts/with-postgres` (which sets `TICKETLAB_DB_URL`) with `--ignored`.
+
+use std::process::Stdio;
+
+use crate::common::*;
+
+/// Why the PostgreSQL tests are skipped by a plain `cargo test`.
+const NEEDS_POSTGRES: &str = "needs a PostgreSQL server: scripts/with-postgres cargo test --test integration postgres -- --ignored";
+
+/// The server the PostgreSQL tests use. Asked for by name (`--ignored`)
+/// without one, a test fails and says how to run it.
+fn pg_url() -> String {
+    match std::env::var("TICKETLAB_DB_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("TICKETLAB_DB_URL is not set: {NEEDS_POSTGRES}"),
+    }
+}
+
+/// The store's flags: `--store sqlite`, or postgres with its URL.
+fn store(engine: &str, url: Option<&str>) -> Vec<String> {
+    let mut args = vec!["--store".to_string(), engine.to_string()];
+    if let Some(url) = url {
+        args.extend(["--db-url".to_string(), url.to_string()]);
+    }
+    args
+}
+
+fn sale(engine: &str, url: Option<&str>, rest: &[&str]) -> serde_json::Value {
+    let mut args: Vec<String> = store(engine, url);
+    args.extend(rest.iter().map(|s| s.to_string()));
+    args.extend(["--view".into(), "quiet".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sale_json(&args)
+}
+
+/// The database's own count of the sale balances: purchases recorded less
+/// the drop in the count is the lost updates.
+fn assert_database_balances(v: &serde_json::Value) {
+    let db = &v["database"];
+    let purchases = db["purchases"].as_i64().expect("purchases");
+    let tickets = v["tickets"].as_i64().unwrap();
+    let remaining = v["remaining"].as_i64().expect("the count");
+    assert_eq!(v["sold"].as_i64(), Some(purchases), "{v}");
+    assert_eq!(
+        v["lost_updates"].as_i64(),
+        Some((purchases - (tickets - remaining)).max(0)),
+        "{v}"
+    );
+}
+
+fn oversells(engine: &str, url: Option<&str>, lock: &str) {
+    let mut rest = EVERYONE_READS_FIRST.to_vec();
+    rest.extend(["--lock", lock]);
+    let v = sale(engine, url, &rest);
+    // All ten read the one ticket before anyone writes: ten purchases are
+    // recorded, the count ends at 0, nine updates are lost.
+    assert_eq!(v["sold"], 10, "{v}");
+    assert_eq!(v["remaining"], 0, "{v}");
+    assert_eq!(v["oversold"], 9, "{v}");
+    assert_eq!(v["lost_updates"], 9, "{v}");
+    assert_eq!(v["database"]["purchases_by_run"], 10, "{v}");
+    assert_database_balances(&v);
+}
+
+fn exact(engine: &str, url: Option<&str>, lock: &str) {
+    let v = sale(
+        engine,
+        url,
+        &[
+            "--workers",
+            "50",
+            "--tickets",
+            "5",
+            "--lock",
+            lock,
+            "--read-delay",
+            "2ms",
+            "--write-delay",
+            "2ms",
+            "--jitter",
+        ],
+    );
+    assert_eq!(v["sold"], 5, "{v}");
+    assert_eq!(v["remaining"], 0, "{v}");
+    assert_eq!(v["oversold"], 0, "{v}");
+    assert_eq!(v["lost_updates"], 0, "{v}");
+    assert_eq!(v["verdict"], "exact", "{v}");
+    assert_database_balances(&v);
+}
+
+fn balances_buying_all(engine: &str, url: Option<&str>, lock: &str) {
+    let v = sale(
+        engine,
+        url,
+        &[
+            "--workers",
+            "4",
+            "--tickets",
+            "2000",
+            "--wants",
+            "all",
+            "--lock",
+            lock,
+        ],
+    );
+    let sold = v["sold"].as_i64().unwrap();
+    let remaining = v["remaining"].as_i64().unwrap();
+    assert_eq!(sold + remaining, 2000, "{lock}: {v}");
+    assert_eq!(remaining, 0, "{lock}: {v}");
+    assert_eq!(v["verdict"], "exact", "{lock}: {v}");
+    assert_database_balances(&v);
+}
+
+#[test]
+fn database_sqlite_none_and_write_oversell() {
+    oversells("sqlite", None, "none");
+    oversells("sqlite", None, "write");
+}
+
+#[test]
+fn database_sqlite_buy_atomic_and_serializable_are_exact() {
+    for lock in ["buy", "atomic", "serializable"] {
+        exact("sqlite", None, lock);
+    }
+}
+
+#[test]
+fn database_sqlite_buying_all_balances() {
+    for lock in ["buy", "atomic", "serializable", "task"] {
+        balances_buying_all("sqlite", None, lock);
+    }
+}
+
+#[test]
+fn database_sqlite_a_schedule_makes_the_race_and_the_retry() {
+    // Both read before either writes: the second write overwrites the first.
+    let v = sale(
+        "sqlite",
+        None,
+        &[
+            "-w",
+            "2",
+            "-t",
+            "1",
+            "--lock",
+            "none",
+            "--schedule",
+            "1,1,2,2,2,1",
+        ],
+    );
+    assert_eq!(
+        (v["sold"].as_u64(), v["lost_updates"].as_i64()),
+        (Some(2), Some(1)),
+        "{v}"
+    );
+    // Serializable: buyer 2 writes and commits after buyer 1 read; buyer
+    // 1's write is refused (SQLITE_BUSY_SNAPSHOT), it rolls back, reads
+    // again and finds none.
+    let v = sale(
+        "sqlite",
+        None,
+        &[
+            "-w",
+            "2",
+            "-t",
+            "1",
+            "--lock",
+            "serializable",
+            "--schedule",
+            "1,1,2,2,2,2,1",
+        ],
+    );
+    assert_eq!(v["verdict"], "exact", "{v}");
+    assert_eq!(v["retries"], 1, "{v}");
+    assert_eq!(v["per_worker"][0]["retries"], 1, "{v}");
+    assert_eq!(
+        v["schedule"].as_str().map(|s| s.contains("1W")),
+        Some(true),
+        "{v}"
+    );
+    // Under buy the lock is modelled: buyer 2 cannot take it while buyer
+    // 1 holds the database's write lock.
+    let out = ticketlab()
+        .args(["sell", "--store", "sqlite", "-w", "2", "--lock", "buy"])
+        .args(["--schedule", "1,1,2,2", "--view", "quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("waits for the lock held by buyer 1"), "{err}");
+}
+
+/// A buyer killed after its `UPDATE` and its purchase's `INSERT`, before
+/// the `COMMIT` (the hidden fault point `mid-transaction`): the database
+/// rolls both back, so the count and the purchases still agree.
+fn killed_mid_transaction(engine: &str, url: Option<&str>, lock: &str, first: &str) {
+    let mut cmd = ticketlab();
+    cmd.arg("sell")
+        .args(store(engine, url))
+        .args(["-w", "2", "-t", "3", "--lock", lock, "--schedule", first])
+        .args(["--view", "quiet", "--json"])
+        .env("TICKETLAB_FAULT", "1:mid-transaction");
+    let out = cmd.output().unwrap();
+    // A buyer died unasked: the run failed, and says so.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = one_json_object(&out.stdout);
+    assert_eq!(v["per_worker"][0]["end"], "crashed", "{v}");
+    // Buyer 2 bought one; buyer 1's purchase was rolled back whole.
+    assert_eq!(v["database"]["purchases"], 1, "{v}");
+    assert_eq!(v["remaining"], 2, "{v}");
+    assert_eq!(v["lost_updates"], 0, "{v}");
+    assert_eq!(v["vanished"], 0, "{v}");
+}
+
+#[test]
+fn database_sqlite_a_buyer_killed_mid_transaction_leaves_it_consistent() {
+    // Buyer 1 takes its steps to the write first (S R W, or S L R W).
+    killed_mid_transaction("sqlite", None, "none", "1x3");
+    killed_mid_transaction("sqlite", None, "buy", "1x4");
+    killed_mid_transaction("sqlite", None, "atomic", "1x2");
+}
+
+#[test]
+fn database_sqlite_crash_before_commit_is_rolled_back_and_the_sale_goes_on() {
+    // Under buy a buyer dying before its COMMIT holds the database's lock;
+    // the database releases it, so the sale goes on and ends exact.
+    let out = ticketlab()
+        .args([
+            "sell", "--store", "sqlite", "-w", "2", "-t", "1", "--lock", "buy",
+        ])
+        .args([
+            "--schedule",
+            "1x4",
+            "--crash",
+            "1:unlock",
+            "--view",
+            "quiet",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = one_json_object(&out.stdout);
+    assert_eq!(v["verdict"], "exact", "{v}");
+    assert_eq!(v["per_worker"][1]["bought"], 1, "{v}");
+    assert_eq!(v["database"]["purchases"], 1, "{v}");
+}
+
+#[test]
+fn database_sqlite_db_file_is_kept_shared_by_sale_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("class.sqlite");
+    let db_arg = db.to_str().unwrap();
+    for _ in 0..2 {
+        let v = sale(
+            "sqlite",
+            None,
+            &[
+                "--db", db_arg, "--sale", "room1", "-t", "3", "-w", "2", "--lock", "atomic",
+            ],
+        );
+        assert_eq!(v["database"]["sale"], "room1", "{v}");
+    }
+    assert!(db.is_file());
+    // The second run joined the first's sale: 3 tickets, 4 buyers in all.
+    let v = command_json("sales", &["--db", db_arg, "--sale", "room1"]);
+    let room = &v["sales"][0];
+    assert_eq!(room["tickets"], 3, "{v}");
+    assert_eq!(room["sold"], 3, "{v}");
+    assert_eq!(room["remaining"], 0, "{v}");
+    assert_eq!(room["verdict"], "exact", "{v}");
+    let text = ticketlab()
+        .args(["sales", "--db", db_arg])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("sale room1: 3 tickets, 0 left, 3 sold"),
+        "{text}"
+    );
+}
+
+#[test]
+fn database_sqlite_temporary_database_leaves_nothing_behind() {
+    let child = ticketlab_process()
+        .args([
+            "sell", "--store", "sqlite", "-w", "3", "--lock", "buy", "--view", "quiet",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(leftovers_of(pid), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn database_sqlite_a_table_of_another_layout_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("other.sqlite");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("CREATE TABLE sales (name TEXT, price REAL)", [])
+        .unwrap();
+    drop(conn);
+    let out = ticketlab()
+        .args([
+            "sell",
+            "--store",
+            "sqlite",
+            "--db",
+            db.to_str().unwrap(),
+            "--view",
+            "quiet",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("another program or layout"), "{err}");
+    // --db-reset starts a new database in its place.
+    let v = sale(
+        "sqlite",
+        None,
+        &["--db", db.to_str().unwrap(), "--db-reset", "-w", "2"],
+    );
+    assert_eq!(v["verdict"], "exact", "{v}");
+}
+
+#[test]
+fn database_flags_that_do_not_fit_the_store_are_usage_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--db-url", "postgresql://x@y/z"],
+            "--db-url applies only to --store postgres",
+        ),
+        (
+            &["--lock", "serializable"],
+            "--lock serializable needs --store sqlite or postgres",
+        ),
+        (
+            &["--store", "file", "--lock", "serializable"],
+            "--lock serializable needs",
+        ),
+        (
+            &["--store", "server", "--lock", "serializable"],
+            "--lock serializable needs",
+        ),
+        (&["--sale", "x"], "--sale applies only to"),
+        (
+            &["--store", "sqlite", "--sale", "a b"],
+            "is not a sale name",
+        ),
+        (
+            &["--store", "sqlite", "--lock", "robust"],
+            "--lock robust needs --store shm",
+        ),
+        (
+            &["--store", "postgres", "--db-url", "postgresql://[oops"],
+            "is not a PostgreSQL URL",
+        ),
+    ];
+    for (args, says) in cases {
+        let out = ticketlab()
+            .arg("sell")
+            .args(*args)
+            .env_remove("TICKETLAB_DB_URL")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let out = ticketlab()
+        .args(["sell", "--store", "postgres"])
+        .env_remove("TICKETLAB_DB_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --db-url"));
+}
+
+// ----------------------------------------------------------- PostgreSQL
+
+#[test]
+#[ignore = "needs a PostgreSQL server (run under scripts/with-postgres with --ignored)"]
+fn postgres_none_and_write_oversell() {
+    let url = pg_url();
+    oversells("postgres", Some(&url), "none");
+    oversells("postgres", Some(&url), "write");
+}
+
+#[test]
+#[ignore = "needs a PostgreSQL server (run under scripts/with-postgres with --ignored)"]
+fn postgres_buy_atomic_and_serializable_are_exact() {
+    let url = pg_url();
+    for lock in ["buy", "atomic", "serializable"] {
+        exact("postgres", Some(&url), lock);
+    }
+}
+
+#[test]
+#[ignore = "needs a PostgreSQL server (run under scripts/with-postgres with --ignored)"]
+fn postgres_buying_all_balances() {
+    let url = pg_url();
+    for lock in ["buy", "atomic", "serializable"] {
+        balances_buying_all("postgres", Some(&url), lock);
+    }
+}
+
+#[test]
+#[ignore = "needs a PostgreSQL server (run under scripts/with-postgres with --ignored)"]
+fn postgres_a_buyer_killed_mid_transaction_leaves_it_consistent() {
+    let url = pg_url();
+    killed_mid_transaction("postgres", Some(&url), "none", "1x3");
+    killed_mid_transaction("postgres", Some(&url), "buy", "1x4");
+    killed_mid_transaction("postgres", Some(&url), "atomic", "1x2");
+}
+
+/// Three runs at once on one named sale, as three machines would: each
+/// has 3 buyers and reads long before it writes.
+fn three_runs(url: &str, lock: &str) -> serde_json::Value {
+    let name = format!("t{}", unique_seed());
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            ticketlab_process()
+                .args([
+                    "sell", "--store", "postgres", "--db-url", url, "--sale", &name,
+                ])
+                // Three runs start at once; 3 s covers each one's setup
+                // and connections even on a loaded machine.
+                .args(["-w", "3", "-t", "2", "--lock", lock, "--read-delay", "3s"])
+                .args(["--view", "quiet", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = one_json_object(&out.stdout);
+        assert_eq!(v["database"]["sale"].as_str(), Some(name.as_str()), "{v}");
+    }
+    let v = command_json("sales", &["--db-url", url, "--sale", &name]);
+    v["sales"][0].clone()
+}
+
+#[test]
+#[ignore = "needs a PostgreSQL server (run under scripts/with-postgres with --ignored)"]
+fn postgres_three_runs_share_a_sale() {
+    let url = pg_url();
+    // Every buyer of every run reads 2 before anyone writes: nine
+    // purchases of two tickets, seen only when the runs are put together.
+    let none = three_runs(&url, "none");
+    assert_eq!(none["sold"], 9, "{none}");
+    assert_eq!(none["oversold"], 7, "{none}");
+    assert_eq!(none["verdict"], "oversold", "{none}");
+    assert_eq!(none["runs"].as_array().map(Vec::len), Some(3), "{none}");
+    let atomic = three_runs(&url, "atomic");
+    assert_eq!(atomic["sold"], 2, "{atomic}");
+    assert_eq!(atomic["remaining"], 0, "{atomic}");
+    assert_eq!(atomic["verdict"], "exact", "{atomic}");
+}
+
+/// The URL with another user, password or database, in the key=value form
+/// the server's libpq-style parser takes.
+fn with(url: &str, user: &str, password: &str, dbname: &str) -> String {
+    let cfg: postgres::Config = url.parse().unwrap();
+    let host = match cfg.get_hosts().first() {
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        None => "localhost".into(),
+    };
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    let password = if password.is_empty() {
+        String::new()
+    } else {
+        format!(" password={password}")
+    };
+    format!("host={host} port={port} user={user}{password} dbname={dbname}")
+}
+
+#[test]
+fn database_an_unreachable_postgres_server_is_one_line() {
+    // Nothing listens on port 1 of this machine.
+    fails_in_one_line(
+        &["--db-url", "postgresql://nobody@127.0.0.1:1/x"],
+        &["cannot connect", "refused"],
+    );
+}
+
+fn fails_in_one_line(args: &[&str], says: &[&str]) {
+    let out = ticketlab()
+        .args(["sell", "--store", "postgres", "-w", "2", "--view", "quiet"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{args:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(says.iter().any(|s| err.contains(s)), "{args:?}: {err}");
+}
+
+#[test]
+#[ignore = "needs a PostgreSQL server (run under scripts/with-postgres with --ignored)"]
+fn postgres_bad_servers_and_sales_are_one_line() {
+    let url = pg_url();
+    let cfg: postgres::Config = url.parse().unwrap();
+    let user = cfg.get_user().unwrap_or("postgres").to_string();
+    fails_in_one_line(
+        &["--db-url", &with(&url, "student", "wrong", "postgres")],
+        &["password authentication failed", "does not exist"],
+    );
+    fails_in_one_line(
+        &["--db-url", &with(&url, &user, "", "no_such_database")],
+        &["database \"no_such_database\" does not exist"],
+    );
+    // A sale row another layout wrote.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let name = format!("old{}", unique_seed());
+    // Another test's run may be creating the table at this moment: then
+    // this one fails and the table is there all the same.
+    let _ = client.execute(
+        "CREATE TABLE IF NOT EXISTS sales (name TEXT PRIMARY KEY, tickets BIGINT NOT NULL, \
+         count BIGINT NOT NULL, layout BIGINT NOT NULL)",
+        &[],
+    );
+    client
+        .execute("INSERT INTO sales VALUES ($1, 5, 5, 0)", &[&name])
+        .unwrap();
+    fails_in_one_line(&["--db-url", &url, "--sale", &name], &["incompatible"]);
+}
