@@ -140,6 +140,21 @@ impl Monitor {
             .others_plus_one
             .load(Ordering::Relaxed)
             .checked_sub(1);
+        // Whom each waiting buyer waits for, as the watcher last asked
+        // PostgreSQL; a finished buyer waits for nobody.
+        let waits_for = (0..n)
+            .filter_map(|id| {
+                let slot = seg.slot(id);
+                let w = slot.waits_for.load(Ordering::Relaxed);
+                let done = slot.finished_ns.load(Ordering::Relaxed) != 0;
+                match w {
+                    0 => None,
+                    _ if done => None,
+                    -1 => Some((id, None)),
+                    h => usize::try_from(h - 1).ok().map(|h| (id, Some(h))),
+                }
+            })
+            .collect();
         let tally =
             crate::report::Tally::new(self.tickets, sold.saturating_add(others.unwrap_or(0)), read);
         // A torn read shows the last count that parsed, marked as such,
@@ -170,6 +185,7 @@ impl Monitor {
             failed_swaps: self.swaps.then_some(failed_swaps),
             retries: self.retries.then_some(retries),
             others,
+            waits_for,
             ops_per_sec: crate::report::meaningful_rate(sold, elapsed.as_secs_f64() * 1000.0),
             // The supervisor knows whether it paused the sale.
             paused: false,

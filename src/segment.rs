@@ -149,6 +149,14 @@ pub(crate) struct Slot {
     /// Database stores, `--lock serializable`: transactions the database
     /// refused and this buyer rolled back and tried again.
     pub retries: AtomicU64,
+    /// PostgreSQL: this buyer's server process (`pg_backend_pid()`), 0
+    /// until it has connected. The watcher asks the server whom it waits
+    /// for by this pid.
+    pub backend_pid: AtomicI32,
+    /// PostgreSQL: whom this buyer's statement waits for, as the watcher
+    /// last read `pg_blocking_pids`: 0 nobody, N buyer N (from 1) of this
+    /// run, -1 a session of another run.
+    pub waits_for: AtomicI32,
 }
 
 /// One recorded operation.

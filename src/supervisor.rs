@@ -177,6 +177,31 @@ impl Drop for RunDatabase {
     }
 }
 
+/// The segment as the watcher writes it.
+struct SegmentWatched<'a>(&'a Segment);
+
+impl database::Watched for SegmentWatched<'_> {
+    fn count(&self, count: i64, others: u64) {
+        self.0.count().store(count, Ordering::Relaxed);
+        self.0
+            .control()
+            .others_plus_one
+            .store(others.saturating_add(1), Ordering::Relaxed);
+    }
+
+    fn backends(&self) -> Vec<i32> {
+        (0..self.0.layout().slots)
+            .map(|id| self.0.slot(id).backend_pid.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    fn waits(&self, waits: &[i32]) {
+        for (id, &w) in waits.iter().enumerate() {
+            self.0.slot(id).waits_for.store(w, Ordering::Relaxed);
+        }
+    }
+}
+
 /// One running sale. Dropping it ends and reaps every child, then removes
 /// the segment and the temporary file: the same path for every way out.
 struct Run<'a> {
@@ -682,7 +707,12 @@ impl Run<'_> {
                 (StoreKind::Sqlite | StoreKind::Postgres, _) => {
                     let target = target.expect("a database sale has a target");
                     match database::Conn::open(&target.engine) {
-                        Ok(conn) => {
+                        Ok(mut conn) => {
+                            // For the watcher: whom this buyer waits for
+                            // is asked of the server by this pid.
+                            if let Some(backend) = database::backend_pid(&mut conn) {
+                                seg.slot(id).backend_pid.store(backend, Ordering::Relaxed);
+                            }
                             StoreClient::Database(crate::store::DatabaseClient { conn, target })
                         }
                         Err(e) => {
@@ -744,12 +774,17 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Forks the watcher of a database sale other runs may share (a named
-    /// `--sale`): its count falls by their purchases too, which the live
-    /// view must tell from this run's. Like a buyer, it opens its
-    /// connection after its fork, so this process never holds one.
+    /// Forks the watcher of a database sale (`database::watch`) where the
+    /// live view needs one: a named `--sale`, whose count other runs'
+    /// purchases drop too, and every PostgreSQL sale, whose waiting buyers
+    /// it names the holder of. Like a buyer, it opens its connection after
+    /// its fork, so this process never holds one.
     fn fork_watcher(&mut self) -> Result<(), SaleError> {
-        let Some(db) = self.database.as_ref().filter(|d| !d.target.own) else {
+        let Some(db) = self
+            .database
+            .as_ref()
+            .filter(|d| !d.target.own || matches!(d.target.engine, database::Engine::Postgres(_)))
+        else {
             return Ok(());
         };
         let (target, start) = (db.target.clone(), db.start);
@@ -757,13 +792,7 @@ impl Run<'_> {
         let pid = process::fork(|| {
             seg.disown();
             let seg: &Segment = seg;
-            let control = seg.control();
-            database::watch(&target, &start, WATCH_EVERY, |count, others| {
-                seg.count().store(count, Ordering::Relaxed);
-                control
-                    .others_plus_one
-                    .store(others.saturating_add(1), Ordering::Relaxed);
-            });
+            database::watch(&target, &start, WATCH_EVERY, &SegmentWatched(seg));
             protocol::ERROR_EXIT
         })
         .map_err(|source| SaleError::Os {

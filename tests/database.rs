@@ -805,3 +805,43 @@ fn database_sqlite_a_killed_runs_temporary_database_is_swept() {
     );
     assert!(outside.path().join("real.sqlite").exists());
 }
+
+/// PostgreSQL names whom a waiting buyer waits for: under `buy` the first
+/// buyer to lock the row holds it through its long read delay, and the
+/// live view's line names the others waiting, as `pg_blocking_pids` says.
+#[test]
+#[ignore = "needs a PostgreSQL server (run under scripts/with-postgres with --ignored)"]
+fn postgres_the_live_view_names_whom_a_waiting_buyer_waits_for() {
+    let url = pg_url();
+    let out = ticketlab()
+        .args(["sell", "--store", "postgres", "--db-url", &url])
+        .args(["-w", "3", "-t", "1", "--lock", "buy", "--read-delay", "2s"])
+        .args(["--view", "plain"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let waits: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("  waits ").map(|(_, w)| w))
+        .collect();
+    assert!(!waits.is_empty(), "{text}");
+    // Every pair names two of this run's buyers, never one waiting for
+    // itself.
+    for pairs in waits {
+        for pair in pairs.split(' ') {
+            let (w, h) = pair
+                .split_once('→')
+                .unwrap_or_else(|| panic!("{pair}: {text}"));
+            assert!(
+                ["1", "2", "3"].contains(&w) && ["1", "2", "3"].contains(&h),
+                "{text}"
+            );
+            assert_ne!(w, h, "{text}");
+        }
+    }
+}

@@ -493,38 +493,97 @@ pub(crate) fn setup(target: &Target, tickets: u64) -> Result<SaleStart, String> 
     })
 }
 
-/// The watcher of a sale other runs share: a child of its own, with a
-/// connection of its own, that reads the database's count and the other
-/// runs' purchases for the live view every `every`, until it is killed.
-/// `publish` gets the count and the purchases by other runs since this
-/// run began. It returns only if it cannot connect or read.
+/// What the watcher publishes for the live view.
+pub(crate) trait Watched {
+    /// The database's count, and the purchases by other runs since this
+    /// run began.
+    fn count(&self, count: i64, others: u64);
+    /// Each buyer's PostgreSQL server process (0: not connected yet).
+    fn backends(&self) -> Vec<i32>;
+    /// Per buyer, whom it waits for: 0 nobody, N buyer N (from 1), -1 a
+    /// session of another run.
+    fn waits(&self, waits: &[i32]);
+}
+
+/// The watcher of a database sale: a child of its own, with a connection
+/// of its own, that reads for the live view every `every`, until it is
+/// killed: the database's count and the other runs' purchases, for a sale
+/// other runs may share; on PostgreSQL also whom each waiting buyer waits
+/// for (`pg_blocking_pids`). It returns only if it cannot connect or read.
 pub(crate) fn watch(
     target: &Target,
     start: &SaleStart,
     every: std::time::Duration,
-    mut publish: impl FnMut(i64, u64),
+    out: &dyn Watched,
 ) -> String {
     let mut conn = match Conn::open(&target.engine) {
         Ok(c) => c,
         Err(e) => return e.to_string(),
     };
     loop {
-        let row = conn.run(
-            sql::WATCH,
-            &[Param::Text(&target.sale), Param::Text(&target.run)],
-        );
-        match row {
-            Ok(Some(row)) => {
-                if let [count, others] = row[..] {
-                    let others = u64::try_from(others).unwrap_or(0);
-                    publish(count, others.saturating_sub(start.purchases));
+        if !target.own {
+            let row = conn.run(
+                sql::WATCH,
+                &[Param::Text(&target.sale), Param::Text(&target.run)],
+            );
+            match row {
+                Ok(Some(row)) => {
+                    if let [count, others] = row[..] {
+                        let others = u64::try_from(others).unwrap_or(0);
+                        out.count(count, others.saturating_sub(start.purchases));
+                    }
+                }
+                Ok(None) => return "the sale's row is gone".to_string(),
+                Err(e) => return e.to_string(),
+            }
+        }
+        if conn.dialect() == Dialect::Postgres {
+            let backends = out.backends();
+            let list: Vec<String> = backends
+                .iter()
+                .filter(|&&p| p > 0)
+                .map(|p| p.to_string())
+                .collect();
+            let mut waits = vec![0; backends.len()];
+            if !list.is_empty() {
+                let rows = match conn.text_rows(sql::BLOCKERS, &[Param::Text(&list.join(","))]) {
+                    Ok(rows) => rows,
+                    Err(e) => return e.to_string(),
+                };
+                for (waiter, blockers) in rows {
+                    let Ok(waiter) = waiter.parse::<i32>() else {
+                        continue;
+                    };
+                    let Some(w) = backends.iter().position(|&p| p == waiter) else {
+                        continue;
+                    };
+                    let blocker = blockers.first().copied().unwrap_or(0);
+                    // A buyer of this run by its number; anyone else (a
+                    // buyer of another run sharing the sale) as -1. The
+                    // first blocker of ours is named if there is one.
+                    let ours = backends
+                        .iter()
+                        .position(|&p| i64::from(p) == blocker)
+                        .map_or(-1, |b| b as i32 + 1);
+                    if waits[w] <= 0 {
+                        waits[w] = ours;
+                    }
                 }
             }
-            Ok(None) => return "the sale's row is gone".to_string(),
-            Err(e) => return e.to_string(),
+            out.waits(&waits);
         }
         std::thread::sleep(every);
     }
+}
+
+/// This connection's PostgreSQL server process, for the watcher; `None`
+/// on SQLite.
+pub(crate) fn backend_pid(conn: &mut Conn) -> Option<i32> {
+    if conn.dialect() != Dialect::Postgres {
+        return None;
+    }
+    let row = conn.run(sql::BACKEND_PID, &[]).ok()??;
+    row.first().and_then(|&p| i32::try_from(p).ok())
 }
 
 /// The sale's figures, and, for a PostgreSQL sale of the run's own, the

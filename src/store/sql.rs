@@ -157,6 +157,14 @@ pub(crate) const WATCH: &str = "SELECT s.count, \
      (SELECT count(*) FROM purchases p WHERE p.sale = s.name AND p.run <> $2) \
      FROM sales s WHERE s.name = $1";
 
+/// PostgreSQL: who blocks whom among the server processes listed in `$1`
+/// (comma-separated pids), one row per waiter and blocker.
+pub(crate) const BLOCKERS: &str = "SELECT w::text, b::bigint \
+     FROM unnest(string_to_array($1, ',')::int[]) AS w, unnest(pg_blocking_pids(w)) AS b";
+
+/// PostgreSQL: this connection's server process.
+pub(crate) const BACKEND_PID: &str = "SELECT pg_backend_pid()::bigint";
+
 /// Every sale's name, in order.
 pub(crate) const SALE_NAMES: &str = "SELECT name FROM sales ORDER BY name";
 

@@ -1832,10 +1832,15 @@ fn contention_text(snap: &Snapshot, narrow: bool) -> String {
     let base = contention_of_this_run(snap, narrow);
     // A shared database sale: what other runs bought since this run
     // began, apart from this run's figures.
-    match (snap.others, narrow) {
+    let base = match (snap.others, narrow) {
         (Some(n), true) => format!("{base} others {n}"),
         (Some(n), false) => format!("{base}  other runs {n}"),
         (None, _) => base,
+    };
+    // PostgreSQL names whom each waiting buyer waits for.
+    match crate::view::state::waits_text(&snap.waits_for) {
+        Some(waits) => format!("{base}{}{waits}", if narrow { " " } else { "  " }),
+        None => base,
     }
 }
 
@@ -2358,6 +2363,16 @@ q quit  p pause  + slower  - faster  sale finished
         snap.failed_swaps = None;
         let text = text_of(&render_to(&snap, 80, 24));
         assert!(!text.contains("swaps"), "{text}");
+    }
+
+    #[test]
+    fn whom_a_waiting_buyer_waits_for_is_named() {
+        let mut snap = snapshot(5, 1, 1, 0);
+        snap.settings.store = "postgres".to_string();
+        snap.waits_for = vec![(1, Some(0)), (2, None)];
+        let text = text_of(&render_to(&snap, 120, 40));
+        assert!(text.contains("waits 2→1 3→another run"), "{text}");
+        assert!(snap.plain_line().contains("waits 2→1 3→another run"));
     }
 
     #[test]
