@@ -410,12 +410,21 @@ fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     } else {
         ("lock:", "purchases/s")
     };
-    Line::raw(format!(
+    let mut contention = format!(
         "{lock} {}{SEP}{}",
         holder_text(snap.holder),
         contention_text(snap, narrow)
-    ))
-    .render(rows[2], buf);
+    );
+    // Other runs' purchases make the line longer: short words before a
+    // figure is cut off.
+    if contention.chars().count() > usize::from(right.width) {
+        contention = format!(
+            "lock {}{SEP}{}",
+            holder_text(snap.holder),
+            contention_text(snap, true)
+        );
+    }
+    Line::raw(contention).render(rows[2], buf);
     let rate = snap
         .ops_per_sec
         .map(|r| format!("{} {rate}{SEP}", rate_text(r)))
@@ -1820,6 +1829,22 @@ fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
 /// What contention costs, in the waiting count's place: under --lock
 /// atomic nobody waits for a lock, and the cost is the swaps that lost.
 fn contention_text(snap: &Snapshot, narrow: bool) -> String {
+    let base = contention_of_this_run(snap, narrow);
+    // A shared database sale: what other runs bought since this run
+    // began, apart from this run's figures.
+    let base = match (snap.others, narrow) {
+        (Some(n), true) => format!("{base} others {n}"),
+        (Some(n), false) => format!("{base}  other runs {n}"),
+        (None, _) => base,
+    };
+    // PostgreSQL names whom each waiting buyer waits for.
+    match crate::view::state::waits_text(&snap.waits_for) {
+        Some(waits) => format!("{base}{}{waits}", if narrow { " " } else { "  " }),
+        None => base,
+    }
+}
+
+fn contention_of_this_run(snap: &Snapshot, narrow: bool) -> String {
     // Under --lock serializable the cost is the transactions retried.
     if let Some(n) = snap.retries {
         return if narrow {
@@ -2338,6 +2363,32 @@ q quit  p pause  + slower  - faster  sale finished
         snap.failed_swaps = None;
         let text = text_of(&render_to(&snap, 80, 24));
         assert!(!text.contains("swaps"), "{text}");
+    }
+
+    #[test]
+    fn whom_a_waiting_buyer_waits_for_is_named() {
+        let mut snap = snapshot(5, 1, 1, 0);
+        snap.settings.store = "postgres".to_string();
+        snap.waits_for = vec![(1, Some(0)), (2, None)];
+        let text = text_of(&render_to(&snap, 120, 40));
+        assert!(text.contains("waits 2→1 3→another run"), "{text}");
+        assert!(snap.plain_line().contains("waits 2→1 3→another run"));
+    }
+
+    #[test]
+    fn other_runs_purchases_show_apart_in_every_layout() {
+        let mut snap = snapshot(5, 1, 1, 0);
+        snap.settings.store = "postgres".to_string();
+        snap.others = Some(4);
+        for (w, h) in [(80, 24), (50, 24), (30, 10), (120, 40)] {
+            let text = text_of(&render_to(&snap, w, h));
+            assert!(
+                text.contains("other runs 4") || text.contains("others 4"),
+                "{w}x{h}:\n{text}"
+            );
+        }
+        snap.others = None;
+        assert!(!text_of(&render_to(&snap, 80, 24)).contains("other"));
     }
 
     #[test]
