@@ -279,6 +279,15 @@ pub(crate) fn why_not(moment: &Moment, buyer: usize) -> Option<String> {
             crate::report::plural(moment.buyers.len() as u64, "buyer")
         )),
         Some(BuyerNow::Parked(_) | BuyerNow::WaitsForFile(_)) => None,
+        // Only a serializable write waits at its write: for the commit of
+        // the buyer that wrote first (no lock is taken up front).
+        Some(BuyerNow::Blocked {
+            step: Step::Write,
+            holder,
+        }) => Some(format!(
+            "buyer {n}'s write waits for buyer {}'s commit",
+            holder + 1
+        )),
         Some(BuyerNow::Blocked { holder, .. }) => Some(format!(
             "buyer {n} waits for the lock held by buyer {}",
             holder + 1

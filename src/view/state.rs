@@ -58,6 +58,10 @@ pub(crate) struct Settings {
     pub write_delay: String,
     /// Whether delays are randomised.
     pub jitter: bool,
+    /// Whether both delays are one statement's round trip rather than a
+    /// read and a write (a database's `atomic`: its one conditional
+    /// `UPDATE` reads nothing of its own beforehand).
+    pub round_trip: bool,
     /// Whether buyers take the mutex at all (`SaleConfig::takes_mutex`).
     pub mutex: bool,
     /// Seed of the run, so it can be repeated.
@@ -255,6 +259,7 @@ pub(crate) mod tests {
                 read_delay: "1ms".to_string(),
                 write_delay: "2ms".to_string(),
                 jitter: true,
+                round_trip: false,
                 mutex: false,
                 seed: 42,
                 delays: true,
