@@ -5,11 +5,11 @@ use std::io::{self, IsTerminal, Write};
 use anyhow::Context;
 
 use crate::check::{self, CheckConfig, Figure, Graded, LabChecks};
-use crate::cli::{Command, SellArgs};
 use crate::config::{Output, SaleConfig, ViewMode};
 use crate::demo::daemon::{self, DaemonConfig};
 use crate::demo::print::{self, PrintConfig};
 use crate::exit::Exit;
+use crate::explore::ExploreConfig;
 use crate::labs;
 use crate::observe::{LiveObserver, PlainObserver};
 use crate::progress::{self, Progress};
@@ -17,65 +17,42 @@ use crate::report::human_rate;
 use crate::report::{Ending, SaleReport};
 use crate::sheet;
 use crate::supervisor::{self, Observer, Quiet};
+use crate::task::{Comparison, Explorations, Job, LabRun, SaleRow, SaleRun, Task};
 use crate::view::Target;
 
 /// Runs one parsed command.
-pub fn run(command: Command) -> anyhow::Result<Exit> {
-    match command {
-        Command::Sell(args) if args.step => step_command(args.sell),
-        Command::Sell(args) => sell_command(args.sell),
-        Command::Bench(args) => crate::bench::run(&args.into_config()),
-        Command::Explore(args) => explore_command(args),
-        Command::Sales(args) => match args.into_config() {
-            Ok(cfg) => crate::sales::run(&cfg),
-            Err(e) => Ok(usage(e)),
-        },
-        Command::Step(args) => step_command(args),
-        Command::Labs => list_labs(),
-        Command::Completions(args) => {
-            crate::cli::write_completions(args.shell, &mut io::stdout().lock())?;
+pub fn run(task: Task) -> anyhow::Result<Exit> {
+    perform(task.0)
+}
+
+fn perform(job: Job) -> anyhow::Result<Exit> {
+    match job {
+        Job::Sell(run) => sell_command(run),
+        Job::Bench(cfg) => crate::bench::run(&cfg),
+        Job::Explore { cfg, json } => explore_command(&cfg, json),
+        Job::Sales(cfg) => crate::sales::run(&cfg),
+        Job::Step {
+            sale,
+            output,
+            save_to,
+        } => step_command(sale, output, save_to),
+        Job::Labs => list_labs(),
+        Job::Show(text) => {
+            io::stdout().lock().write_all(text.as_bytes())?;
             Ok(Exit::Success)
         }
-        Command::Man => {
-            crate::cli::write_man(&mut io::stdout().lock())?;
-            Ok(Exit::Success)
-        }
-        Command::Lab(args) => show_lab(&args.lab, args.explain, args.answers),
-        Command::Check(args) if args.wants_lab_help() => match labs::find(&args.lab) {
-            Some(lab) => {
-                write!(io::stdout(), "{}", crate::cli::run_help(Some(lab), true))?;
-                Ok(Exit::Success)
-            }
-            None => Ok(no_lab(&args.lab)),
-        },
-        Command::Run(args) if args.wants_help() => {
-            let lab = args.lab.as_deref().map(|key| labs::find(key).ok_or(key));
-            match lab {
-                Some(Err(key)) => Ok(no_lab(key)),
-                Some(Ok(lab)) => {
-                    write!(io::stdout(), "{}", crate::cli::run_help(Some(lab), true))?;
-                    Ok(Exit::Success)
-                }
-                None => {
-                    let help = crate::cli::run_help(None, !args.summary);
-                    write!(io::stdout(), "{help}")?;
-                    Ok(Exit::Success)
-                }
-            }
-        }
-        Command::Run(args) => {
-            let lab = args.lab.expect("clap requires LAB without --help");
-            run_lab(&lab, args.flags)
-        }
-        Command::Check(args) => check_lab(args.into_config()),
-        Command::Print(args) => {
-            let (cfg, output) = args.into_config();
-            print_command(&cfg, output)
-        }
-        Command::Daemon(args) => {
-            let (cfg, output) = args.into_config();
-            daemon_command(&cfg, output)
-        }
+        Job::Sheet {
+            lab,
+            explain,
+            answers,
+        } => show_lab(lab, explain, answers),
+        Job::Lab(run) => run_lab(run),
+        Job::Compare(comparison) => compare_sales(comparison),
+        Job::Explorations(explorations) => explore_each(explorations),
+        Job::Check(cfg) => check_lab(cfg),
+        Job::Print(cfg, output) => print_command(&cfg, output),
+        Job::Daemon(cfg, output) => daemon_command(&cfg, output),
+        Job::Refused(why) => Ok(usage(why)),
     }
 }
 
@@ -125,13 +102,7 @@ fn list_labs() -> anyhow::Result<Exit> {
 /// Shows a lab's sheet in halves, so a student predicts before seeing any
 /// result: Goal to Run alone, then up to Try this with `--explain`, then the
 /// whole sheet with `--answers`. Each part's footer names the next command.
-fn show_lab(key: &str, explain: bool, answers: bool) -> anyhow::Result<Exit> {
-    let Some(lab) = labs::find(key) else {
-        return Ok(usage(format!(
-            "no lab '{key}' (allowed: {})",
-            labs::allowed()
-        )));
-    };
+fn show_lab(lab: &labs::Lab, explain: bool, answers: bool) -> anyhow::Result<Exit> {
     let n = lab.number;
     let (text, next) = if answers {
         (lab.sheet, None)
@@ -155,68 +126,16 @@ fn show_lab(key: &str, explain: bool, answers: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// Refuses a lab that does not exist, naming those that do.
-fn no_lab(key: &str) -> Exit {
-    usage(format!("no lab '{key}' (allowed: {})", labs::allowed()))
-}
-
-/// Runs lab `key`'s experiment: its preset, overridden by `flags`.
-fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
-    let Some(lab) = labs::find(key) else {
-        return Ok(no_lab(key));
-    };
-    let plan = match crate::cli::lab_run(lab.experiment, flags) {
-        Ok(plan) => plan,
-        Err(exit) => return Ok(exit),
-    };
-    let (argv, compare) = (&plan.argv, plan.compare);
-    let json = plan.command.prints_json();
-    let single = compare.is_some() && lab.experiment.single_baseline();
-    let mut shown = match compare {
-        Some((flag, values)) => format!("{} {flag} {{{}}}", argv.join(" "), values.join("|")),
-        None => argv.join(" "),
-    };
-    if single {
-        // The baseline is a command of its own a student can run.
-        shown.push_str(&format!("\n$ {} --one-process", argv.join(" ")));
-    }
+/// `ticketlab run N`: shows the command line the lab runs, then runs it.
+fn run_lab(run: LabRun) -> anyhow::Result<Exit> {
     // Students learn the real flags from this line; with --json it must not
     // share stdout with the JSON object.
-    if json {
-        eprintln!("$ {shown}");
+    if run.json {
+        eprintln!("$ {}", run.shown);
     } else {
-        writeln!(io::stdout(), "$ {shown}")?;
+        writeln!(io::stdout(), "$ {}", run.shown)?;
     }
-    // Each value's command is the command line with that flag given last,
-    // parsed as a student's would be.
-    let mut each = Vec::new();
-    for value in compare.map_or(&[][..], |(_, values)| values) {
-        match plan.varied(value) {
-            Ok(command) => each.push((value.to_string(), command)),
-            Err(exit) => return Ok(exit),
-        }
-    }
-    match (plan.command, compare) {
-        (Command::Sell(args), Some((flag, _))) => {
-            let each = each
-                .into_iter()
-                .filter_map(|(value, command)| match command {
-                    Command::Sell(one) => Some((value, one.sell.sale)),
-                    _ => None,
-                });
-            compare_sales(lab.number, args.sell, flag, each.collect(), single)
-        }
-        (Command::Explore(args), Some((flag, _))) => {
-            let each = each
-                .into_iter()
-                .filter_map(|(value, command)| match command {
-                    Command::Explore(one) => Some((value, one)),
-                    _ => None,
-                });
-            explore_each(lab.number, args.json, flag, each.collect())
-        }
-        (command, _) => run(command),
-    }
+    perform(*run.job)
 }
 
 /// `ticketlab check N`: takes the student's predictions, runs lab N as
@@ -224,24 +143,7 @@ fn run_lab(key: &str, flags: Vec<String>) -> anyhow::Result<Exit> {
 /// records the lab as checked. A wrong prediction is no failure: the exit
 /// is the run's own.
 fn check_lab(cfg: CheckConfig) -> anyhow::Result<Exit> {
-    let Some(lab) = labs::find(&cfg.lab) else {
-        return Ok(usage(format!(
-            "no lab '{}' (allowed: {})",
-            cfg.lab,
-            labs::allowed()
-        )));
-    };
-    let Some(checks) = check::for_lab(lab.number) else {
-        return Ok(usage(format!(
-            "lab {} has no predictions to check yet; read `ticketlab lab {} --answers`",
-            lab.number, lab.number
-        )));
-    };
-    // Flags the run would refuse are refused now, before a student answers
-    // every question for nothing.
-    if let Err(exit) = crate::cli::lab_run(lab.experiment, check_flags(lab, checks, &cfg.flags)) {
-        return Ok(exit);
-    }
+    let (lab, checks) = (cfg.lab, cfg.checks);
     let answers = match &cfg.answers_file {
         Some(path) => {
             let text = match std::fs::read_to_string(path) {
@@ -258,7 +160,7 @@ fn check_lab(cfg: CheckConfig) -> anyhow::Result<Exit> {
             Err(e) => return Ok(usage(e)),
         },
     };
-    let (report, exit) = match run_for_check(lab, checks, &cfg.flags)? {
+    let (report, exit) = match run_for_check(lab, &cfg.run)? {
         Ok(found) => found,
         Err(exit) => return Ok(exit),
     };
@@ -369,36 +271,20 @@ fn ask(
     Ok(Ok(answers))
 }
 
-/// Runs lab `lab` as `ticketlab run N` would, with `--json` and a quiet
-/// view, in a child process of this very binary: `run` owns how a lab
-/// becomes a command, and its JSON goes to a pipe we read rather than to
-/// our stdout. The printed command line (on stderr) shows the student what
-/// ran. Returns the report and the run's exit, or the exit to end with if
-/// there is no report to grade.
-/// The flags `check` runs lab `lab` with: its premise, the student's,
-/// then one quiet JSON report.
-fn check_flags(lab: &labs::Lab, checks: &LabChecks, flags: &[String]) -> Vec<String> {
-    let (sub, _, _) = lab.experiment.parts();
-    let mut argv: Vec<String> = checks.premise.iter().map(|s| s.to_string()).collect();
-    argv.extend(flags.iter().cloned());
-    argv.push("--json".into());
-    if crate::cli::takes_flag(sub, "view") {
-        argv.extend(["--view".into(), "quiet".into()]);
-    }
-    argv
-}
-
+/// Runs lab `lab` as `ticketlab run N` would (`argv`: `run N` and its
+/// flags, which ask for `--json` and a quiet view), in a child process of
+/// this very binary: `run` owns how a lab becomes a command, and its JSON
+/// goes to a pipe we read rather than to our stdout. The printed command
+/// line (on stderr) shows the student what ran. Returns the report and the
+/// run's exit, or the exit to end with if there is no report to grade.
 fn run_for_check(
     lab: &labs::Lab,
-    checks: &LabChecks,
-    flags: &[String],
+    argv: &[String],
 ) -> anyhow::Result<Result<(serde_json::Value, Exit), Exit>> {
     use std::os::unix::process::ExitStatusExt;
-    let mut argv: Vec<String> = vec!["run".into(), lab.number.to_string()];
-    argv.extend(check_flags(lab, checks, flags));
     let exe = std::env::current_exe().context("finding this program to run the lab")?;
     let output = std::process::Command::new(exe)
-        .args(&argv)
+        .args(argv)
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -421,22 +307,16 @@ fn run_for_check(
 
 /// Explores once per value of `flag`, printing each summary in turn and
 /// then one table (`--json`: one object with an `explorations` array).
-/// Every value's settings are checked before anything runs, so a refused
-/// combination costs no half-finished comparison.
-fn explore_each(
-    lab: u8,
-    json: bool,
-    flag: &str,
-    each: Vec<(String, crate::cli::ExploreArgs)>,
-) -> anyhow::Result<Exit> {
+/// Every value's settings were checked before anything ran (`cli.rs`), so
+/// a refused combination costs no half-finished comparison.
+fn explore_each(explorations: Explorations) -> anyhow::Result<Exit> {
     use crate::explore::{self, ExploreError};
-    let mut configs = Vec::new();
-    for (value, one) in each {
-        match one.into_config() {
-            Ok(cfg) => configs.push((value, cfg)),
-            Err(e) => return Ok(usage(format!("{flag} {value}: {e}"))),
-        }
-    }
+    let Explorations {
+        lab,
+        flag,
+        rows: configs,
+        json,
+    } = explorations;
     let mut found = Vec::new();
     for (value, cfg) in configs {
         let exploration = match explore::explore(&cfg, |progress| {
@@ -543,54 +423,23 @@ fn write_exploration_table(
     Ok(())
 }
 
-/// The row name of the `--one-process` baseline in a comparison.
-const SINGLE_ROW: &str = "single";
-
-/// Runs one sale per value of `flag` (`each`: the value and its sale) and
-/// prints them as one table; with `single`, then the same sale with
-/// `--one-process`, as a row `single`.
-fn compare_sales(
-    lab: u8,
-    args: SellArgs,
-    flag: &str,
-    each: Vec<(String, crate::cli::SaleArgs)>,
-    single: bool,
-) -> anyhow::Result<Exit> {
-    let output = args.output.to_output();
-    let seed = args.sale.seed.unwrap_or_else(crate::seed::draw);
-    // Every sale is checked before any runs, so a refused combination
-    // costs no half-finished comparison.
-    let mut sales = Vec::new();
+/// Runs a comparison's sales one after another and prints them as one
+/// table (`--json`: one object with a `sales` array).
+fn compare_sales(comparison: Comparison) -> anyhow::Result<Exit> {
+    let Comparison {
+        lab,
+        flag,
+        rows,
+        output,
+    } = comparison;
     let mut worst = None;
-    for (value, mut sale) in each {
-        sale.seed = Some(seed);
-        let heading = format!("{flag} {value}");
-        sales.push((value, heading, sale));
-    }
-    if single {
-        // The baseline is an honest run of the same sale, not a formula:
-        // one process runs every buyer's task (search, then purchase) in
-        // turn, each buyer in its own slot with its own seeded RNG, so it
-        // draws exactly the delays the buyers of the other rows draw. What
-        // it leaves out is only concurrency and the cost of processes; a
-        // flag varied for the others (the lock) does not apply to it.
-        let mut sale = args.sale.clone();
-        sale.seed = Some(seed);
-        if flag == "--lock" {
-            sale.lock = None;
-        }
-        sale.one_process = true;
-        sales.push((SINGLE_ROW.to_string(), "--one-process".to_string(), sale));
-    }
-    let mut configs = Vec::new();
-    for (row, heading, sale) in sales {
-        match sale.into_config(output.trace) {
-            Ok(cfg) => configs.push((row, heading, cfg)),
-            Err(e) => return Ok(usage(e)),
-        }
-    }
     let mut reports = Vec::new();
-    for (row, heading, cfg) in configs {
+    for SaleRow {
+        name: row,
+        heading,
+        sale: cfg,
+    } in rows
+    {
         let report = sell(&cfg, output)?;
         if !output.json {
             writeln!(io::stdout(), "{heading}:")?;
@@ -747,14 +596,12 @@ pub fn usage(message: impl std::fmt::Display) -> Exit {
     Exit::Usage
 }
 
-fn sell_command(args: SellArgs) -> anyhow::Result<Exit> {
-    let output = args.output.to_output();
-    // Saving the schedule needs the steps recorded.
-    let record = output.trace || args.output.save_schedule.is_some();
-    let cfg = match args.sale.into_config(record) {
-        Ok(cfg) => cfg,
-        Err(e) => return Ok(usage(e)),
-    };
+fn sell_command(run: SaleRun) -> anyhow::Result<Exit> {
+    let SaleRun {
+        sale: cfg,
+        output,
+        save_schedule: save_to,
+    } = run;
     let report = match sell(&cfg, output) {
         Ok(report) => report,
         Err(e) => {
@@ -766,7 +613,7 @@ fn sell_command(args: SellArgs) -> anyhow::Result<Exit> {
         }
     };
     print_report(&report, output)?;
-    if let Some(path) = &args.output.save_schedule {
+    if let Some(path) = &save_to {
         save_schedule(&cfg, &report, path)?;
     }
     Ok(exit_of(&report))
@@ -896,40 +743,13 @@ fn live_observer(target: Target, output: Output) -> anyhow::Result<Box<dyn Obser
 /// `ticketlab step`: the live view with the scheduler in a person's hands.
 /// Undo and restart run the sale again on fresh buyers, replaying the
 /// schedule so far, so the screen stays up across runs.
-fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
+fn step_command(
+    mut cfg: SaleConfig,
+    output: Output,
+    save_to: std::path::PathBuf,
+) -> anyhow::Result<Exit> {
     use crate::scheduler::Person;
     use crate::supervisor::SaleError;
-    // A small sale by default: two buyers, one ticket, no lock.
-    let preset = crate::cli::SaleArgs {
-        workers: Some(2),
-        tickets: Some(1),
-        lock: Some(crate::config::LockMode::None),
-        ..Default::default()
-    };
-    let save_to = args
-        .output
-        .save_schedule
-        .clone()
-        .unwrap_or_else(|| "ticketlab.schedule".into());
-    let sale = args.sale.over(preset);
-    let term = std::env::var("TERM").ok();
-    if !io::stdout().is_terminal() || !crate::view::can_draw_live(term.as_deref()) {
-        if sale.schedule.is_none() && sale.schedule_file.is_none() {
-            return Ok(usage(
-                "step needs a terminal that can show its screen (not TERM=dumb) for its keys; without one, give --schedule or --schedule-file",
-            ));
-        }
-        return sell_command(SellArgs {
-            sale,
-            output: args.output,
-        });
-    }
-    // A schedule given here (inline or from a file) is replayed first; the
-    // person takes over where it ends.
-    let mut cfg = match sale.into_config(args.output.trace) {
-        Ok(cfg) => cfg,
-        Err(e) => return Ok(usage(e)),
-    };
     let mut replay: Vec<usize> = cfg
         .schedule
         .take()
@@ -942,7 +762,7 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
         crate::report::plural(cfg.tickets, "ticket"),
         if cfg.racy() { "" } else { ". Can you?" }
     );
-    let colour = crate::view::colour(args.output.color, std::env::var("NO_COLOR").ok().as_deref());
+    let colour = crate::view::colour(output.color, std::env::var("NO_COLOR").ok().as_deref());
     let mut observer = LiveObserver::start(Target::Stdout, colour)?;
     let mut selected = 0;
     loop {
@@ -961,8 +781,8 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
                 let output = Output {
                     view: Some(ViewMode::Live),
                     json: false,
-                    trace: args.output.trace,
-                    color: args.output.color,
+                    trace: output.trace,
+                    color: output.color,
                 };
                 print_report(&report, output)?;
                 return Ok(exit_of(&report));
@@ -976,13 +796,8 @@ fn step_command(args: SellArgs) -> anyhow::Result<Exit> {
     }
 }
 
-fn explore_command(args: crate::cli::ExploreArgs) -> anyhow::Result<Exit> {
-    let json = args.json;
-    let cfg = match args.into_config() {
-        Ok(cfg) => cfg,
-        Err(e) => return Ok(usage(e)),
-    };
-    let found = match crate::explore::explore(&cfg, |progress| {
+fn explore_command(cfg: &ExploreConfig, json: bool) -> anyhow::Result<Exit> {
+    let found = match crate::explore::explore(cfg, |progress| {
         if !json {
             crate::explore::progress_line(progress);
         }

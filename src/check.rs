@@ -7,15 +7,18 @@ use serde_json::Value;
 
 /// What `ticketlab check` was asked to do.
 #[derive(Debug, Clone)]
-pub struct CheckConfig {
-    /// The lab, as typed: a number or a short name.
-    pub lab: String,
+pub(crate) struct CheckConfig {
+    /// The lab.
+    pub lab: &'static crate::labs::Lab,
+    /// Its predictions.
+    pub checks: &'static LabChecks,
     /// Where the answers are, if not asked in the terminal.
     pub answers_file: Option<std::path::PathBuf>,
     /// One JSON object instead of result lines.
     pub json: bool,
-    /// Flags overriding the lab's preset, as with `run`.
-    pub flags: Vec<String>,
+    /// The arguments of the `ticketlab run N` whose report is graded: the
+    /// lab's premise, the student's flags, then a quiet JSON report.
+    pub run: Vec<String>,
 }
 
 /// How close a numeric prediction must come to the run's figure.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench;
+use crate::check::{CheckConfig, LabChecks};
 use crate::config::Output;
 use crate::config::{
     self, ColorMode, DEFAULT_TICKETS, DEFAULT_WORKERS, DbFile, LockMode, MAX_DELAY, MAX_TICKETS,
@@ -16,9 +17,10 @@ use crate::demo::daemon::DaemonConfig;
 use crate::demo::print::{self, PrintConfig, PrintLock};
 use crate::exit::{Exit, exit_codes_help};
 use crate::explore::{self, ExploreConfig, Find};
-use crate::labs::{Axis, Experiment};
+use crate::labs::{self, Axis, Experiment, Lab};
 use crate::schedule::Schedule;
 use crate::scheduler::Then;
+use crate::task::{Comparison, Explorations, Job, LabRun, SaleRow, SaleRun, Task};
 
 /// ticketlab: watch processes race for tickets, then fix the race.
 #[derive(Debug, Parser)]
@@ -248,8 +250,8 @@ pub enum Shell {
     Fish,
 }
 
-/// Writes `shell`'s completion script for the whole command line.
-pub(crate) fn write_completions(shell: Shell, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+/// `shell`'s completion script for the whole command line.
+fn completions(shell: Shell) -> String {
     use clap::CommandFactory;
     use clap_complete::{Shell as S, generate};
     let shell = match shell {
@@ -257,14 +259,21 @@ pub(crate) fn write_completions(shell: Shell, out: &mut dyn std::io::Write) -> s
         Shell::Zsh => S::Zsh,
         Shell::Fish => S::Fish,
     };
-    // Into memory first: the generator panics on a failed write (`| head`).
+    // Into memory: the generator panics on a failed write (`| head`).
     let mut script = Vec::new();
     generate(shell, &mut Cli::command(), "ticketlab", &mut script);
-    out.write_all(&script)
+    String::from_utf8_lossy(&script).into_owned()
 }
 
-/// Writes the manual page: every command, flag and example, in roff.
-pub(crate) fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+/// The manual page: every command, flag and example, in roff.
+fn man_page() -> String {
+    let mut page = Vec::new();
+    write_man(&mut page).expect("writing into memory does not fail");
+    String::from_utf8_lossy(&page).into_owned()
+}
+
+/// Writes the manual page.
+fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     use clap::CommandFactory;
     use clap_mangen::roff::{Roff, roman};
     // The width the help is laid out for, so the man page is the same
@@ -302,11 +311,13 @@ pub(crate) fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The command line this process was given, or the exit to end with once
-/// clap has said its piece: help and version succeed; a usage error is one
-/// line on stderr (a missing subcommand: the help) and exit 2.
-pub fn parse() -> Result<Command, Exit> {
-    Cli::try_parse().map(|cli| cli.command).map_err(refuse)
+/// The command line this process was given, as plain settings, or the exit
+/// to end with once clap has said its piece: help and version succeed; a
+/// usage error is one line on stderr (a missing subcommand: the help) and
+/// exit 2.
+pub fn parse() -> Result<Task, Exit> {
+    let command = Cli::try_parse().map(|cli| cli.command).map_err(refuse)?;
+    plain(command).map(Task)
 }
 
 /// Says what clap found wrong, or the help it was asked for, and the exit
@@ -349,9 +360,313 @@ pub(crate) fn one_line(rendered: &str) -> String {
     format!("ticketlab: error: {line}")
 }
 
-/// A lab's experiment as it will run.
+/// What clap found wrong in one line, as a [`Job::Refused`] says it.
+fn refusal(e: &clap::Error) -> String {
+    let line = one_line(&e.render().to_string());
+    line.strip_prefix("ticketlab: error: ")
+        .unwrap_or(&line)
+        .to_string()
+}
+
+/// Turns the parsed command into plain settings; nothing past this point
+/// sees clap. A lab's run is resolved here in full: its preset merged with
+/// the student's flags, a comparison's rows and its `--one-process` row.
+/// Settings that cannot go together become a [`Job::Refused`]. Err: the
+/// exit to end with, clap's reason already printed.
+fn plain(command: Command) -> Result<Job, Exit> {
+    Ok(match command {
+        Command::Sell(args) if args.step => step_job(args.sell),
+        Command::Sell(args) => sell_job(args.sell),
+        Command::Bench(args) => Job::Bench(args.into_config()),
+        Command::Explore(args) => explore_job(args),
+        Command::Sales(args) => match args.into_config() {
+            Ok(cfg) => Job::Sales(cfg),
+            Err(e) => Job::Refused(e),
+        },
+        Command::Step(args) => step_job(args),
+        Command::Labs => Job::Labs,
+        Command::Completions(args) => Job::Show(completions(args.shell)),
+        Command::Man => Job::Show(man_page()),
+        Command::Lab(args) => match labs::find(&args.lab) {
+            Some(lab) => Job::Sheet {
+                lab,
+                explain: args.explain,
+                answers: args.answers,
+            },
+            None => no_lab(&args.lab),
+        },
+        Command::Check(args) if args.wants_lab_help() => match labs::find(&args.lab) {
+            Some(lab) => Job::Show(run_help(Some(lab), true)),
+            None => no_lab(&args.lab),
+        },
+        Command::Run(args) if args.wants_help() => match args.lab.as_deref() {
+            Some(key) => match labs::find(key) {
+                Some(lab) => Job::Show(run_help(Some(lab), true)),
+                None => no_lab(key),
+            },
+            None => Job::Show(run_help(None, !args.summary)),
+        },
+        Command::Run(args) => {
+            let lab = args.lab.expect("clap requires LAB without --help");
+            lab_job(&lab, args.flags)?
+        }
+        Command::Check(args) => check_job(args)?,
+        Command::Print(args) => {
+            let (cfg, output) = args.into_config();
+            Job::Print(cfg, output)
+        }
+        Command::Daemon(args) => {
+            let (cfg, output) = args.into_config();
+            Job::Daemon(cfg, output)
+        }
+    })
+}
+
+/// Refuses a lab that does not exist, naming those that do.
+fn no_lab(key: &str) -> Job {
+    Job::Refused(format!("no lab '{key}' (allowed: {})", labs::allowed()))
+}
+
+/// `sell`: one sale, recording its steps if the output needs them.
+fn sell_job(args: SellArgs) -> Job {
+    let output = args.output.to_output();
+    // Saving the schedule needs the steps recorded.
+    let record = output.trace || args.output.save_schedule.is_some();
+    match args.sale.into_config(record) {
+        Ok(sale) => Job::Sell(SaleRun {
+            sale,
+            output,
+            save_schedule: args.output.save_schedule,
+        }),
+        Err(e) => Job::Refused(e.to_string()),
+    }
+}
+
+/// `step` (and `sell --step`): a small sale unless told, stepped by a
+/// person at a terminal; without a terminal that can show its screen, the
+/// sale of its schedule, as `sell --schedule` runs it.
+fn step_job(args: SellArgs) -> Job {
+    use std::io::IsTerminal;
+    // A small sale by default: two buyers, one ticket, no lock.
+    let preset = SaleArgs {
+        workers: Some(2),
+        tickets: Some(1),
+        lock: Some(LockMode::None),
+        ..Default::default()
+    };
+    let save_to = args
+        .output
+        .save_schedule
+        .clone()
+        .unwrap_or_else(|| "ticketlab.schedule".into());
+    let sale = args.sale.over(preset);
+    let term = std::env::var("TERM").ok();
+    if !std::io::stdout().is_terminal() || !crate::view::can_draw_live(term.as_deref()) {
+        if sale.schedule.is_none() && sale.schedule_file.is_none() {
+            return Job::Refused(
+                "step needs a terminal that can show its screen (not TERM=dumb) for its keys; without one, give --schedule or --schedule-file".into(),
+            );
+        }
+        return sell_job(SellArgs {
+            sale,
+            output: args.output,
+        });
+    }
+    // A schedule given here (inline or from a file) is replayed first; the
+    // person takes over where it ends.
+    match sale.into_config(args.output.trace) {
+        Ok(sale) => Job::Step {
+            sale,
+            output: args.output.to_output(),
+            save_to,
+        },
+        Err(e) => Job::Refused(e.to_string()),
+    }
+}
+
+/// `explore`.
+fn explore_job(args: ExploreArgs) -> Job {
+    let json = args.json;
+    match args.into_config() {
+        Ok(cfg) => Job::Explore { cfg, json },
+        Err(e) => Job::Refused(e.to_string()),
+    }
+}
+
+/// `run N`: lab `key`'s experiment, its preset overridden by `flags`, and
+/// the command line a student is shown for it. Err: the exit to end with,
+/// clap's reason already printed.
+fn lab_job(key: &str, flags: Vec<String>) -> Result<Job, Exit> {
+    let Some(lab) = labs::find(key) else {
+        return Ok(no_lab(key));
+    };
+    let plan = lab_run(lab.experiment, flags)?;
+    let (argv, compare) = (&plan.argv, plan.compare);
+    let json = plan.command.prints_json();
+    let single = compare.is_some() && lab.experiment.single_baseline();
+    let mut shown = match compare {
+        Some((flag, values)) => format!("{} {flag} {{{}}}", argv.join(" "), values.join("|")),
+        None => argv.join(" "),
+    };
+    if single {
+        // The baseline is a command of its own a student can run.
+        shown.push_str(&format!("\n$ {} --one-process", argv.join(" ")));
+    }
+    // Each value's command is the command line with that flag given last,
+    // parsed as a student's would be.
+    let each: Result<Vec<(String, Command)>, String> = compare
+        .map_or(&[][..], |(_, values)| values)
+        .iter()
+        .map(|value| {
+            plan.varied(value)
+                .map(|command| (value.to_string(), command))
+        })
+        .collect();
+    let job = match (each, plan.command, compare) {
+        (Err(why), _, _) => Job::Refused(why),
+        (Ok(each), Command::Sell(args), Some((flag, _))) => {
+            let each = each
+                .into_iter()
+                .filter_map(|(value, command)| match command {
+                    Command::Sell(one) => Some((value, one.sell.sale)),
+                    _ => None,
+                });
+            comparison(lab.number, args.sell, flag, each.collect(), single)
+        }
+        (Ok(each), Command::Explore(args), Some((flag, _))) => {
+            let each = each
+                .into_iter()
+                .filter_map(|(value, command)| match command {
+                    Command::Explore(one) => Some((value, one)),
+                    _ => None,
+                });
+            explorations(lab.number, args.json, flag, each.collect())
+        }
+        (Ok(_), command, _) => plain(command)?,
+    };
+    Ok(Job::Lab(LabRun {
+        shown,
+        json,
+        job: Box::new(job),
+    }))
+}
+
+/// The row name of the `--one-process` baseline in a comparison.
+const SINGLE_ROW: &str = "single";
+
+/// One sale per value of `flag` (`each`: the value and its sale), all on
+/// one seed; with `single`, then the same sale with `--one-process`, as a
+/// row `single`. Every sale is checked here, before any runs.
+fn comparison(
+    lab: u8,
+    args: SellArgs,
+    flag: &'static str,
+    each: Vec<(String, SaleArgs)>,
+    single: bool,
+) -> Job {
+    let output = args.output.to_output();
+    let seed = args.sale.seed.unwrap_or_else(crate::seed::draw);
+    let mut sales = Vec::new();
+    for (value, mut sale) in each {
+        sale.seed = Some(seed);
+        let heading = format!("{flag} {value}");
+        sales.push((value, heading, sale));
+    }
+    if single {
+        // The baseline is an honest run of the same sale, not a formula:
+        // one process runs every buyer's task (search, then purchase) in
+        // turn, each buyer in its own slot with its own seeded RNG, so it
+        // draws exactly the delays the buyers of the other rows draw. What
+        // it leaves out is only concurrency and the cost of processes; a
+        // flag varied for the others (the lock) does not apply to it.
+        let mut sale = args.sale.clone();
+        sale.seed = Some(seed);
+        if flag == "--lock" {
+            sale.lock = None;
+        }
+        sale.one_process = true;
+        sales.push((SINGLE_ROW.to_string(), "--one-process".to_string(), sale));
+    }
+    let mut rows = Vec::new();
+    for (name, heading, sale) in sales {
+        match sale.into_config(output.trace) {
+            Ok(sale) => rows.push(SaleRow {
+                name,
+                heading,
+                sale,
+            }),
+            Err(e) => return Job::Refused(e.to_string()),
+        }
+    }
+    Job::Compare(Comparison {
+        lab,
+        flag,
+        rows,
+        output,
+    })
+}
+
+/// One exploration per value of `flag` (`each`: the value and its
+/// exploration), every one checked here, before any runs.
+fn explorations(lab: u8, json: bool, flag: &'static str, each: Vec<(String, ExploreArgs)>) -> Job {
+    let mut rows = Vec::new();
+    for (value, one) in each {
+        match one.into_config() {
+            Ok(cfg) => rows.push((value, cfg)),
+            Err(e) => return Job::Refused(format!("{flag} {value}: {e}")),
+        }
+    }
+    Job::Explorations(Explorations {
+        lab,
+        flag,
+        rows,
+        json,
+    })
+}
+
+/// `check N`: the lab, its predictions and the run that grades them.
+/// Flags the run would refuse are refused now, before a student answers
+/// every question for nothing. Err: the exit to end with, clap's reason
+/// already printed.
+fn check_job(args: CheckArgs) -> Result<Job, Exit> {
+    let Some(lab) = labs::find(&args.lab) else {
+        return Ok(no_lab(&args.lab));
+    };
+    let Some(checks) = crate::check::for_lab(lab.number) else {
+        return Ok(Job::Refused(format!(
+            "lab {} has no predictions to check yet; read `ticketlab lab {} --answers`",
+            lab.number, lab.number
+        )));
+    };
+    let flags = check_flags(lab, checks, &args.flags);
+    lab_run(lab.experiment, flags.clone())?;
+    let mut run = vec!["run".to_string(), lab.number.to_string()];
+    run.extend(flags);
+    Ok(Job::Check(CheckConfig {
+        lab,
+        checks,
+        answers_file: args.answers_file,
+        json: args.json,
+        run,
+    }))
+}
+
+/// The flags `check` runs lab `lab` with: its premise, the student's,
+/// then one quiet JSON report.
+fn check_flags(lab: &Lab, checks: &LabChecks, flags: &[String]) -> Vec<String> {
+    let (sub, _, _) = lab.experiment.parts();
+    let mut argv: Vec<String> = checks.premise.iter().map(|s| s.to_string()).collect();
+    argv.extend(flags.iter().cloned());
+    argv.push("--json".into());
+    if takes_flag(sub, "view") {
+        argv.extend(["--view".into(), "quiet".into()]);
+    }
+    argv
+}
+
+/// A lab's experiment as clap parses it.
 #[derive(Debug)]
-pub(crate) struct LabRun {
+struct LabPlan {
     /// The command: the preset, overridden by the student's flags.
     pub command: Command,
     /// That command as a student could type it, from `ticketlab` on.
@@ -366,7 +681,7 @@ pub(crate) struct LabRun {
 /// flags alone, never by matching strings: `-l task` and `--lock=task` are
 /// the same flag as `--lock task`. Err: the exit to end with, the reason
 /// already printed.
-pub(crate) fn lab_run(experiment: Experiment, flags: Vec<String>) -> Result<LabRun, Exit> {
+fn lab_run(experiment: Experiment, flags: Vec<String>) -> Result<LabPlan, Exit> {
     use clap::CommandFactory;
     let (sub, preset, axis) = experiment.parts();
     let mut cli = Cli::command();
@@ -383,23 +698,23 @@ pub(crate) fn lab_run(experiment: Experiment, flags: Vec<String>) -> Result<LabR
     argv.extend(preset_without(cmd, preset, &given));
     argv.extend(flags);
     let command = Cli::try_parse_from(&argv).map_err(refuse)?.command;
-    Ok(LabRun {
+    Ok(LabPlan {
         command,
         argv,
         compare,
     })
 }
 
-impl LabRun {
+impl LabPlan {
     /// The command one value of the comparison runs: the command line with
-    /// `FLAG VALUE` given last, parsed as the student's flags are. Err: the
-    /// exit to end with, the reason already printed.
-    pub(crate) fn varied(&self, value: &str) -> Result<Command, Exit> {
+    /// `FLAG VALUE` given last, parsed as the student's flags are. Err: why
+    /// clap refused it, to say after the command line is shown.
+    fn varied(&self, value: &str) -> Result<Command, String> {
         let (flag, _) = self.compare.expect("only a comparison varies a flag");
         let argv = self.argv.iter().map(String::as_str).chain([flag, value]);
         Cli::try_parse_from(argv)
             .map(|cli| cli.command)
-            .map_err(refuse)
+            .map_err(|e| refusal(&e))
     }
 }
 
@@ -537,7 +852,7 @@ impl RunArgs {
 /// `run`'s help: with a lab, what `run N` runs, the flags it presets (each
 /// replaced by the same flag given) and the flags that may be added; without
 /// one, run's own help.
-pub(crate) fn run_help(lab: Option<&crate::labs::Lab>, long: bool) -> String {
+fn run_help(lab: Option<&Lab>, long: bool) -> String {
     use clap::CommandFactory;
     let mut cli = Cli::command();
     let Some(lab) = lab else {
@@ -696,21 +1011,11 @@ impl CheckArgs {
     pub(crate) fn wants_lab_help(&self) -> bool {
         self.flags.iter().any(|f| f == "--help" || f == "-h")
     }
-
-    /// The plain settings.
-    pub fn into_config(self) -> crate::check::CheckConfig {
-        crate::check::CheckConfig {
-            lab: self.lab,
-            answers_file: self.answers_file,
-            json: self.json,
-            flags: self.flags,
-        }
-    }
 }
 
 /// Whether `ticketlab SUB` has the flag `--LONG`: `check` asks for a quiet
 /// view only of the commands that have one.
-pub fn takes_flag(sub: &str, long: &str) -> bool {
+fn takes_flag(sub: &str, long: &str) -> bool {
     use clap::CommandFactory;
     Cli::command()
         .find_subcommand(sub)
@@ -1273,6 +1578,72 @@ mod tests {
     #[test]
     fn the_command_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Past this module nothing sees clap: the code that runs a task names
+    /// neither clap nor this module and its argument structs.
+    #[test]
+    fn past_the_command_line_no_code_names_clap_or_its_arguments() {
+        let files = [
+            ("app.rs", include_str!("app.rs")),
+            ("task.rs", include_str!("task.rs")),
+            ("check.rs", include_str!("check.rs")),
+        ];
+        for (file, text) in files {
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                for word in ["clap", "cli::", "Args"] {
+                    assert!(!code.contains(word), "{file}:{}: {line}", n + 1);
+                }
+            }
+        }
+    }
+
+    /// `run N` as plain settings, with `flags`.
+    fn lab_run_of(lab: &str, flags: &[&str]) -> LabRun {
+        match lab_job(lab, flags.iter().map(|f| f.to_string()).collect()) {
+            Ok(Job::Lab(run)) => run,
+            _ => panic!("run {lab} {flags:?} is no lab run"),
+        }
+    }
+
+    /// Lab 4 arrives cut into its rows: one sale per lock, then the single
+    /// row, which takes no lock; all on one seed.
+    #[test]
+    fn lab04_arrives_as_one_row_per_lock_and_the_single_row_on_one_seed() {
+        let run = lab_run_of("4", &["-w", "3"]);
+        assert!(run.shown.contains("--lock {none|write|buy|task|join}"));
+        assert!(run.shown.ends_with("-w 3 --one-process"), "{}", run.shown);
+        let Job::Compare(comparison) = *run.job else {
+            panic!("lab 4 is a comparison");
+        };
+        let names: Vec<&str> = comparison.rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["none", "write", "buy", "task", "join", "single"]);
+        let locks: Vec<LockMode> = comparison.rows.iter().map(|r| r.sale.lock).collect();
+        let named: Vec<&str> = locks.iter().map(|l| l.name()).collect();
+        assert_eq!(named, ["none", "write", "buy", "task", "join", "none"]);
+        let single = &comparison.rows[5];
+        assert!(single.sale.one_process && single.heading == "--one-process");
+        assert!(comparison.rows.iter().all(|r| r.sale.workers == 3));
+        let seed = comparison.rows[0].sale.seed;
+        assert!(comparison.rows.iter().all(|r| r.sale.seed == seed));
+    }
+
+    /// The flag a comparison varies, given, runs that one sale alone; a
+    /// refused setting waits to be said after the command line.
+    #[test]
+    fn a_lab_run_is_one_sale_or_a_refusal_after_its_command_line() {
+        let run = lab_run_of("4", &["-l", "task"]);
+        let Job::Sell(one) = *run.job else {
+            panic!("run 4 -l task is one sale");
+        };
+        assert_eq!(one.sale.lock, LockMode::Task);
+        let run = lab_run_of("10", &["--store", "server"]);
+        assert!(run.shown.starts_with("ticketlab explore"), "{}", run.shown);
+        let Job::Refused(why) = *run.job else {
+            panic!("run 10 --store server is refused");
+        };
+        assert!(why.starts_with("--lock write: "), "{why}");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 pub mod app;
 mod bench;
 mod buyer;
-pub mod check;
+mod check;
 pub mod cli;
 mod config;
 mod demo;
@@ -38,4 +38,5 @@ mod sheet;
 mod step;
 mod store;
 mod supervisor;
+mod task;
 mod view;

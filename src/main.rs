@@ -3,11 +3,11 @@ use std::process::ExitCode;
 use ticketlab::exit::Exit;
 
 fn main() -> ExitCode {
-    let command = match ticketlab::cli::parse() {
-        Ok(command) => command,
+    let task = match ticketlab::cli::parse() {
+        Ok(task) => task,
         Err(exit) => return exit.into(),
     };
-    match ticketlab::app::run(command) {
+    match ticketlab::app::run(task) {
         Ok(exit) => exit.into(),
         // A reader that stopped reading (`| head`) is not an error worth a word.
         Err(e) if is_broken_pipe(&e) => Exit::Success.into(),
