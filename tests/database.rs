@@ -208,8 +208,7 @@ fn database_sqlite_the_last_progress_line_agrees_with_the_summary() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     let last = text
         .lines()
-        .filter(|l| l.starts_with('['))
-        .last()
+        .rfind(|l| l.starts_with('['))
         .unwrap_or_else(|| panic!("no progress line:\n{text}"));
     assert!(
         last.contains("remaining 4  sold 3  oversold 0"),

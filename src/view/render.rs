@@ -2422,7 +2422,10 @@ q quit  p pause  + slower  - faster  sale finished
         // Every other sale keeps its read and its write.
         snap.settings.round_trip = false;
         let text = text_of(&render_to(&snap, 100, 24));
-        assert!(text.contains("read 10s") && text.contains("write 20ms"), "{text}");
+        assert!(
+            text.contains("read 10s") && text.contains("write 20ms"),
+            "{text}"
+        );
     }
 
     #[test]
