@@ -63,6 +63,7 @@ impl Monitor {
                 write_delay: format_duration(cfg.write_delay),
                 jitter: cfg.jitter,
                 round_trip: cfg.store.is_database() && cfg.lock == crate::config::LockMode::Atomic,
+                commits: cfg.commits_not_locks(),
                 mutex: cfg.takes_mutex(),
                 seed: cfg.seed,
                 delays: [cfg.search_delay, cfg.read_delay, cfg.write_delay]
@@ -123,6 +124,7 @@ impl Monitor {
         // The count is read after the slots: a purchase stores the count
         // before its `bought`, so this order can only undercount lost
         // updates for a moment, never invent one.
+        let control = seg.control();
         let read = match &self.db {
             Some(path) => read_whole_count(path),
             None => Some(seg.count().load(Ordering::Relaxed)),
@@ -130,11 +132,33 @@ impl Monitor {
         for (cell, at) in buyers.iter_mut().zip(&self.lost_at) {
             cell.lost_sale = at.is_some_and(|at| elapsed.saturating_sub(at) < LOST_MARK);
         }
-        let control = seg.control();
         let area = seg.lock_area();
         let holder = usize::try_from(area.holder_worker.load(Ordering::Relaxed)).ok();
         let holder_pid = Some(area.holder_pid.load(Ordering::Relaxed)).filter(|&p| p > 0);
-        let tally = crate::report::Tally::new(self.tickets, sold, read);
+        // A shared database sale: other runs' purchases (as the watcher
+        // last read them) drop the count too, so they go into the figures
+        // beside this run's, and are shown apart.
+        let others = control
+            .others_plus_one
+            .load(Ordering::Relaxed)
+            .checked_sub(1);
+        // Whom each waiting buyer waits for, as the watcher last asked
+        // PostgreSQL; a finished buyer waits for nobody.
+        let waits_for = (0..n)
+            .filter_map(|id| {
+                let slot = seg.slot(id);
+                let w = slot.waits_for.load(Ordering::Relaxed);
+                let done = slot.finished_ns.load(Ordering::Relaxed) != 0;
+                match w {
+                    0 => None,
+                    _ if done => None,
+                    -1 => Some((id, None)),
+                    h => usize::try_from(h - 1).ok().map(|h| (id, Some(h))),
+                }
+            })
+            .collect();
+        let tally =
+            crate::report::Tally::new(self.tickets, sold.saturating_add(others.unwrap_or(0)), read);
         // A torn read shows the last count that parsed, marked as such,
         // with the lost updates of that moment: set against newer sales it
         // would show losses that never happened.
@@ -162,6 +186,8 @@ impl Monitor {
             waiting,
             failed_swaps: self.swaps.then_some(failed_swaps),
             retries: self.retries.then_some(retries),
+            others,
+            waits_for,
             ops_per_sec: crate::report::meaningful_rate(sold, elapsed.as_secs_f64() * 1000.0),
             // The supervisor knows whether it paused the sale.
             paused: false,

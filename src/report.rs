@@ -106,14 +106,26 @@ pub struct Tally {
 impl Tally {
     /// The figures of `tickets` on sale, `sold` bought, `remaining` left.
     pub fn new(tickets: u64, sold: u64, remaining: Option<i64>) -> Tally {
+        Tally::from(i128::from(tickets), sold, remaining)
+    }
+
+    /// The figures of a stretch of a sale that began with `start` left
+    /// (a joined sale's count may already be below zero): `sold` bought
+    /// in that stretch, `remaining` left at its end.
+    pub fn from_count(start: i64, sold: u64, remaining: Option<i64>) -> Tally {
+        Tally::from(i128::from(start), sold, remaining)
+    }
+
+    fn from(tickets: i128, sold: u64, remaining: Option<i64>) -> Tally {
         let balance = remaining.and_then(|r| {
-            let expected_left = i128::from(tickets).checked_sub(i128::from(sold))?;
+            let expected_left = tickets.checked_sub(i128::from(sold))?;
             i128::from(r).checked_sub(expected_left)
         });
         let saturated = |n: i128| i64::try_from(n.max(0)).unwrap_or(i64::MAX);
+        let beyond = i128::from(sold) - tickets.max(0);
         Tally {
             sold,
-            oversold: sold.saturating_sub(tickets),
+            oversold: u64::try_from(beyond.max(0)).unwrap_or(u64::MAX),
             // balance = remaining - (tickets - sold) = sold - (tickets - remaining)
             lost_updates: balance.map(saturated),
             vanished: balance.and_then(i128::checked_neg).map(saturated),
@@ -217,10 +229,15 @@ pub struct DatabaseSale {
     pub run: String,
     /// Whether this run joined a sale that already existed.
     pub joined: bool,
-    /// Purchases recorded by every run: the sale's `sold`.
+    /// The count when this run began: this run's figures are worked out
+    /// from here (for a sale of the run's own, the tickets).
+    pub count_at_start: i64,
+    /// Purchases recorded by every run, at the end.
     pub purchases: u64,
-    /// Purchases recorded by this run.
+    /// Purchases recorded by this run: the report's `sold`.
     pub purchases_by_run: u64,
+    /// Purchases other runs recorded while this run sold.
+    pub purchases_by_others: u64,
     /// Runs that recorded a purchase.
     pub runs: u64,
 }
@@ -476,9 +493,21 @@ impl SaleReport {
         self.store_corrupt = self.store == StoreKind::File && remaining.is_none();
         // A database counts its own purchases: lost updates are purchases
         // recorded less the drop in the count, as the database sees both.
-        let sold = self.database.as_ref().map_or(sold, |db| db.purchases);
-        let tally = Tally::new(self.tickets, sold, remaining);
-        self.sold = tally.sold;
+        // Other runs sharing the sale drop the count too: the stretch this
+        // run saw (from its count at the start, with every purchase made
+        // meanwhile) is judged, and `sold` stays this run's own.
+        let tally = match &self.database {
+            Some(db) => Tally::from_count(
+                db.count_at_start,
+                db.purchases_by_run.saturating_add(db.purchases_by_others),
+                remaining,
+            ),
+            None => Tally::new(self.tickets, sold, remaining),
+        };
+        self.sold = self
+            .database
+            .as_ref()
+            .map_or(tally.sold, |db| db.purchases_by_run);
         self.oversold = tally.oversold;
         self.lost_updates = tally.lost_updates;
         self.vanished = tally.vanished;
@@ -629,23 +658,30 @@ impl SaleReport {
             )?;
         }
         if let Some(db) = &self.database {
-            let others = if db.joined || db.runs > 1 {
-                format!(
-                    "; {} by every run (`ticketlab sales` lists them)",
-                    plural(db.purchases, "purchase")
-                )
-            } else {
-                String::new()
-            };
             writeln!(
                 out,
-                "  database      sale {}{}: this run recorded {}{others}",
+                "  database      sale {}{}: this run recorded {}",
                 db.sale,
                 if db.joined { ", joined" } else { "" },
                 plural(db.purchases_by_run, "purchase"),
             )?;
             // The name `ticketlab sales` lists this run's purchases under.
             writeln!(out, "  run           {}", db.run)?;
+            if db.joined || db.runs > 1 {
+                // What other runs did is named apart: this run's figures
+                // above are judged from the count it found at its start.
+                writeln!(
+                    out,
+                    "  other runs    {} while this run sold (the count was {} at its start)",
+                    plural(db.purchases_by_others, "purchase"),
+                    db.count_at_start,
+                )?;
+                writeln!(
+                    out,
+                    "  every run     {} (`ticketlab sales` lists them)",
+                    plural(db.purchases, "purchase"),
+                )?;
+            }
         }
         let dead: Vec<String> = self
             .per_worker

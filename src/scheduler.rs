@@ -270,6 +270,21 @@ pub(crate) fn lowest(moment: &Moment) -> Option<usize> {
     moment.buyers.iter().position(|b| b.runnable().is_some())
 }
 
+/// What a blocked buyer waits for, as PostgreSQL's isolation tester
+/// marks a step that would block (`<waiting ...>`): the mutex or the
+/// database's lock at L, else the row another buyer wrote and has not
+/// committed yet.
+pub(crate) fn waiting_text(step: crate::step::Step, holder: usize) -> String {
+    match step {
+        crate::step::Step::Lock => format!("waits for the lock held by buyer {}", holder + 1),
+        step => format!(
+            "<waiting> its {} would wait for the row buyer {} wrote and has not committed",
+            step.name(),
+            holder + 1
+        ),
+    }
+}
+
 /// Why `buyer` cannot take a step now, if it cannot.
 pub(crate) fn why_not(moment: &Moment, buyer: usize) -> Option<String> {
     let n = buyer + 1;
@@ -279,19 +294,9 @@ pub(crate) fn why_not(moment: &Moment, buyer: usize) -> Option<String> {
             crate::report::plural(moment.buyers.len() as u64, "buyer")
         )),
         Some(BuyerNow::Parked(_) | BuyerNow::WaitsForFile(_)) => None,
-        // Only a serializable write waits at its write: for the commit of
-        // the buyer that wrote first (no lock is taken up front).
-        Some(BuyerNow::Blocked {
-            step: Step::Write,
-            holder,
-        }) => Some(format!(
-            "buyer {n}'s write waits for buyer {}'s commit",
-            holder + 1
-        )),
-        Some(BuyerNow::Blocked { holder, .. }) => Some(format!(
-            "buyer {n} waits for the lock held by buyer {}",
-            holder + 1
-        )),
+        Some(&BuyerNow::Blocked { step, holder }) => {
+            Some(format!("buyer {n} {}", waiting_text(step, holder)))
+        }
         Some(BuyerNow::Done) => Some(format!("buyer {n} has finished")),
         Some(BuyerNow::NotStarted) => Some(format!(
             "buyer {n} has not started yet (join starts each buyer after the previous one exits)"

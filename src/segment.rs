@@ -60,6 +60,10 @@ pub(crate) struct Control {
     /// Nanoseconds the sale has spent paused, so far: a buyer that waited
     /// for the mutex across a pause takes it out of its lock wait.
     pub paused_ns: AtomicU64,
+    /// A database sale shared by other runs: their purchases since this
+    /// run began, plus one, as the watcher last read them (0: not read
+    /// yet). The live view counts them apart from this run's own.
+    pub others_plus_one: AtomicU64,
 }
 
 /// The gate is open: buyers run freely.
@@ -145,6 +149,14 @@ pub(crate) struct Slot {
     /// Database stores, `--lock serializable`: transactions the database
     /// refused and this buyer rolled back and tried again.
     pub retries: AtomicU64,
+    /// PostgreSQL: this buyer's server process (`pg_backend_pid()`), 0
+    /// until it has connected. The watcher asks the server whom it waits
+    /// for by this pid.
+    pub backend_pid: AtomicI32,
+    /// PostgreSQL: whom this buyer's statement waits for, as the watcher
+    /// last read `pg_blocking_pids`: 0 nobody, N buyer N (from 1) of this
+    /// run, -1 a session of another run.
+    pub waits_for: AtomicI32,
 }
 
 /// One recorded operation.
@@ -530,14 +542,17 @@ fn remove_stale_segment(path: &Path, meta: &Metadata, _me: u32) -> bool {
 }
 
 /// Removes `dir` if it is exactly a temporary store's private directory as
-/// `StoreFile::temporary` makes it: named `ticketlab-<pid>-<nonce>`, a real
-/// directory of ours with mode 0700, holding nothing but a regular
-/// `store.json` of ours that is a ticket store, `{"count": N}`. A name can be
-/// planted by anyone and a directory made by hand, so each of these must
-/// hold; anything else (an empty directory, a 0755 one, notes in a file
-/// called `store.json`) is somebody's data and stays.
+/// a run makes it: named `ticketlab-<pid>-<nonce>`, a real directory of
+/// ours with mode 0700, holding nothing but what that store keeps there:
+/// the file store's `store.json` that is a ticket store, `{"count": N}`
+/// (`StoreFile::temporary`), or the SQLite store's `sale.sqlite` that is a
+/// SQLite database (or still empty), with only its own journal files
+/// beside it (`TempDatabase`). A name can be planted by anyone and a
+/// directory made by hand, so each of these must hold; anything else (an
+/// empty directory, a 0755 one, notes in a file called `store.json`, a
+/// file SQLite would not have made) is somebody's data and stays.
 fn remove_stale_store_dir(dir: &Path, meta: &Metadata, me: u32) -> bool {
-    use crate::store::file::{MAX_STORE_BYTES, TEMP_STORE_NAME, is_store_text};
+    use crate::store::file::TEMP_STORE_NAME;
     let named_ours = dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -549,29 +564,82 @@ fn remove_stale_store_dir(dir: &Path, meta: &Metadata, me: u32) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return false;
     };
-    let entries: Vec<_> = entries.collect();
-    let [Ok(entry)] = entries.as_slice() else {
+    let Ok(names) = entries
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<Vec<_>, _>>()
+    else {
         return false;
     };
-    if entry.file_name() != TEMP_STORE_NAME {
-        return false;
-    }
-    let store = entry.path();
+    let ours = if names.len() == 1 && names[0] == TEMP_STORE_NAME {
+        is_stale_file_store(&dir.join(TEMP_STORE_NAME), me)
+    } else {
+        is_stale_sqlite_store(dir, &names, me)
+    };
+    // rmdir refuses a directory that is not empty: nothing else goes with
+    // it, even if a file appeared since the listing.
+    ours && names
+        .iter()
+        .all(|n| std::fs::remove_file(dir.join(n)).is_ok())
+        && std::fs::remove_dir(dir).is_ok()
+}
+
+/// Whether `store` is the file store's temporary store: a regular file of
+/// ours, short enough to be a store, that reads as one.
+fn is_stale_file_store(store: &Path, me: u32) -> bool {
+    use crate::store::file::{MAX_STORE_BYTES, is_store_text};
     // No link followed, no FIFO waited on; then the open file itself must
     // be ours and short enough to be a store, and read as one.
-    let Ok(mut file) = files::open_regular(&store, Access::Read) else {
+    let Ok(mut file) = files::open_regular(store, Access::Read) else {
         return false;
     };
     let small_and_ours = file
         .metadata()
         .is_ok_and(|m| m.uid() == me && m.len() <= MAX_STORE_BYTES as u64);
-    let is_store = small_and_ours
+    small_and_ours
         && matches!(
             files::read_capped(&mut file, MAX_STORE_BYTES),
             Ok(Some(bytes)) if is_store_text(&bytes)
-        );
-    // rmdir refuses a directory that is not empty: nothing else goes with it.
-    is_store && std::fs::remove_file(&store).is_ok() && std::fs::remove_dir(dir).is_ok()
+        )
+}
+
+/// Whether `names` in `dir` are the SQLite store's temporary database and
+/// nothing else: `sale.sqlite`, a regular file of ours that no other user
+/// may read (as `TempDatabase` creates it), empty or starting with
+/// SQLite's header, and beside it only its own journal files, each a
+/// private regular file of ours.
+fn is_stale_sqlite_store(dir: &Path, names: &[std::ffi::OsString], me: u32) -> bool {
+    use crate::store::database::{SQLITE_HEADER, SQLITE_SIDE_FILES, TEMP_DATABASE_NAME};
+    let known = |n: &std::ffi::OsString| {
+        n.to_str().is_some_and(|n| {
+            n.strip_prefix(TEMP_DATABASE_NAME)
+                .is_some_and(|rest| rest.is_empty() || SQLITE_SIDE_FILES.contains(&rest))
+        })
+    };
+    if !names.iter().any(|n| n == TEMP_DATABASE_NAME) || !names.iter().all(known) {
+        return false;
+    }
+    let private_and_ours = |file: &std::fs::File| {
+        file.metadata()
+            .is_ok_and(|m| m.uid() == me && m.mode() & 0o077 == 0)
+    };
+    for name in names {
+        let Ok(mut file) = files::open_regular(&dir.join(name), Access::Read) else {
+            return false;
+        };
+        if !private_and_ours(&file) {
+            return false;
+        }
+        if name == TEMP_DATABASE_NAME {
+            let mut header = Vec::new();
+            let read = (&mut file)
+                .take(SQLITE_HEADER.len() as u64)
+                .read_to_end(&mut header);
+            if read.is_err() || !(header.is_empty() || header == SQLITE_HEADER) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Whether `name` is exactly `ticketlab-<pid>-<nonce>`, as a run names what

@@ -25,6 +25,9 @@ use crate::view::{Snapshot, StepCell, Stepper, ViewCommand};
 
 /// Trace entries shared out among the buyers of a traced run (16 MiB).
 const TRACE_BUDGET: usize = 1 << 20;
+/// How often the watcher of a shared database sale reads it: ten frames a
+/// second, light on a server a class shares.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
 /// How long the mutex may stay taken with no owner recorded after a buyer
 /// died, before the parent concludes the buyer died inside
 /// `pthread_mutex_lock` or `pthread_mutex_unlock`. A live buyer passes
@@ -174,6 +177,31 @@ impl Drop for RunDatabase {
     }
 }
 
+/// The segment as the watcher writes it.
+struct SegmentWatched<'a>(&'a Segment);
+
+impl database::Watched for SegmentWatched<'_> {
+    fn count(&self, count: i64, others: u64) {
+        self.0.count().store(count, Ordering::Relaxed);
+        self.0
+            .control()
+            .others_plus_one
+            .store(others.saturating_add(1), Ordering::Relaxed);
+    }
+
+    fn backends(&self) -> Vec<i32> {
+        (0..self.0.layout().slots)
+            .map(|id| self.0.slot(id).backend_pid.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    fn waits(&self, waits: &[i32]) {
+        for (id, &w) in waits.iter().enumerate() {
+            self.0.slot(id).waits_for.store(w, Ordering::Relaxed);
+        }
+    }
+}
+
 /// One running sale. Dropping it ends and reaps every child, then removes
 /// the segment and the temporary file: the same path for every way out.
 struct Run<'a> {
@@ -184,6 +212,9 @@ struct Run<'a> {
     database: Option<RunDatabase>,
     buyers: Vec<Child>,
     seller: Option<Child>,
+    /// A database sale other runs may share: the child that reads the
+    /// database's count and their purchases for the live view.
+    watcher: Option<Child>,
     epoch: Instant,
     start_ns: Option<u64>,
     /// When the first process was forked and the last one reaped.
@@ -224,6 +255,7 @@ impl Drop for Run<'_> {
             .buyers
             .iter()
             .chain(self.seller.iter())
+            .chain(self.watcher.iter())
             .filter(|c| c.end == End::Running)
             .filter_map(|c| c.pid)
             .collect();
@@ -372,6 +404,7 @@ fn prepare(cfg: &SaleConfig) -> Result<Run<'_>, SaleError> {
             })
             .collect(),
         seller: None,
+        watcher: None,
         epoch: Instant::now(),
         start_ns: None,
         first_fork: None,
@@ -503,6 +536,7 @@ impl Run<'_> {
         } else {
             None
         };
+        self.fork_watcher()?;
         let join = self.cfg.lock == LockMode::Join;
         if self.cfg.one_process {
             // Released first, like join, so the one fork counts against it
@@ -679,7 +713,12 @@ impl Run<'_> {
                 (StoreKind::Sqlite | StoreKind::Postgres, _) => {
                     let target = target.expect("a database sale has a target");
                     match database::Conn::open(&target.engine) {
-                        Ok(conn) => {
+                        Ok(mut conn) => {
+                            // For the watcher: whom this buyer waits for
+                            // is asked of the server by this pid.
+                            if let Some(backend) = database::backend_pid(&mut conn) {
+                                seg.slot(id).backend_pid.store(backend, Ordering::Relaxed);
+                            }
                             StoreClient::Database(crate::store::DatabaseClient { conn, target })
                         }
                         Err(e) => {
@@ -741,7 +780,47 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Forks the watcher of a database sale (`database::watch`) where the
+    /// live view needs one: a named `--sale`, whose count other runs'
+    /// purchases drop too, and every PostgreSQL sale, whose waiting buyers
+    /// it names the holder of. Like a buyer, it opens its connection after
+    /// its fork, so this process never holds one.
+    fn fork_watcher(&mut self) -> Result<(), SaleError> {
+        let Some(db) = self
+            .database
+            .as_ref()
+            .filter(|d| !d.target.own || matches!(d.target.engine, database::Engine::Postgres(_)))
+        else {
+            return Ok(());
+        };
+        let (target, start) = (db.target.clone(), db.start);
+        let seg = &mut self.seg;
+        let pid = process::fork(|| {
+            seg.disown();
+            let seg: &Segment = seg;
+            database::watch(&target, &start, WATCH_EVERY, &SegmentWatched(seg));
+            protocol::ERROR_EXIT
+        })
+        .map_err(|source| SaleError::Os {
+            what: "fork",
+            source,
+        })?;
+        self.watcher = Some(Child {
+            pid: Some(pid),
+            end: End::Running,
+            ended_by_us: false,
+            crashed_as_asked: false,
+        });
+        Ok(())
+    }
+
     fn on_exit(&mut self, pid: i32, exit: Exit) -> Option<Ending> {
+        // A watcher that could not read any more only stops the live
+        // view's figures from moving; the sale's own are read at the end.
+        if let Some(watcher) = self.watcher.as_mut().filter(|w| w.pid == Some(pid)) {
+            watcher.end = End::Exited(exit);
+            return None;
+        }
         if let Some(seller) = self.seller.as_mut().filter(|s| s.pid == Some(pid)) {
             seller.end = End::Exited(exit);
             return (exit != Exit::Code(0)).then_some(Ending::SellerDied);
@@ -910,7 +989,12 @@ impl Run<'_> {
     /// buyers take minutes to stop.
     fn end_everyone(&mut self) {
         let running = |c: &Child| c.end == End::Running && c.pid.is_some();
-        for child in self.buyers.iter_mut().chain(self.seller.iter_mut()) {
+        for child in self
+            .buyers
+            .iter_mut()
+            .chain(self.seller.iter_mut())
+            .chain(self.watcher.iter_mut())
+        {
             if running(child) {
                 process::kill(
                     child.pid.expect("running children have a pid"),
@@ -921,7 +1005,12 @@ impl Run<'_> {
         }
         // Under --one-process many slots share one pid, reaped once.
         let mut reaped: Vec<(i32, Exit)> = Vec::new();
-        for child in self.buyers.iter_mut().chain(self.seller.iter_mut()) {
+        for child in self
+            .buyers
+            .iter_mut()
+            .chain(self.seller.iter_mut())
+            .chain(self.watcher.iter_mut())
+        {
             if running(child) {
                 let pid = child.pid.expect("running children have a pid");
                 let exit = match reaped.iter().find(|(p, _)| *p == pid) {
@@ -1028,21 +1117,18 @@ impl Run<'_> {
             person.tell(said);
         }
         let moment = self.moment();
-        // Serializable takes no lock up front: its last step is the commit
-        // the database may refuse, and a write waits for another's commit.
+        // A database's atomic and serializable take no lock up front: their
+        // last step is a commit, not an unlock.
+        let commits = self.cfg.commits_not_locks();
         let serializable = self.cfg.lock == LockMode::Serializable;
         let buyers = (0..self.buyers.len())
             .map(|id| {
                 let now = moment.as_ref().map_or(BuyerNow::Running, |m| m.buyers[id]);
                 let next = match now {
-                    BuyerNow::Parked(Step::Unlock) if serializable => "commit".to_string(),
+                    BuyerNow::Parked(Step::Unlock) if commits => "commit".to_string(),
                     BuyerNow::Parked(step) => step.name().to_string(),
-                    BuyerNow::Blocked {
-                        step: Step::Write,
-                        holder,
-                    } => format!("waits for buyer {}'s commit", holder + 1),
-                    BuyerNow::Blocked { holder, .. } => {
-                        format!("waits for the lock held by buyer {}", holder + 1)
+                    BuyerNow::Blocked { step, holder } => {
+                        crate::scheduler::waiting_text(step, holder)
                     }
                     // Ended by the parent (q, a signal) before its last
                     // step: it did not finish on its own.
@@ -1229,14 +1315,14 @@ impl Run<'_> {
                     holder,
                 },
                 // A serializable write waits for (or fails on) the row
-                // another buyer wrote and has not committed yet.
-                (BuyerNow::Parked(Step::Write), Some(holder))
-                    if holder != id && self.cfg.lock == LockMode::Serializable =>
+                // another buyer wrote and has not committed yet, and so
+                // does atomic's conditional update.
+                (BuyerNow::Parked(step @ (Step::Write | Step::Cas)), Some(holder))
+                    if holder != id
+                        && self.cfg.store.is_database()
+                        && matches!(self.cfg.lock, LockMode::Serializable | LockMode::Atomic) =>
                 {
-                    BuyerNow::Blocked {
-                        step: Step::Write,
-                        holder,
-                    }
+                    BuyerNow::Blocked { step, holder }
                 }
                 // Granting a torn reader again before the writer finishes
                 // would only tear again, for ever.
@@ -1374,8 +1460,15 @@ impl Run<'_> {
                         sale: db.target.sale.clone(),
                         run: db.target.run.clone(),
                         joined: db.start.joined,
+                        count_at_start: db.start.count,
                         purchases: figures.purchases,
                         purchases_by_run: figures.by_run,
+                        // Every purchase since the start that is not this
+                        // run's: both counts are the database's own.
+                        purchases_by_others: figures
+                            .purchases
+                            .saturating_sub(db.start.purchases)
+                            .saturating_sub(figures.by_run),
                         runs: figures.runs,
                     });
                     Some(figures.count)

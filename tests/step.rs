@@ -178,11 +178,11 @@ fn step_mode_under_serializable_shows_the_refused_commit_and_the_retry() {
     // No lock was taken up front: buyer 2's write waits for buyer 1's
     // commit, and the panel says so, not "lock".
     run.wait_for_screen("buyer 2 waiting for buyer 1's commit", |s| {
-        s.contains("waits for buyer 1's commit") && s.contains("has not committed")
+        s.contains("<waiting>") && s.contains("has not committed") && s.contains("commit")
     });
     run.press(b"2");
     run.wait_for_screen("why buyer 2 cannot move", |s| {
-        s.contains("buyer 2's write waits for buyer 1's commit")
+        s.contains("» buyer 2 <waiting>")
     });
     let screen = run.screen();
     assert!(!screen.contains("holds the lock"), "{screen}");

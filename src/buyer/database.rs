@@ -178,7 +178,11 @@ impl Buyer<'_> {
         Ok(Outcome::Bought)
     }
 
-    /// `atomic`: the database checks and decrements in one statement.
+    /// `atomic`: the database checks and decrements in one statement. Its
+    /// `COMMIT` is a step of its own (U): from the `UPDATE` to it the buyer
+    /// holds the row (SQLite: the write lock), and another buyer's
+    /// conditional update would wait for it, which the scheduler's model
+    /// shows as waiting instead of granting it.
     fn buy_conditionally(
         &mut self,
         read_delay: Duration,
@@ -188,31 +192,44 @@ impl Buyer<'_> {
         self.sleep(read_delay);
         self.sleep(write_delay);
         self.gate(Step::Cas);
-        let left = self
-            .in_one_transaction(|b| {
-                let Some(left) = b
-                    .sql(sql::CONDITIONAL_UPDATE, Bind::Sale)?
-                    .and_then(|r| r.first().copied())
-                else {
-                    return Ok(None);
-                };
-                b.sql(sql::RECORD_PURCHASE, Bind::Purchase(left + 1))?;
-                b.die_if_armed();
-                Ok(Some(left))
-            })
-            .map_err(failed)?;
-        match left {
-            Some(left) => {
-                self.publish(left);
-                self.record(Op::Wrote, left);
-                Ok(Outcome::Bought)
+        let begin = sql::begin_write(self.dialect());
+        let updated = self.sql(begin, Bind::Nothing).and_then(|_| {
+            let Some(left) = self
+                .sql(sql::CONDITIONAL_UPDATE, Bind::Sale)?
+                .and_then(|r| r.first().copied())
+            else {
+                return Ok(None);
+            };
+            self.set_holder(true);
+            self.sql(sql::RECORD_PURCHASE, Bind::Purchase(left + 1))?;
+            self.die_if_armed();
+            Ok(Some(left))
+        });
+        let left = match updated {
+            Ok(left) => left,
+            Err(e) => {
+                let _ = self.sql(sql::ROLLBACK, Bind::Nothing);
+                self.set_holder(false);
+                return Err(failed(e));
             }
-            None => {
-                self.publish(0);
-                self.record(Op::SoldOut, 0);
-                Ok(Outcome::SoldOut)
-            }
+        };
+        let Some(left) = left else {
+            // Sold out: nothing was written, nothing is held.
+            let _ = self.sql(sql::ROLLBACK, Bind::Nothing);
+            self.publish(0);
+            self.record(Op::SoldOut, 0);
+            return Ok(Outcome::SoldOut);
+        };
+        self.gate(Step::Unlock);
+        if let Err(e) = self.sql(sql::COMMIT, Bind::Nothing) {
+            let _ = self.sql(sql::ROLLBACK, Bind::Nothing);
+            self.set_holder(false);
+            return Err(failed(e));
         }
+        self.set_holder(false);
+        self.publish(left);
+        self.record(Op::Wrote, left);
+        Ok(Outcome::Bought)
     }
 
     /// `serializable`: one try. A conflict comes back as

@@ -387,6 +387,10 @@ pub(crate) struct SaleStart {
     pub tickets: u64,
     /// The count when this run began.
     pub count: i64,
+    /// Purchases recorded by every run when this run began, read in the
+    /// same statement as `count`: what other runs buy during this run is
+    /// counted from here.
+    pub purchases: u64,
     /// Whether the run joined a sale that already existed.
     pub joined: bool,
 }
@@ -478,12 +482,108 @@ pub(crate) fn setup(target: &Target, tickets: u64) -> Result<SaleStart, String> 
         .map_err(incompatible)?
         .ok_or_else(|| format!("{where_}: sale '{}' vanished during setup", target.sale))?;
     check_layout(&row)?;
-    let (tickets, count) = (row[0], row[1]);
+    // The count and the purchases from one moment, so a purchase another
+    // run commits meanwhile is counted in neither or in both.
+    let at_start = figures(&mut conn, &target.sale, &target.run)?;
     Ok(SaleStart {
-        tickets: u64::try_from(tickets).unwrap_or(0),
-        count,
+        tickets: at_start.tickets,
+        count: at_start.count,
+        purchases: at_start.purchases,
         joined,
     })
+}
+
+/// What the watcher publishes for the live view.
+pub(crate) trait Watched {
+    /// The database's count, and the purchases by other runs since this
+    /// run began.
+    fn count(&self, count: i64, others: u64);
+    /// Each buyer's PostgreSQL server process (0: not connected yet).
+    fn backends(&self) -> Vec<i32>;
+    /// Per buyer, whom it waits for: 0 nobody, N buyer N (from 1), -1 a
+    /// session of another run.
+    fn waits(&self, waits: &[i32]);
+}
+
+/// The watcher of a database sale: a child of its own, with a connection
+/// of its own, that reads for the live view every `every`, until it is
+/// killed: the database's count and the other runs' purchases, for a sale
+/// other runs may share; on PostgreSQL also whom each waiting buyer waits
+/// for (`pg_blocking_pids`). It returns only if it cannot connect or read.
+pub(crate) fn watch(
+    target: &Target,
+    start: &SaleStart,
+    every: std::time::Duration,
+    out: &dyn Watched,
+) -> String {
+    let mut conn = match Conn::open(&target.engine) {
+        Ok(c) => c,
+        Err(e) => return e.to_string(),
+    };
+    loop {
+        if !target.own {
+            let row = conn.run(
+                sql::WATCH,
+                &[Param::Text(&target.sale), Param::Text(&target.run)],
+            );
+            match row {
+                Ok(Some(row)) => {
+                    if let [count, others] = row[..] {
+                        let others = u64::try_from(others).unwrap_or(0);
+                        out.count(count, others.saturating_sub(start.purchases));
+                    }
+                }
+                Ok(None) => return "the sale's row is gone".to_string(),
+                Err(e) => return e.to_string(),
+            }
+        }
+        if conn.dialect() == Dialect::Postgres {
+            let backends = out.backends();
+            let list: Vec<String> = backends
+                .iter()
+                .filter(|&&p| p > 0)
+                .map(|p| p.to_string())
+                .collect();
+            let mut waits = vec![0; backends.len()];
+            if !list.is_empty() {
+                let rows = match conn.text_rows(sql::BLOCKERS, &[Param::Text(&list.join(","))]) {
+                    Ok(rows) => rows,
+                    Err(e) => return e.to_string(),
+                };
+                for (waiter, blockers) in rows {
+                    let Ok(waiter) = waiter.parse::<i32>() else {
+                        continue;
+                    };
+                    let Some(w) = backends.iter().position(|&p| p == waiter) else {
+                        continue;
+                    };
+                    let blocker = blockers.first().copied().unwrap_or(0);
+                    // A buyer of this run by its number; anyone else (a
+                    // buyer of another run sharing the sale) as -1. The
+                    // first blocker of ours is named if there is one.
+                    let ours = backends
+                        .iter()
+                        .position(|&p| i64::from(p) == blocker)
+                        .map_or(-1, |b| b as i32 + 1);
+                    if waits[w] <= 0 {
+                        waits[w] = ours;
+                    }
+                }
+            }
+            out.waits(&waits);
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// This connection's PostgreSQL server process, for the watcher; `None`
+/// on SQLite.
+pub(crate) fn backend_pid(conn: &mut Conn) -> Option<i32> {
+    if conn.dialect() != Dialect::Postgres {
+        return None;
+    }
+    let row = conn.run(sql::BACKEND_PID, &[]).ok()??;
+    row.first().and_then(|&p| i32::try_from(p).ok())
 }
 
 /// The sale's figures, and, for a PostgreSQL sale of the run's own, the
@@ -606,9 +706,18 @@ pub(crate) fn in_helper<T: Serialize + DeserializeOwned>(
         .map_err(|e| format!("the database helper's answer: {e}"))?
 }
 
+/// The temporary SQLite database's name in its private directory.
+pub(crate) const TEMP_DATABASE_NAME: &str = "sale.sqlite";
+/// The files SQLite keeps beside a database, by the suffix of their names:
+/// the write-ahead log, its index, a rollback journal.
+pub(crate) const SQLITE_SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
+/// The first bytes of every SQLite database file.
+pub(crate) const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
 /// A SQLite database of its own for one run, alone in a fresh private
 /// directory as the file store's temporary file is; removed with its
-/// journal files when dropped.
+/// journal files when dropped. A run killed with SIGKILL cannot drop it:
+/// the next run's stale sweep removes it (`segment::remove_stale`).
 pub(crate) struct TempDatabase {
     dir: PathBuf,
     path: PathBuf,
@@ -619,7 +728,7 @@ impl TempDatabase {
     pub(crate) fn new(parent: &Path) -> std::io::Result<TempDatabase> {
         let dir =
             crate::files::create_private_dir(parent, &format!("ticketlab-{}-", process::getpid()))?;
-        let path = dir.join("sale.sqlite");
+        let path = dir.join(TEMP_DATABASE_NAME);
         // Created here, empty and private, so no buyer ever creates it.
         crate::files::create_new_private(&path)?;
         Ok(TempDatabase { dir, path })
@@ -633,7 +742,7 @@ impl TempDatabase {
 
 impl Drop for TempDatabase {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
+        for suffix in std::iter::once("").chain(SQLITE_SIDE_FILES) {
             let mut name = self.path.clone().into_os_string();
             name.push(suffix);
             let _ = std::fs::remove_file(PathBuf::from(name));

@@ -8,7 +8,7 @@
 //! | none, join | autocommit `SELECT count`, the read delay, then one transaction: `UPDATE … SET count = $seen - 1` and the purchase |
 //! | write | autocommit `SELECT count`; the lock (`BEGIN IMMEDIATE`, or `BEGIN` and `SELECT … FOR UPDATE`); the same stale `UPDATE`; `COMMIT` |
 //! | buy | the lock first, then `SELECT count`, the `UPDATE` and `COMMIT`, all in one transaction |
-//! | atomic | one transaction: `UPDATE … SET count = count - 1 WHERE count > 0 RETURNING count` and the purchase |
+//! | atomic | `BEGIN`, `UPDATE … SET count = count - 1 WHERE count > 0 RETURNING count` and the purchase; then `COMMIT`, a step of its own: until then the row is locked |
 //! | serializable | `BEGIN` SERIALIZABLE (SQLite: a deferred transaction under WAL's snapshot rules), `SELECT count`, `UPDATE`, `COMMIT`; a serialization failure rolls back and starts again |
 //! | task | as none, with the whole task under the segment's mutex |
 
@@ -36,7 +36,7 @@ pub(crate) fn steps(lock: LockMode) -> &'static [Step] {
         LockMode::Write => &[Search, Read, Lock, Write, Unlock],
         LockMode::Buy => &[Search, Lock, Read, Write, Unlock],
         LockMode::Task => &[Lock, Search, Read, Write, Unlock],
-        LockMode::Atomic => &[Search, Cas],
+        LockMode::Atomic => &[Search, Cas, Unlock],
         LockMode::Serializable => &[Search, Read, Write, Unlock],
         // Refused by `SaleConfig::validate` for database stores.
         LockMode::Robust => &[],
@@ -150,6 +150,21 @@ pub(crate) const FIGURES: &str = "SELECT s.tickets, s.count, \
      (SELECT count(DISTINCT p.run) FROM purchases p WHERE p.sale = s.name) \
      FROM sales s WHERE s.name = $1";
 
+/// What the watcher reads for the live view of a sale other runs share,
+/// in one statement: `$1` the sale, `$2` this run. The count, and the
+/// purchases recorded by every other run.
+pub(crate) const WATCH: &str = "SELECT s.count, \
+     (SELECT count(*) FROM purchases p WHERE p.sale = s.name AND p.run <> $2) \
+     FROM sales s WHERE s.name = $1";
+
+/// PostgreSQL: who blocks whom among the server processes listed in `$1`
+/// (comma-separated pids), one row per waiter and blocker.
+pub(crate) const BLOCKERS: &str = "SELECT w::text, b::bigint \
+     FROM unnest(string_to_array($1, ',')::int[]) AS w, unnest(pg_blocking_pids(w)) AS b";
+
+/// PostgreSQL: this connection's server process.
+pub(crate) const BACKEND_PID: &str = "SELECT pg_backend_pid()::bigint";
+
 /// Every sale's name, in order.
 pub(crate) const SALE_NAMES: &str = "SELECT name FROM sales ORDER BY name";
 
@@ -186,6 +201,9 @@ mod tests {
                 "{lock}"
             );
         }
-        assert_eq!(steps(LockMode::Atomic), &[Step::Search, Step::Cas]);
+        assert_eq!(
+            steps(LockMode::Atomic),
+            &[Step::Search, Step::Cas, Step::Unlock]
+        );
     }
 }

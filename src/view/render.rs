@@ -432,12 +432,21 @@ fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     } else {
         ("lock:", "purchases/s")
     };
-    Line::raw(format!(
+    let mut contention = format!(
         "{lock} {}{SEP}{}",
         holder_text(snap.holder),
         contention_text(snap, narrow)
-    ))
-    .render(rows[2], buf);
+    );
+    // Other runs' purchases make the line longer: short words before a
+    // figure is cut off.
+    if contention.chars().count() > usize::from(right.width) {
+        contention = format!(
+            "lock {}{SEP}{}",
+            holder_text(snap.holder),
+            contention_text(snap, true)
+        );
+    }
+    Line::raw(contention).render(rows[2], buf);
     let rate = snap
         .ops_per_sec
         .map(|r| format!("{} {rate}{SEP}", rate_text(r)))
@@ -1322,7 +1331,7 @@ fn step_gloss(step: &str) -> Option<&'static str> {
         "truncate" => "empties the file",
         "compare-and-swap" => "writes copy − 1 if count = copy",
         "unlock" => "releases the lock",
-        "commit" => "ends its transaction, if the database agrees",
+        "commit" => "ends its transaction",
         "request" => "asks the seller",
         "reply" => "reads the seller's answer",
         _ => return None,
@@ -1539,17 +1548,11 @@ fn trim_line(mut line: Line<'static>) -> Line<'static> {
     line
 }
 
-/// Whether the sale is a database's serializable one: it takes no lock up
-/// front, and the buyer marked as holding is the one whose write is not
-/// committed yet (another buyer's write waits for that commit, then the
-/// database refuses it).
-fn serializable(snap: &Snapshot) -> bool {
-    snap.settings.lock == "serializable"
-}
-
-/// What the holder's cell says it holds.
+/// What the holder's cell says it holds. A database's `atomic` and
+/// `serializable` take no lock up front: the buyer marked is the one whose
+/// write is not committed yet.
 fn held(snap: &Snapshot) -> &'static str {
-    if serializable(snap) {
+    if snap.settings.commits {
         "has not committed"
     } else {
         "holds the lock"
@@ -1578,7 +1581,7 @@ fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
         ],
     ];
     let lock = match st.holder {
-        Some(h) if serializable(snap) => vec![
+        Some(h) if snap.settings.commits => vec![
             Span::styled("uncommitted write by ", label),
             Span::styled(
                 format!("buyer {}", h + 1),
@@ -1869,6 +1872,22 @@ fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
 /// What contention costs, in the waiting count's place: under --lock
 /// atomic nobody waits for a lock, and the cost is the swaps that lost.
 fn contention_text(snap: &Snapshot, narrow: bool) -> String {
+    let base = contention_of_this_run(snap, narrow);
+    // A shared database sale: what other runs bought since this run
+    // began, apart from this run's figures.
+    let base = match (snap.others, narrow) {
+        (Some(n), true) => format!("{base} others {n}"),
+        (Some(n), false) => format!("{base}  other runs {n}"),
+        (None, _) => base,
+    };
+    // PostgreSQL names whom each waiting buyer waits for.
+    match crate::view::state::waits_text(&snap.waits_for) {
+        Some(waits) => format!("{base}{}{waits}", if narrow { " " } else { "  " }),
+        None => base,
+    }
+}
+
+fn contention_of_this_run(snap: &Snapshot, narrow: bool) -> String {
     // Under --lock serializable the cost is the transactions retried.
     if let Some(n) = snap.retries {
         return if narrow {
@@ -2390,6 +2409,32 @@ q quit  p pause  + slower  - faster  sale finished
     }
 
     #[test]
+    fn whom_a_waiting_buyer_waits_for_is_named() {
+        let mut snap = snapshot(5, 1, 1, 0);
+        snap.settings.store = "postgres".to_string();
+        snap.waits_for = vec![(1, Some(0)), (2, None)];
+        let text = text_of(&render_to(&snap, 120, 40));
+        assert!(text.contains("waits 2→1 3→another run"), "{text}");
+        assert!(snap.plain_line().contains("waits 2→1 3→another run"));
+    }
+
+    #[test]
+    fn other_runs_purchases_show_apart_in_every_layout() {
+        let mut snap = snapshot(5, 1, 1, 0);
+        snap.settings.store = "postgres".to_string();
+        snap.others = Some(4);
+        for (w, h) in [(80, 24), (50, 24), (30, 10), (120, 40)] {
+            let text = text_of(&render_to(&snap, w, h));
+            assert!(
+                text.contains("other runs 4") || text.contains("others 4"),
+                "{w}x{h}:\n{text}"
+            );
+        }
+        snap.others = None;
+        assert!(!text_of(&render_to(&snap, 80, 24)).contains("other"));
+    }
+
+    #[test]
     fn retries_show_beside_the_waiting_count_under_serializable() {
         let mut snap = snapshot(5, 1, 1, 0);
         snap.settings.lock = "serializable".to_string();
@@ -2653,16 +2698,24 @@ q quit  p pause  + slower  - faster  sale finished
         snap.settings.store = "sqlite".to_string();
         snap.settings.lock = "serializable".to_string();
         snap.settings.mutex = false;
+        snap.settings.commits = true;
         snap.retries = Some(1);
         let st = stepper_of(&mut snap);
         st.buyers = vec![
             cell("commit", true, Some(1)),
-            cell("waits for buyer 1's commit", false, Some(1)),
+            cell(
+                "<waiting> its write would wait for the row buyer 1 wrote and has not committed",
+                false,
+                Some(1),
+            ),
         ];
-        st.message = Some("buyer 2's write waits for buyer 1's commit".to_string());
+        st.message = Some(
+            "buyer 2 <waiting> its write would wait for the row buyer 1 wrote and has not committed"
+                .to_string(),
+        );
         let text = text_of(&render_to(&snap, 100, 24));
         for want in [
-            "commit  ends its transaction, if the database agrees",
+            "commit  ends its transaction",
             "has not committed",
             "uncommitted write by buyer 1",
             "retries 1",

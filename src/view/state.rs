@@ -62,6 +62,10 @@ pub(crate) struct Settings {
     /// read and a write (a database's `atomic`: its one conditional
     /// `UPDATE` reads nothing of its own beforehand).
     pub round_trip: bool,
+    /// Whether the settings take no lock up front and the buyer marked as
+    /// holding is the one whose write is not committed yet (a database's
+    /// `atomic` and `serializable`).
+    pub commits: bool,
     /// Whether buyers take the mutex at all (`SaleConfig::takes_mutex`).
     pub mutex: bool,
     /// Seed of the run, so it can be repeated.
@@ -108,6 +112,13 @@ pub(crate) struct Snapshot {
     /// tried again; `None` where the setting has none (every lock but
     /// `serializable`).
     pub retries: Option<u64>,
+    /// A database sale other runs share: their purchases since this run
+    /// began, counted apart from `sold`; `None` for any other sale.
+    pub others: Option<u64>,
+    /// PostgreSQL: each buyer whose statement waits on a lock, and whom
+    /// for, as `pg_blocking_pids` names it (a buyer of this run by index,
+    /// `None` a session of another run).
+    pub waits_for: Vec<(usize, Option<usize>)>,
     /// Purchases per second so far, when there are enough to mean
     /// something (`report::meaningful_rate`).
     pub ops_per_sec: Option<f64>,
@@ -218,7 +229,31 @@ impl Snapshot {
         ) + &self
             .retries
             .map_or(String::new(), |n| format!("  retries {n}"))
+            + &self
+                .others
+                .map_or(String::new(), |n| format!("  other runs {n}"))
+            + &waits_text(&self.waits_for).map_or(String::new(), |t| format!("  {t}"))
     }
+}
+
+/// Who waits for whom on the database, as `pg_blocking_pids` says:
+/// "waits 2→1 3→1", "waits 4→another run"; `None` when nobody waits.
+pub(crate) fn waits_text(waits: &[(usize, Option<usize>)]) -> Option<String> {
+    if waits.is_empty() {
+        return None;
+    }
+    let pairs: Vec<String> = waits
+        .iter()
+        .map(|&(w, h)| match h {
+            Some(h) => format!(
+                "{}→{}",
+                crate::protocol::BuyerNo(w),
+                crate::protocol::BuyerNo(h)
+            ),
+            None => format!("{}→another run", crate::protocol::BuyerNo(w)),
+        })
+        .collect();
+    Some(format!("waits {}", pairs.join(" ")))
 }
 
 /// "buyer N" or "free", shared by the plain line and the screen.
@@ -260,6 +295,7 @@ pub(crate) mod tests {
                 write_delay: "2ms".to_string(),
                 jitter: true,
                 round_trip: false,
+                commits: false,
                 mutex: false,
                 seed: 42,
                 delays: true,
@@ -277,6 +313,8 @@ pub(crate) mod tests {
             waiting: 0,
             failed_swaps: None,
             retries: None,
+            others: None,
+            waits_for: Vec::new(),
             ops_per_sec: Some(sold as f64 / 1.25),
             paused: false,
             delay_factor: 1.0,
