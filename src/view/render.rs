@@ -2713,7 +2713,7 @@ q quit  p pause  + slower  - faster  sale finished
             "buyer 2 <waiting> its write would wait for the row buyer 1 wrote and has not committed"
                 .to_string(),
         );
-        let text = text_of(&render_to(&snap, 100, 24));
+        let text = text_of(&render_to(&snap, 140, 24));
         for want in [
             "commit  ends its transaction",
             "has not committed",
