@@ -1059,14 +1059,7 @@ impl PrintArgs {
             seed: self.seed.unwrap_or_else(crate::seed::draw),
             json: self.json,
         };
-        let output = Output {
-            view: self.view,
-            json: self.json,
-            trace: false,
-            // No live screen here to colour.
-            color: ColorMode::Auto,
-        };
-        (cfg, output)
+        (cfg, Output::lines(self.view, self.json))
     }
 }
 
@@ -1126,14 +1119,7 @@ impl DaemonArgs {
             child_runs: self.child_runs,
             orphan: self.orphan,
         };
-        let output = Output {
-            view: self.view,
-            json: self.json,
-            trace: false,
-            // No live screen here to colour.
-            color: ColorMode::Auto,
-        };
-        (cfg, output)
+        (cfg, Output::lines(self.view, self.json))
     }
 }
 

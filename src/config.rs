@@ -324,6 +324,19 @@ pub struct Output {
     pub color: ColorMode,
 }
 
+impl Output {
+    /// The output of a demo (print, daemon): its lines or JSON, no trace,
+    /// and no live screen to colour.
+    pub(crate) fn lines(view: Option<ViewMode>, json: bool) -> Self {
+        Self {
+            view,
+            json,
+            trace: false,
+            color: ColorMode::Auto,
+        }
+    }
+}
+
 /// Buyers in a sale unless told.
 pub(crate) const DEFAULT_WORKERS: u64 = 100;
 /// Tickets on sale unless told.

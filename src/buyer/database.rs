@@ -220,13 +220,7 @@ impl Buyer<'_> {
             self.record(Op::SoldOut, 0);
             return Ok(Outcome::SoldOut);
         };
-        self.gate(Step::Unlock);
-        if let Err(e) = self.sql(sql::COMMIT, Bind::Nothing) {
-            let _ = self.sql(sql::ROLLBACK, Bind::Nothing);
-            self.set_holder(false);
-            return Err(failed(e));
-        }
-        self.set_holder(false);
+        self.commit()?;
         self.publish(left);
         self.record(Op::Wrote, left);
         Ok(Outcome::Bought)
@@ -354,19 +348,25 @@ impl Buyer<'_> {
 
     /// The unlock step: `COMMIT`, which ends the transaction and its lock.
     fn commit_and_unlock(&mut self, wrote: Option<i64>) -> Result<(), BuyerError> {
-        self.gate(Step::Unlock);
-        if let Err(e) = self.sql(sql::COMMIT, Bind::Nothing) {
-            let _ = self.sql(sql::ROLLBACK, Bind::Nothing);
-            self.set_holder(false);
-            return Err(failed(e));
-        }
-        self.set_holder(false);
+        self.commit()?;
         if let Some(count) = wrote {
             self.publish(count);
             self.record(Op::Wrote, count);
         }
         self.record(Op::Unlocked, 0);
         Ok(())
+    }
+
+    /// The `COMMIT` step: after it, the database's lock is released
+    /// whether the commit took or was rolled back.
+    fn commit(&mut self) -> Result<(), BuyerError> {
+        self.gate(Step::Unlock);
+        let committed = self.sql(sql::COMMIT, Bind::Nothing);
+        if committed.is_err() {
+            let _ = self.sql(sql::ROLLBACK, Bind::Nothing);
+        }
+        self.set_holder(false);
+        committed.map(drop).map_err(failed)
     }
 
     /// Names this buyer as the holder of the database's lock (for the view

@@ -236,16 +236,7 @@ impl Conn {
             Inner::Sqlite(conn) => {
                 let text = sql::text(Dialect::Sqlite, statement);
                 let mut stmt = conn.prepare_cached(&text).map_err(DbError::sqlite)?;
-                let values: Vec<rusqlite::types::Value> = params
-                    .iter()
-                    .map(|p| match *p {
-                        Param::Text(t) => rusqlite::types::Value::Text(t.to_string()),
-                        Param::Int(n) => rusqlite::types::Value::Integer(n),
-                    })
-                    .collect();
-                let mut rows = stmt
-                    .query(rusqlite::params_from_iter(values))
-                    .map_err(DbError::sqlite)?;
+                let mut rows = stmt.query(sqlite_params(params)).map_err(DbError::sqlite)?;
                 let mut first = None;
                 while let Some(row) = rows.next().map_err(DbError::sqlite)? {
                     if first.is_none() {
@@ -316,16 +307,7 @@ impl Conn {
             Inner::Sqlite(conn) => {
                 let text = sql::text(Dialect::Sqlite, statement);
                 let mut stmt = conn.prepare(&text).map_err(DbError::sqlite)?;
-                let values: Vec<rusqlite::types::Value> = params
-                    .iter()
-                    .map(|p| match *p {
-                        Param::Text(t) => rusqlite::types::Value::Text(t.to_string()),
-                        Param::Int(n) => rusqlite::types::Value::Integer(n),
-                    })
-                    .collect();
-                let mut rows = stmt
-                    .query(rusqlite::params_from_iter(values))
-                    .map_err(DbError::sqlite)?;
+                let mut rows = stmt.query(sqlite_params(params)).map_err(DbError::sqlite)?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next().map_err(DbError::sqlite)? {
                     let n = row.as_ref().column_count();
@@ -797,6 +779,19 @@ pub(crate) fn create_if_missing(path: &Path) -> Result<(), String> {
         }
         Err(e) => Err(format!("--db {}: {e}", path.display())),
     }
+}
+
+/// The parameters as SQLite binds them.
+fn sqlite_params(params: &[Param<'_>]) -> rusqlite::ParamsFromIter<Vec<rusqlite::types::Value>> {
+    rusqlite::params_from_iter(
+        params
+            .iter()
+            .map(|p| match *p {
+                Param::Text(t) => rusqlite::types::Value::Text(t.to_string()),
+                Param::Int(n) => rusqlite::types::Value::Integer(n),
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 #[cfg(test)]
