@@ -639,11 +639,11 @@ pub fn print_report(report: &SaleReport, output: Output) -> anyhow::Result<()> {
         match terminal_width() {
             Some(width) => {
                 let mut text = Vec::new();
-                report.write_summary(&mut text)?;
+                report.write_summary_traced(&mut text, output.trace)?;
                 let text = String::from_utf8_lossy(&text);
                 out.write_all(crate::fit::fit_to_width(&text, width).as_bytes())?;
             }
-            None => report.write_summary(&mut out)?,
+            None => report.write_summary_traced(&mut out, output.trace)?,
         }
         if output.trace {
             report.write_trace(&mut out)?;

@@ -183,9 +183,18 @@ Without a terminal, step needs --schedule (it then runs like sell --schedule).
     ))]
     Step(SellArgs),
     /// Show the sales in a database: tickets, the count left and every run's purchases, so an oversell across runs is plain.
-    #[command(
-        after_long_help = "Examples:\n  ticketlab sales --db-url postgresql://host/tickets               every sale on the server\n  ticketlab sales --db-url postgresql://host/tickets --sale room1  one sale\n  ticketlab sales --db lab.sqlite                                  the sales in a SQLite file\n\nWithout --db-url or --db, the server named by $TICKETLAB_DB_URL is read."
-    )]
+    #[command(after_long_help = concat!(
+        "Examples:
+  ticketlab sales --db-url postgresql://host/tickets               every sale on the server
+  ticketlab sales --db-url postgresql://host/tickets --sale room1  one sale
+  ticketlab sales --db lab.sqlite                                  the sales in a SQLite file
+
+Without --db-url or --db, the server named by $TICKETLAB_DB_URL is read.
+Each run's summary names its run id, as the `run` lines here do.
+
+",
+        exit_codes_help!()
+    ))]
     Sales(SalesArgs),
     /// Run every interleaving of a small sale on real processes and count how each ends.
     #[command(after_long_help = concat!(

@@ -195,6 +195,15 @@ pub struct DbFile {
 }
 
 impl SaleConfig {
+    /// Whether the buyers take no lock up front, and a buyer's last step
+    /// is the `COMMIT` that ends the transaction its write began (a
+    /// database's `atomic` and `serializable`): until then the database
+    /// holds the row it wrote, and another buyer's write waits for that
+    /// commit.
+    pub(crate) fn commits_not_locks(&self) -> bool {
+        self.store.is_database() && matches!(self.lock, LockMode::Atomic | LockMode::Serializable)
+    }
+
     /// Whether buyers take the segment's mutex (a `lock` step): under
     /// `none`, `join`, `atomic` and the server store they never do, so a
     /// view says "no lock" rather than "lock free"; the queue store's buyers

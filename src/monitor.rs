@@ -62,6 +62,8 @@ impl Monitor {
                 read_delay: format_duration(cfg.read_delay),
                 write_delay: format_duration(cfg.write_delay),
                 jitter: cfg.jitter,
+                round_trip: cfg.store.is_database() && cfg.lock == crate::config::LockMode::Atomic,
+                commits: cfg.commits_not_locks(),
                 mutex: cfg.takes_mutex(),
                 seed: cfg.seed,
                 delays: [cfg.search_delay, cfg.read_delay, cfg.write_delay]
@@ -75,7 +77,7 @@ impl Monitor {
             replay: Replay::new(cfg.tickets as i64),
             db,
             follow: events,
-            swaps: crate::report::shows_failed_swaps(cfg.lock),
+            swaps: crate::report::shows_failed_swaps(cfg.lock, cfg.store),
             retries: cfg.lock == crate::config::LockMode::Serializable,
             last_count: None,
             torn_reads: 0,

@@ -564,6 +564,12 @@ impl SaleReport {
 
     /// The human summary.
     pub fn write_summary(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.write_summary_traced(out, false)
+    }
+
+    /// The human summary, `traced` when the post-mortem (`write_trace`)
+    /// follows it and names every lost update itself.
+    pub fn write_summary_traced(&self, out: &mut dyn Write, traced: bool) -> io::Result<()> {
         let tickets = plural(self.tickets, "ticket");
         // Two lines, so neither wraps on an 80-column terminal.
         writeln!(
@@ -641,7 +647,7 @@ impl SaleReport {
             )?,
         }
         writeln!(out, "  torn reads    {}", self.torn_reads)?;
-        if shows_failed_swaps(self.lock) && self.database.is_none() {
+        if shows_failed_swaps(self.lock, self.store) {
             writeln!(out, "  failed swaps  {}", self.failed_swaps)?;
         }
         if self.lock == LockMode::Serializable {
@@ -659,6 +665,8 @@ impl SaleReport {
                 if db.joined { ", joined" } else { "" },
                 plural(db.purchases_by_run, "purchase"),
             )?;
+            // The name `ticketlab sales` lists this run's purchases under.
+            writeln!(out, "  run           {}", db.run)?;
             if db.joined || db.runs > 1 {
                 // What other runs did is named apart: this run's figures
                 // above are judged from the count it found at its start.
@@ -728,9 +736,14 @@ impl SaleReport {
         }
         let named: usize = sentences.iter().take(3).map(|(n, _)| n).sum();
         if self.lost.len() > named {
+            let where_named = if traced {
+                "named below"
+            } else {
+                "--trace names them all"
+            };
             writeln!(
                 out,
-                "        … and {} more (--trace names them all)",
+                "        … and {} more ({where_named})",
                 self.lost.len() - named
             )?;
         }
@@ -860,9 +873,10 @@ impl Share {
 }
 
 /// Whether the summary and the live view show failed compare-and-swaps:
-/// only a compare-and-swap loop has them.
-pub(crate) fn shows_failed_swaps(lock: LockMode) -> bool {
-    lock == LockMode::Atomic
+/// only a compare-and-swap loop has them. A database's `atomic` is one
+/// conditional `UPDATE`, which never fails and tries again.
+pub(crate) fn shows_failed_swaps(lock: LockMode, store: StoreKind) -> bool {
+    lock == LockMode::Atomic && !store.is_database()
 }
 
 /// "1 ticket", "5 tickets".
@@ -961,6 +975,15 @@ mod tests {
         r.ending = ending;
         r.settle(remaining, 10.0);
         r
+    }
+
+    #[test]
+    fn only_a_compare_and_swap_loop_has_failed_swaps() {
+        assert!(shows_failed_swaps(LockMode::Atomic, StoreKind::Shm));
+        // A database's atomic is one conditional UPDATE: nothing to retry.
+        assert!(!shows_failed_swaps(LockMode::Atomic, StoreKind::Sqlite));
+        assert!(!shows_failed_swaps(LockMode::Atomic, StoreKind::Postgres));
+        assert!(!shows_failed_swaps(LockMode::Buy, StoreKind::Shm));
     }
 
     fn summary(r: &SaleReport) -> String {

@@ -662,6 +662,12 @@ impl Run<'_> {
         }
         let mut report = self.report(ending);
         self.add_schedule(&mut report);
+        if let (Some(_), Some(count)) = (&self.database, report.remaining) {
+            // The count word holds the count some buyer last read or left,
+            // not necessarily the database's last: every buyer is reaped,
+            // so the final view shows the database's own, as the summary.
+            self.seg.count().store(count, Ordering::Relaxed);
+        }
         let mut snap = monitor.snapshot(&self.seg, self.elapsed(), completed);
         snap.stopped = !completed;
         if let Some(person) = chooser.and_then(|c| c.person()) {
@@ -1193,10 +1199,15 @@ impl Run<'_> {
             person.tell(said);
         }
         let moment = self.moment();
+        // A database's atomic and serializable take no lock up front: their
+        // last step is a commit, not an unlock.
+        let commits = self.cfg.commits_not_locks();
+        let serializable = self.cfg.lock == LockMode::Serializable;
         let buyers = (0..self.buyers.len())
             .map(|id| {
                 let now = moment.as_ref().map_or(BuyerNow::Running, |m| m.buyers[id]);
                 let next = match now {
+                    BuyerNow::Parked(Step::Unlock) if commits => "commit".to_string(),
                     BuyerNow::Parked(step) => step.name().to_string(),
                     BuyerNow::Blocked { step, holder } => {
                         crate::scheduler::waiting_text(step, holder)
@@ -1224,8 +1235,18 @@ impl Run<'_> {
                     BuyerNow::Running => "moving…".to_string(),
                 };
                 let (seen, torn) = self.last_read(id);
+                // A serializable buyer reads only to start a try: a read
+                // after a refusal is its next try.
+                let retries = self.seg.slot(id).retries.load(Ordering::Relaxed);
                 let next = if torn && now.runnable().is_some() {
                     format!("{next} again (found the file half-written)")
+                } else if serializable && retries > 0 && now == BuyerNow::Parked(Step::Read) {
+                    let tries = if retries == 1 {
+                        "1 retry".to_string()
+                    } else {
+                        format!("{retries} retries")
+                    };
+                    format!("{next} again (the database refused its transaction: {tries})")
                 } else {
                     next
                 };

@@ -225,6 +225,31 @@ fn database_sqlite_a_schedule_makes_the_race_and_the_retry() {
     assert_eq!(v["schedule"], "1S=1,1C=0,2S=1,1U,2C", "{v}");
 }
 
+#[test]
+fn database_sqlite_the_last_progress_line_agrees_with_the_summary() {
+    // All three read 5, then all three write 4: the database ends at 4, and
+    // the plain view's last line must say so, as the summary does.
+    let out = ticketlab()
+        .args(["sell", "--store", "sqlite", "-w", "3", "-t", "5"])
+        .args(["--lock", "none", "--schedule", "1,2,3,1,2,3,1,2,3"])
+        .args(["--view", "plain"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let last = text
+        .lines()
+        .rfind(|l| l.starts_with('['))
+        .unwrap_or_else(|| panic!("no progress line:\n{text}"));
+    assert!(
+        last.contains("remaining 4  sold 3  oversold 0"),
+        "{last}\n{text}"
+    );
+    assert!(text.contains("  remaining     4\n"), "{text}");
+    // The summary names the run, as `ticketlab sales` lists it.
+    assert!(text.contains("\n  run           "), "{text}");
+}
+
 /// A buyer killed after its `UPDATE` and its purchase's `INSERT`, before
 /// the `COMMIT` (the hidden fault point `mid-transaction`): the database
 /// rolls both back, so the count and the purchases still agree.

@@ -14,6 +14,7 @@ const COMMANDS: &[&str] = &[
     "daemon",
     "bench",
     "step",
+    "sales",
     "explore",
     "completions",
     "man",

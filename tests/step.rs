@@ -156,6 +156,55 @@ fn step_mode_says_who_holds_the_lock_and_q_quits() {
 }
 
 #[test]
+fn step_mode_under_serializable_shows_the_refused_commit_and_the_retry() {
+    let mut run = step_run(&[
+        "--store",
+        "sqlite",
+        "--lock",
+        "serializable",
+        "-w",
+        "2",
+        "-t",
+        "1",
+        "--seed",
+        "1",
+    ]);
+    let buyers = buyers_of(&run, 2);
+    let mut schedule = Vec::new();
+    // Both search and read the one ticket; buyer 1 writes first.
+    for key in *b"11221" {
+        step(&mut run, &mut schedule, key);
+    }
+    // No lock was taken up front: buyer 2's write waits for buyer 1's
+    // commit, and the panel says so, not "lock".
+    run.wait_for_screen("buyer 2 waiting for buyer 1's commit", |s| {
+        s.contains("<waiting>") && s.contains("has not committed") && s.contains("commit")
+    });
+    run.press(b"2");
+    run.wait_for_screen("why buyer 2 cannot move", |s| {
+        s.contains("» buyer 2 <waiting>")
+    });
+    let screen = run.screen();
+    assert!(!screen.contains("holds the lock"), "{screen}");
+    assert!(!screen.contains("releases the lock"), "{screen}");
+    // Buyer 1 commits; buyer 2's write is refused: it starts again.
+    for key in *b"12" {
+        step(&mut run, &mut schedule, key);
+    }
+    run.wait_for_screen("the refusal and the retry", |s| {
+        s.contains("read again (the database refused its transaction: 1 retry)")
+            && s.contains("retries 1")
+    });
+    run.press(b"a");
+    let ended = run.end();
+    let printed = ended.printed_after();
+    assert_eq!(ended.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("sold          1 of 1"), "{printed}");
+    ended.assert_terminal_restored();
+    assert_nothing_left(&ended, &buyers);
+}
+
+#[test]
 fn step_mode_without_a_terminal_needs_a_schedule() {
     // `sell --step` is the same command.
     for argv in [&["step", "-w", "2"][..], &["sell", "--step", "-w", "2"]] {

@@ -103,6 +103,10 @@ fn lab02_trace_names_nine_lost_updates() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("lost updates (9):"), "{stdout}");
+    // The summary names three and points below for the rest: --trace is
+    // already on.
+    assert!(stdout.contains("… and 6 more (named below)"), "{stdout}");
+    assert!(!stdout.contains("--trace names"), "{stdout}");
     let trace = parse_trace(&stdout);
     let lost = trace.lost.expect("lost updates are named");
     assert_eq!(lost.len(), 9, "{stdout}");

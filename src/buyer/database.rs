@@ -149,6 +149,7 @@ impl Buyer<'_> {
             self.gate(Step::Write);
             self.in_one_transaction(|b| b.write_and_record(seen))
                 .map_err(failed)?;
+            self.publish(seen - 1);
             self.record(Op::Wrote, seen - 1);
         }
         Ok(Outcome::Bought)

@@ -18,7 +18,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Gauge, Paragraph, Widget};
 
-use super::state::{BuyerCell, BuyerState, Snapshot, Stepper, holder_text};
+use super::state::{BuyerCell, BuyerState, Settings, Snapshot, Stepper, holder_text};
 
 /// Rows of the band holding the remaining count and the counters.
 const BAND_ROWS: u16 = 5;
@@ -347,15 +347,37 @@ fn header_lines(snap: &Snapshot, width: u16) -> Vec<Line<'static>> {
         pair("buyers", s.workers.to_string()),
         pair("tickets", s.tickets.to_string()),
         pair("wants", clean(&s.wants)),
-        pair("read", clean(&s.read_delay)),
-        pair("write", clean(&s.write_delay)),
     ];
+    items.extend(delay_pairs(s, true));
     if s.jitter {
         items.push(vec![Span::styled("jitter", Style::new().fg(Color::Cyan))]);
     }
     items.push(pair("seed", s.seed.to_string()));
     let status_width = Line::from(status_spans(snap)).width() as u16;
     pack(items, width.saturating_sub(status_width + 1), width)
+}
+
+/// The delays as the header shows them (`all`: the zero ones too). Under a
+/// database's `atomic` nothing is read before the one statement: both
+/// delays are its round trip, spent before it runs, and say so.
+fn delay_pairs(s: &Settings, all: bool) -> Vec<Vec<Span<'static>>> {
+    if s.round_trip {
+        let value = match (s.read_delay.as_str(), s.write_delay.as_str()) {
+            (r, "0") => r.to_string(),
+            ("0", w) => w.to_string(),
+            (r, w) => format!("{r}+{w}"),
+        };
+        return if all || value != "0" {
+            vec![pair("round trip", clean(&value))]
+        } else {
+            Vec::new()
+        };
+    }
+    [("read", &s.read_delay), ("write", &s.write_delay)]
+        .into_iter()
+        .filter(|(_, d)| all || d.as_str() != "0")
+        .map(|(label, d)| pair(label, clean(d)))
+        .collect()
 }
 
 /// A label in the terminal's own colour (dark grey vanishes on a
@@ -1274,11 +1296,7 @@ fn step_settings(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
     if s.wants != "1" {
         items.push(pair("wants", clean(&s.wants)));
     }
-    for (label, delay) in [("read", &s.read_delay), ("write", &s.write_delay)] {
-        if delay != "0" {
-            items.push(pair(label, clean(delay)));
-        }
-    }
+    items.extend(delay_pairs(s, false));
     if s.jitter {
         items.push(vec![Span::styled("jitter", Style::new().fg(Color::Cyan))]);
     }
@@ -1313,6 +1331,7 @@ fn step_gloss(step: &str) -> Option<&'static str> {
         "truncate" => "empties the file",
         "compare-and-swap" => "writes copy − 1 if count = copy",
         "unlock" => "releases the lock",
+        "commit" => "ends its transaction",
         "request" => "asks the seller",
         "reply" => "reads the seller's answer",
         _ => return None,
@@ -1383,7 +1402,7 @@ fn buyer_rows(
                         String::new()
                     },
                     if st.holder == Some(i) {
-                        "holds the lock".to_string()
+                        held(snap).to_string()
                     } else {
                         String::new()
                     },
@@ -1529,6 +1548,17 @@ fn trim_line(mut line: Line<'static>) -> Line<'static> {
     line
 }
 
+/// What the holder's cell says it holds. A database's `atomic` and
+/// `serializable` take no lock up front: the buyer marked is the one whose
+/// write is not committed yet.
+fn held(snap: &Snapshot) -> &'static str {
+    if snap.settings.commits {
+        "has not committed"
+    } else {
+        "holds the lock"
+    }
+}
+
 /// The shared state as whole items: the count, the sales, the lock.
 fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
     let label = Style::new();
@@ -1551,6 +1581,13 @@ fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
         ],
     ];
     let lock = match st.holder {
+        Some(h) if snap.settings.commits => vec![
+            Span::styled("uncommitted write by ", label),
+            Span::styled(
+                format!("buyer {}", h + 1),
+                state_style(BuyerState::HoldingLock),
+            ),
+        ],
         Some(h) => vec![
             Span::styled("lock ", label),
             Span::styled(
@@ -1568,6 +1605,12 @@ fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
         ],
     };
     items.push(lock);
+    if let Some(n) = snap.retries {
+        items.push(vec![
+            Span::styled("retries ", label),
+            Span::styled(n.to_string(), Style::new().add_modifier(Modifier::BOLD)),
+        ]);
+    }
     if snap.paused {
         items.push(vec![Span::styled(
             "PAUSED",
@@ -2405,6 +2448,32 @@ q quit  p pause  + slower  - faster  sale finished
     }
 
     #[test]
+    fn a_database_atomic_header_shows_one_round_trip_not_a_read() {
+        // Its one conditional UPDATE reads nothing first: both delays are
+        // spent before it, and the header says so.
+        let mut snap = snapshot(5, 2, 0, 2);
+        snap.settings.store = "sqlite".to_string();
+        snap.settings.lock = "atomic".to_string();
+        snap.settings.read_delay = "10s".to_string();
+        snap.settings.write_delay = "0".to_string();
+        snap.settings.round_trip = true;
+        let text = text_of(&render_to(&snap, 100, 24));
+        assert!(text.contains("round trip 10s"), "{text}");
+        assert!(!text.contains("read 10s"), "{text}");
+        assert!(!text.contains("write 0"), "{text}");
+        snap.settings.write_delay = "20ms".to_string();
+        let text = text_of(&render_to(&snap, 100, 24));
+        assert!(text.contains("round trip 10s+20ms"), "{text}");
+        // Every other sale keeps its read and its write.
+        snap.settings.round_trip = false;
+        let text = text_of(&render_to(&snap, 100, 24));
+        assert!(
+            text.contains("read 10s") && text.contains("write 20ms"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn header_shows_settings_factor_and_pause() {
         let mut snap = snapshot(50, 5, 5, 0);
         snap.paused = true;
@@ -2619,6 +2688,43 @@ q quit  p pause  + slower  - faster  sale finished
             message: None,
         });
         snap
+    }
+
+    #[test]
+    fn a_serializable_step_panel_speaks_of_commits_not_locks() {
+        // Buyer 1 wrote and has not committed; buyer 2's write waits for
+        // that commit. Nothing here took a lock up front.
+        let mut snap = stepping();
+        snap.settings.store = "sqlite".to_string();
+        snap.settings.lock = "serializable".to_string();
+        snap.settings.mutex = false;
+        snap.settings.commits = true;
+        snap.retries = Some(1);
+        let st = stepper_of(&mut snap);
+        st.buyers = vec![
+            cell("commit", true, Some(1)),
+            cell(
+                "<waiting> its write would wait for the row buyer 1 wrote and has not committed",
+                false,
+                Some(1),
+            ),
+        ];
+        st.message = Some(
+            "buyer 2 <waiting> its write would wait for the row buyer 1 wrote and has not committed"
+                .to_string(),
+        );
+        let text = text_of(&render_to(&snap, 140, 24));
+        for want in [
+            "commit  ends its transaction",
+            "has not committed",
+            "uncommitted write by buyer 1",
+            "retries 1",
+        ] {
+            assert!(text.contains(want), "{want:?} missing:\n{text}");
+        }
+        assert!(!text.contains("lock held"), "{text}");
+        assert!(!text.contains("holds the lock"), "{text}");
+        assert!(!text.contains("releases the lock"), "{text}");
     }
 
     fn stepper_of(snap: &mut Snapshot) -> &mut Stepper {

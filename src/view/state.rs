@@ -58,6 +58,14 @@ pub(crate) struct Settings {
     pub write_delay: String,
     /// Whether delays are randomised.
     pub jitter: bool,
+    /// Whether both delays are one statement's round trip rather than a
+    /// read and a write (a database's `atomic`: its one conditional
+    /// `UPDATE` reads nothing of its own beforehand).
+    pub round_trip: bool,
+    /// Whether the settings take no lock up front and the buyer marked as
+    /// holding is the one whose write is not committed yet (a database's
+    /// `atomic` and `serializable`).
+    pub commits: bool,
     /// Whether buyers take the mutex at all (`SaleConfig::takes_mutex`).
     pub mutex: bool,
     /// Seed of the run, so it can be repeated.
@@ -286,6 +294,8 @@ pub(crate) mod tests {
                 read_delay: "1ms".to_string(),
                 write_delay: "2ms".to_string(),
                 jitter: true,
+                round_trip: false,
+                commits: false,
                 mutex: false,
                 seed: 42,
                 delays: true,
