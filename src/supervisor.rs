@@ -48,12 +48,16 @@ const SCHEDULER_NAP: Duration = Duration::from_millis(2);
 /// promptly and once, not buyer by buyer.
 const STORE_CORRUPT_AFTER: Duration = Duration::from_millis(500);
 
-/// How long a stop waits for the buyers caught committing a purchase to the
-/// file store to finish it, before it ends them anyway and the file may be
-/// left empty. Finishing is a write and a few stores, microseconds of work
-/// once the buyer runs; only a buyer that cannot run (stopped, stuck in the
-/// file system) makes the stop wait this long (`docs/segment.md`).
-const COMMIT_GRACE: Duration = Duration::from_millis(100);
+/// How long a stop waits, with none of the buyers caught committing a
+/// purchase to the file store finishing it, before it ends them anyway and
+/// the file may be left empty. Finishing is a write and a few stores,
+/// microseconds of work once the buyer runs; only a buyer that cannot run
+/// (stopped, stuck in the file system) makes the stop wait this long. Each
+/// one that finishes starts the wait again, so hundreds queued on the file's
+/// lock all get through, up to `COMMIT_CAP` (`docs/segment.md`).
+const COMMIT_GRACE: Duration = Duration::from_millis(250);
+/// The longest a stop waits for committing buyers in all.
+const COMMIT_CAP: Duration = Duration::from_secs(1);
 /// Longest nap of the parent between looks while it waits for them: each
 /// one that finishes parks at its next gate, which wakes the parent.
 const COMMIT_LOOK: Duration = Duration::from_millis(5);
@@ -1072,10 +1076,14 @@ impl Run<'_> {
         finishing
     }
 
-    /// Waits, at most `COMMIT_GRACE`, for the buyers `pids` to finish the
-    /// purchases they are committing, then kills them, finished or not.
+    /// Waits for the buyers `pids` to finish the purchases they are
+    /// committing, as long as one finishes every `COMMIT_GRACE` and at most
+    /// `COMMIT_CAP`, then kills them, finished or not.
     fn let_finish(&mut self, pids: &[i32]) {
-        let deadline = Instant::now() + COMMIT_GRACE;
+        let start = Instant::now();
+        let cap = start + COMMIT_CAP;
+        let mut deadline = start + COMMIT_GRACE;
+        let mut still = usize::MAX;
         loop {
             let parkings = Turnstiles::new(&self.seg).parkings();
             // One that exited (done, or dead mid-rewrite) commits no more.
@@ -1091,14 +1099,20 @@ impl Run<'_> {
                     }
                 }
             }
-            let committing = (0..self.buyers.len()).any(|id| {
-                let child = &self.buyers[id];
-                child.end == End::Running
-                    && child.pid.is_some_and(|pid| pids.contains(&pid))
-                    && self.seg.slot(id).committing.load(Ordering::Acquire) != 0
-            });
+            let committing = (0..self.buyers.len())
+                .filter(|&id| {
+                    let child = &self.buyers[id];
+                    child.end == End::Running
+                        && child.pid.is_some_and(|pid| pids.contains(&pid))
+                        && self.seg.slot(id).committing.load(Ordering::Acquire) != 0
+                })
+                .count();
+            if committing < still {
+                still = committing;
+                deadline = (Instant::now() + COMMIT_GRACE).min(cap);
+            }
             let left = deadline.saturating_duration_since(Instant::now());
-            if !committing || left.is_zero() {
+            if committing == 0 || left.is_zero() {
                 break;
             }
             Turnstiles::new(&self.seg).wait_for_parking(parkings, left.min(COMMIT_LOOK), false);
