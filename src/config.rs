@@ -275,6 +275,29 @@ pub(crate) fn racy(store: StoreKind, lock: LockMode) -> bool {
     !store.has_seller() && matches!(lock, LockMode::None | LockMode::Write)
 }
 
+/// Whether a sale's read and write delays are one statement's round trip
+/// rather than a read and a write: a database's `atomic` reads nothing of
+/// its own before its one conditional `UPDATE`, so both are spent before
+/// it runs. The header and the summary both name the delays through this.
+pub(crate) fn delays_are_round_trip(store: StoreKind, lock: LockMode) -> bool {
+    store.is_database() && lock == LockMode::Atomic
+}
+
+/// The read and write delays (already formatted, `"0"` for none) as a
+/// person should read them: `read` and `write`, or one `round trip`
+/// (`delays_are_round_trip`), the two added as `10s+20ms`.
+pub(crate) fn delay_names(round_trip: bool, read: &str, write: &str) -> Vec<(&'static str, String)> {
+    if round_trip {
+        let value = match (read, write) {
+            (r, "0") => r.to_string(),
+            ("0", w) => w.to_string(),
+            (r, w) => format!("{r}+{w}"),
+        };
+        return vec![("round trip", value)];
+    }
+    vec![("read", read.to_string()), ("write", write.to_string())]
+}
+
 impl StoreKind {
     /// Whether a seller process owns the count (server and queue): then no
     /// buyer touches the count, and no lock setting applies to it.

@@ -62,7 +62,7 @@ impl Monitor {
                 read_delay: format_duration(cfg.read_delay),
                 write_delay: format_duration(cfg.write_delay),
                 jitter: cfg.jitter,
-                round_trip: cfg.store.is_database() && cfg.lock == crate::config::LockMode::Atomic,
+                round_trip: crate::config::delays_are_round_trip(cfg.store, cfg.lock),
                 commits: cfg.commits_not_locks(),
                 mutex: cfg.takes_mutex(),
                 seed: cfg.seed,

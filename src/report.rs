@@ -587,15 +587,22 @@ impl SaleReport {
         )?;
         writeln!(
             out,
-            "  delays        {}search {}, read {}, write {}{}",
+            "  delays        {}search {}, {}{}",
             if self.start_delay.is_zero() {
                 String::new()
             } else {
                 format!("start {}, ", format_duration(self.start_delay))
             },
             format_duration(self.search_delay),
-            format_duration(self.read_delay),
-            format_duration(self.write_delay),
+            crate::config::delay_names(
+                crate::config::delays_are_round_trip(self.store, self.lock),
+                &format_duration(self.read_delay),
+                &format_duration(self.write_delay),
+            )
+            .into_iter()
+            .map(|(label, d)| format!("{label} {d}"))
+            .collect::<Vec<_>>()
+            .join(", "),
             if self.jitter { ", jittered" } else { "" }
         )?;
         // Shouted when the numbers are wrong, so it stands out in a

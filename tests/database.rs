@@ -250,6 +250,34 @@ fn database_sqlite_the_last_progress_line_agrees_with_the_summary() {
     assert!(text.contains("\n  run           "), "{text}");
 }
 
+#[test]
+fn database_sqlite_atomic_summary_names_one_round_trip_as_the_header_does() {
+    // The conditional UPDATE reads nothing first: the summary must not
+    // speak of a read the buyers never made.
+    let out = ticketlab()
+        .args(["sell", "--store", "sqlite", "-w", "2", "-t", "2"])
+        .args(["--lock", "atomic", "--read-delay", "3ms", "--view", "quiet"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("  delays        search 0, round trip 3ms\n"),
+        "{text}"
+    );
+    // Any other lock reads, then writes.
+    let out = ticketlab()
+        .args(["sell", "--store", "sqlite", "-w", "2", "-t", "2"])
+        .args(["--lock", "buy", "--read-delay", "3ms", "--view", "quiet"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("  delays        search 0, read 3ms, write 0\n"),
+        "{text}"
+    );
+}
+
 /// A buyer killed after its `UPDATE` and its purchase's `INSERT`, before
 /// the `COMMIT` (the hidden fault point `mid-transaction`): the database
 /// rolls both back, so the count and the purchases still agree.

@@ -361,22 +361,10 @@ fn header_lines(snap: &Snapshot, width: u16) -> Vec<Line<'static>> {
 /// database's `atomic` nothing is read before the one statement: both
 /// delays are its round trip, spent before it runs, and say so.
 fn delay_pairs(s: &Settings, all: bool) -> Vec<Vec<Span<'static>>> {
-    if s.round_trip {
-        let value = match (s.read_delay.as_str(), s.write_delay.as_str()) {
-            (r, "0") => r.to_string(),
-            ("0", w) => w.to_string(),
-            (r, w) => format!("{r}+{w}"),
-        };
-        return if all || value != "0" {
-            vec![pair("round trip", clean(&value))]
-        } else {
-            Vec::new()
-        };
-    }
-    [("read", &s.read_delay), ("write", &s.write_delay)]
+    crate::config::delay_names(s.round_trip, &s.read_delay, &s.write_delay)
         .into_iter()
         .filter(|(_, d)| all || d.as_str() != "0")
-        .map(|(label, d)| pair(label, clean(d)))
+        .map(|(label, d)| pair(label, clean(&d)))
         .collect()
 }
 
