@@ -336,6 +336,7 @@ pub(crate) fn state_of(op: Op) -> BuyerState {
         Op::SoldOut => BuyerState::SoldOut,
         Op::Exited => BuyerState::Exited,
         Op::Crashed => BuyerState::Crashed,
+        Op::Sent => BuyerState::InFlight,
     }
 }
 

@@ -278,6 +278,29 @@ fn database_sqlite_atomic_summary_names_one_round_trip_as_the_header_does() {
     );
 }
 
+#[test]
+fn database_sqlite_atomic_buyers_are_seen_sending_their_update_not_searching() {
+    // The round trip follows the search: the buyer is shown with its
+    // statement in flight, and then the database's answer.
+    let v = sale(
+        "sqlite",
+        None,
+        &["-w", "2", "-t", "1", "--lock", "atomic", "--read-delay", "2ms", "--trace"],
+    );
+    let events = v["events"].as_array().expect("an events array");
+    for buyer in 0..2 {
+        let ops: Vec<&str> = events
+            .iter()
+            .filter(|e| e["buyer"] == buyer)
+            .map(|e| e["op"].as_str().unwrap())
+            .collect();
+        let sent = ops.iter().position(|&op| op == "sent");
+        let sent = sent.unwrap_or_else(|| panic!("buyer {buyer}: {ops:?}"));
+        assert_eq!(ops[sent - 1], "search", "{ops:?}");
+        assert!(matches!(ops[sent + 1], "wrote" | "sold_out"), "{ops:?}");
+    }
+}
+
 /// A buyer killed after its `UPDATE` and its purchase's `INSERT`, before
 /// the `COMMIT` (the hidden fault point `mid-transaction`): the database
 /// rolls both back, so the count and the purchases still agree.
