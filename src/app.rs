@@ -519,12 +519,7 @@ fn write_table(
         .any(|(_, r)| r.lock == crate::config::LockMode::Serializable);
     // (heading, narrowest width): the widths the table has always had,
     // unless retries need the room.
-    let mut columns = vec![
-        ("sold", 5),
-        ("remaining", 9),
-        ("oversold", 8),
-        ("lost", 5),
-    ];
+    let mut columns = vec![("sold", 5), ("remaining", 9), ("oversold", 8), ("lost", 5)];
     if torn {
         columns.push(("torn", 5));
     }
@@ -980,7 +975,10 @@ mod tests {
         let retries = retries.unwrap_or_else(|| panic!("no retries column:\n{text}"));
         let serializable: Vec<&str> = lines.nth(2).unwrap().split_whitespace().collect();
         assert_eq!(serializable[retries], "51", "{text}");
-        assert!(text.lines().nth(1).unwrap().ends_with(" count wrong"), "{text}");
+        assert!(
+            text.lines().nth(1).unwrap().ends_with(" count wrong"),
+            "{text}"
+        );
         for line in text.lines() {
             assert!(line.chars().count() <= 78, "{line:?}\n{text}");
         }

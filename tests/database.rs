@@ -204,7 +204,7 @@ fn database_sqlite_a_schedule_makes_the_race_and_the_retry() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("buyer 2 <waiting> its compare-and-swap would wait for the row buyer 1"),
+        err.contains("buyer 2 <waiting> its update would wait for the row buyer 1"),
         "{err}"
     );
     let v = sale(
@@ -251,7 +251,7 @@ fn database_sqlite_the_last_progress_line_agrees_with_the_summary() {
 }
 
 #[test]
-fn database_sqlite_atomic_summary_names_one_round_trip_as_the_header_does() {
+fn database_sqlite_atomic_summary_names_one_round_trip_and_no_lock_wait() {
     // The conditional UPDATE reads nothing first: the summary must not
     // speak of a read the buyers never made.
     let out = ticketlab()
@@ -265,6 +265,8 @@ fn database_sqlite_atomic_summary_names_one_round_trip_as_the_header_does() {
         text.contains("  delays        search 0, round trip 3ms\n"),
         "{text}"
     );
+    // Nor of a lock it never took.
+    assert!(!text.contains("lock wait"), "{text}");
     // Any other lock reads, then writes.
     let out = ticketlab()
         .args(["sell", "--store", "sqlite", "-w", "2", "-t", "2"])
@@ -276,6 +278,7 @@ fn database_sqlite_atomic_summary_names_one_round_trip_as_the_header_does() {
         text.contains("  delays        search 0, read 3ms, write 0\n"),
         "{text}"
     );
+    assert!(text.contains("  lock wait     "), "{text}");
 }
 
 #[test]
@@ -285,7 +288,17 @@ fn database_sqlite_atomic_buyers_are_seen_sending_their_update_not_searching() {
     let v = sale(
         "sqlite",
         None,
-        &["-w", "2", "-t", "1", "--lock", "atomic", "--read-delay", "2ms", "--trace"],
+        &[
+            "-w",
+            "2",
+            "-t",
+            "1",
+            "--lock",
+            "atomic",
+            "--read-delay",
+            "2ms",
+            "--trace",
+        ],
     );
     let events = v["events"].as_array().expect("an events array");
     for buyer in 0..2 {

@@ -18,9 +18,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Gauge, Paragraph, Widget};
 
-use super::state::{
-    BuyerCell, BuyerState, Settings, Snapshot, Stepper, UNCOMMITTED, holder_text,
-};
+use super::state::{BuyerCell, BuyerState, Settings, Snapshot, Stepper, UNCOMMITTED, holder_text};
 
 /// Rows of the band holding the remaining count and the counters.
 const BAND_ROWS: u16 = 5;
@@ -853,7 +851,13 @@ fn render_grid(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
         .chunks(per_row)
         .enumerate()
         .map(|(row, cells)| {
-            grid_line(row * per_row, cells, snap.holder, snap.settings.commits, format)
+            grid_line(
+                row * per_row,
+                cells,
+                snap.holder,
+                snap.settings.commits,
+                format,
+            )
         })
         .collect();
     if let Some(more) = more {
@@ -910,7 +914,10 @@ fn cell_mark(cell: &BuyerCell, holds: bool, commits: bool) -> (char, Style) {
         (LOST_GLYPH, alarm().add_modifier(Modifier::REVERSED))
     } else if holds {
         let style = state_style(BuyerState::HoldingLock);
-        (holder_mark(commits).0, style.add_modifier(Modifier::REVERSED))
+        (
+            holder_mark(commits).0,
+            style.add_modifier(Modifier::REVERSED),
+        )
     } else {
         (glyph(cell.state), state_style(cell.state))
     }
@@ -1350,6 +1357,7 @@ fn step_gloss(step: &str) -> Option<&'static str> {
         "compare-and-swap" => "writes copy − 1 if count = copy",
         "unlock" => "releases the lock",
         "commit" => "ends its transaction",
+        "update" => "count − 1 if count > 0",
         "request" => "asks the seller",
         "reply" => "reads the seller's answer",
         _ => return None,
@@ -1543,10 +1551,21 @@ fn packed_row(r: &BuyerRow) -> Line<'static> {
 }
 
 /// "waits for buyer 1's lock" for the engine's longer sentence, which
-/// narrow screens cannot fit beside the other cells.
+/// narrow screens cannot fit beside the other cells; "<waiting> its update
+/// would wait for buyer 1's uncommitted write" for a wait on a database's
+/// row.
 fn short_wait(next: &str) -> String {
-    match next.strip_prefix("waits for the lock held by buyer ") {
-        Some(holder) => format!("waits for buyer {holder}'s lock"),
+    if let Some(holder) = next.strip_prefix("waits for the lock held by buyer ") {
+        return format!("waits for buyer {holder}'s lock");
+    }
+    let row = next
+        .strip_prefix("<waiting> its ")
+        .and_then(|rest| rest.strip_suffix(" wrote and has not committed"))
+        .and_then(|rest| rest.split_once(" would wait for the row buyer "));
+    match row {
+        Some((step, holder)) => {
+            format!("<waiting> its {step} would wait for buyer {holder}'s {UNCOMMITTED}")
+        }
         None => next.to_string(),
     }
 }
@@ -2791,6 +2810,33 @@ q quit  p pause  + slower  - faster  sale finished
         assert!(!text.contains("lock held"), "{text}");
         assert!(!text.contains("holds the lock"), "{text}");
         assert!(!text.contains("releases the lock"), "{text}");
+    }
+
+    #[test]
+    fn a_wait_for_a_row_reads_whole_at_80_columns() {
+        // The engine's sentence does not fit beside the other cells at 80
+        // columns: it is said shortly, never cut off.
+        let mut snap = stepping();
+        snap.settings.store = "sqlite".to_string();
+        snap.settings.lock = "atomic".to_string();
+        snap.settings.mutex = false;
+        snap.settings.commits = true;
+        let st = stepper_of(&mut snap);
+        st.buyers = vec![
+            cell("commit", true, Some(1)),
+            cell(
+                "<waiting> its update would wait for the row buyer 1 wrote and has not committed",
+                false,
+                Some(1),
+            ),
+        ];
+        st.holder = Some(0);
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(
+            text.contains("<waiting> its update would wait for buyer 1's uncommitted write"),
+            "{text}"
+        );
+        assert!(!text.contains("the row buyer 1"), "{text}");
     }
 
     fn stepper_of(snap: &mut Snapshot) -> &mut Stepper {
