@@ -21,8 +21,8 @@ use crate::protocol::{
     BuyerNo, CORRUPT_AFTER, ERROR_EXIT, GAVE_UP_EXIT, Op, STEP_TRACE_BASE, buyer_seed,
 };
 use crate::segment::{
-    Control, GATE_OPEN, GATE_PAUSED, GATE_SCHEDULED, LockArea, NEXT_DONE, NEXT_PARKED, Segment,
-    Slot, TraceEntry,
+    Control, GATE_OPEN, GATE_PAUSED, GATE_SCHEDULED, GATE_STOPPING, LockArea, NEXT_DONE,
+    NEXT_PARKED, Segment, Slot, TraceEntry,
 };
 use crate::step::Step;
 use crate::store::server::Sale;
@@ -39,6 +39,10 @@ const SPINS_BEFORE_SLEEP: u32 = 100;
 /// Milliseconds the `woken-waiter` fault waits for another buyer to take
 /// the mutex before it gives up and buys as usual.
 const WOKEN_WAITER_PATIENCE: u32 = 2000;
+
+/// Milliseconds the `stop-mid-rewrite` fault holds its rewrite for the stop
+/// it asked for; it goes on without one rather than hang by itself.
+const STOP_FAULT_PATIENCE: u32 = 5000;
 
 /// Why a buyer stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +147,9 @@ impl<'a> Buyer<'a> {
                 ERROR_EXIT
             }
         };
+        // A write that failed mid-commit commits nothing more: a stop need
+        // not wait for this buyer.
+        self.slot.committing.store(0, Ordering::Release);
         self.slot
             .finished_ns
             .store(self.now_ns(), Ordering::Release);
@@ -212,6 +219,11 @@ impl<'a> Buyer<'a> {
                     bought += 1;
                     self.slot.bought.store(bought, Ordering::Relaxed);
                     self.record(Op::Bought, bought as i64);
+                    if let StoreClient::File(_) = self.store {
+                        // The purchase is in the file and counted: a stop
+                        // may end this buyer again (`begin_commit`).
+                        self.slot.committing.store(0, Ordering::Release);
+                    }
                 }
                 Outcome::SoldOut => return Ok(()),
             }
@@ -439,10 +451,70 @@ impl<'a> Buyer<'a> {
         };
         let open = file.open_for_write()?;
         self.gate(Step::Truncate);
+        self.begin_commit();
         file.truncate(&open)?;
+        if let Some(point) = self.fault {
+            self.truncated_with_fault(point);
+        }
+        // Passed without a grant under a stop: the file is empty until
+        // this write lands.
         self.gate(Step::Write);
         file.write_count(&open, value)?;
         Ok(())
+    }
+
+    /// Marks this buyer as committing a purchase to the file, from its
+    /// truncate to the record of the purchase, unless the sale is stopping.
+    ///
+    /// A stop kills buyers, and one killed between its truncate and its
+    /// write would leave the file empty, the count gone. So the parent,
+    /// stopping a sale, closes the gate for good (`GATE_STOPPING`), then
+    /// reads every buyer's `committing` flag, and lets those that are
+    /// committing finish before it kills them. The flag is set, then the
+    /// gate is read; the parent sets the gate, then reads the flag; all four
+    /// `SeqCst`, so in their one total order at least one of the two reads
+    /// sees the other's write. Either the parent sees this buyer committing
+    /// and waits for it, or this buyer sees the stop, steps back before
+    /// touching the file and parks for good: no rewrite begins unseen.
+    #[inline(always)]
+    fn begin_commit(&self) {
+        loop {
+            self.slot.committing.store(1, Ordering::SeqCst);
+            if self.control.gate.load(Ordering::SeqCst) != GATE_STOPPING {
+                return;
+            }
+            self.slot.committing.store(0, Ordering::SeqCst);
+            // Never returns: a stop grants nothing to a buyer not committing.
+            self.park(Step::Truncate);
+        }
+    }
+
+    /// The fault points of the file store's rewrite: the file is empty now,
+    /// and the armed buyer stops the sale from here.
+    #[cold]
+    #[inline(never)]
+    fn truncated_with_fault(&self, point: FaultPoint) {
+        match point {
+            FaultPoint::StopMidRewrite => {
+                process::kill(process::getppid(), libc::SIGINT);
+                // The stop lets a committing buyer go on by granting it a
+                // turn; asleep on the turnstile, it wakes at once.
+                for _ in 0..STOP_FAULT_PATIENCE {
+                    if self.control.gate.load(Ordering::Acquire) == GATE_STOPPING {
+                        return;
+                    }
+                    let turn = self.slot.turn.load(Ordering::Acquire);
+                    process::futex_wait(&self.slot.turn, turn, Some(Duration::from_millis(1)));
+                }
+            }
+            FaultPoint::StuckMidRewrite => {
+                process::kill(process::getppid(), libc::SIGTERM);
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            }
+            _ => {}
+        }
     }
 
     #[inline(always)]
@@ -714,27 +786,44 @@ impl<'a> Buyer<'a> {
     /// this slot's own futex word until the parent grants the step (adds
     /// one to `turn`) or opens the gate. Nothing here holds the mutex
     /// hostage: a lock attempt is only ever made after its grant.
+    ///
+    /// A stopping sale grants nothing: a buyer parks there until it is
+    /// ended, unless it is committing a purchase to the file, which it
+    /// finishes first (`begin_commit`); the stop wakes it with a grant.
     #[cold]
     #[inline(never)]
     fn park(&self, step: Step) {
+        let committing = || self.slot.committing.load(Ordering::Relaxed) != 0;
+        let stopping = || self.control.gate.load(Ordering::Acquire) == GATE_STOPPING;
+        if stopping() && committing() {
+            return;
+        }
         let turn = self.slot.turn.load(Ordering::Acquire);
         self.slot
             .next
             .store(NEXT_PARKED | step as u32, Ordering::Release);
         self.control.parked.fetch_add(1, Ordering::Release);
         process::futex_wake_all(&self.control.parked);
-        let waiting = || {
-            self.slot.turn.load(Ordering::Acquire) == turn
-                && self.control.gate.load(Ordering::Acquire) != GATE_OPEN
+        let released = || match self.control.gate.load(Ordering::Acquire) {
+            GATE_OPEN => true,
+            GATE_STOPPING => committing(),
+            _ => self.slot.turn.load(Ordering::Acquire) != turn,
         };
         // A scheduler answers within microseconds: look a while before
         // sleeping, since waking a sleeping process on another core costs
-        // more than the whole step.
-        if process::spin_until(GRANT_SPIN, || !waiting()) {
+        // more than the whole step. A stop answers nobody: spinning would
+        // only take the CPU from the buyers finishing their purchases.
+        if !stopping() && process::spin_until(GRANT_SPIN, released) {
             return;
         }
-        while waiting() {
-            process::futex_wait(&self.slot.turn, turn, None);
+        loop {
+            // Read before looking, so a grant made after the look changes
+            // the word the sleep expects, and the sleep returns at once.
+            let now = self.slot.turn.load(Ordering::Acquire);
+            if released() {
+                return;
+            }
+            process::futex_wait(&self.slot.turn, now, None);
         }
     }
 
@@ -807,6 +896,7 @@ impl<'a> Buyer<'a> {
                 }
                 GATE_PAUSED => process::futex_wait(&self.control.gate, GATE_PAUSED, None),
                 // A scheduler took over: the order is its, not the clock's.
+                // Or the sale is stopping: park at the next gate.
                 _ => return,
             }
         }

@@ -1,7 +1,8 @@
 //! Fault injection: a hidden hook that makes one buyer SIGKILL itself at a
 //! named point of its lock path, so the tests can put a dead buyer in every
 //! window the parent must survive, deterministically, instead of hoping a
-//! signal lands there.
+//! signal lands there. Two points of the file store's rewrite stop the sale
+//! instead, from inside it, so a stop lands mid-rewrite on every run.
 //!
 //! `TICKETLAB_FAULT=BUYER:POINT`, with BUYER counted from 1 as everywhere a
 //! person reads buyer numbers. Not a flag: it is for the test suite and for
@@ -45,6 +46,14 @@ pub(crate) enum FaultPoint {
     /// Database stores: after the purchase's `UPDATE` and `INSERT`, before
     /// the `COMMIT`: the database must roll both back.
     MidTransaction,
+    /// File store: right after its truncate, the buyer stops the sale
+    /// (SIGINT to the parent, as Ctrl-C or `q` would) and holds there, the
+    /// file empty, until the stop lets it finish its purchase.
+    StopMidRewrite,
+    /// File store: right after its truncate, the buyer stops the sale
+    /// (SIGTERM to the parent) and never goes on: a buyer stuck mid-rewrite,
+    /// which the stop must not wait for without bound.
+    StuckMidRewrite,
     /// Right before the buyer's first shared step of this kind (`--crash`):
     /// keyed to the buyer's own steps, so a run dies at the same place
     /// whatever the timing.
@@ -77,12 +86,14 @@ impl FaultPoint {
             | FaultPoint::InsideUnlock
             | FaultPoint::WokenWaiter
             | FaultPoint::MidTransaction
+            | FaultPoint::StopMidRewrite
+            | FaultPoint::StuckMidRewrite
             | FaultPoint::BeforeStep(_) => None,
         }
     }
 }
 
-const POINTS: [(&str, FaultPoint); 9] = [
+const POINTS: [(&str, FaultPoint); 11] = [
     ("after-trylock", FaultPoint::AfterTrylock),
     ("after-spin", FaultPoint::AfterSpin),
     ("after-wait", FaultPoint::AfterWait),
@@ -92,6 +103,8 @@ const POINTS: [(&str, FaultPoint); 9] = [
     ("inside-unlock", FaultPoint::InsideUnlock),
     ("woken-waiter", FaultPoint::WokenWaiter),
     ("mid-transaction", FaultPoint::MidTransaction),
+    ("stop-mid-rewrite", FaultPoint::StopMidRewrite),
+    ("stuck-mid-rewrite", FaultPoint::StuckMidRewrite),
 ];
 
 impl fmt::Display for FaultPoint {

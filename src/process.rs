@@ -337,6 +337,14 @@ pub(crate) fn try_reap() -> Option<(i32, Exit)> {
     wait_pid(-1, libc::WNOHANG).ok().flatten()
 }
 
+/// Reaps a given child if it has exited, without blocking.
+pub(crate) fn try_reap_pid(pid: i32) -> Option<Exit> {
+    wait_pid(pid, libc::WNOHANG)
+        .ok()
+        .flatten()
+        .map(|(_, exit)| exit)
+}
+
 /// Waits for a given child to exit.
 pub(crate) fn reap(pid: i32) -> io::Result<Exit> {
     let (_, exit) = wait_pid(pid, 0)?.expect("waitpid without WNOHANG waits");

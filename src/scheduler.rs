@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::process;
 use crate::schedule::Schedule;
-use crate::segment::{GATE_OPEN, NEXT_DONE, NEXT_PARKED, Segment};
+use crate::segment::{GATE_OPEN, GATE_SCHEDULED, GATE_STOPPING, NEXT_DONE, NEXT_PARKED, Segment};
 use crate::step::Step;
 use crate::view::ViewCommand;
 
@@ -362,6 +362,24 @@ impl<'a> Turnstiles<'a> {
         gate.store(how, Ordering::Release);
         // Buyers asleep in a delay stop its clock while the gate is closed.
         process::futex_wake_all(gate);
+    }
+
+    /// Closes the gate for good: the sale is stopping (`GATE_STOPPING`).
+    /// `SeqCst`, as the buyer's side of the handshake in
+    /// `Buyer::begin_commit`: the parent reads the `committing` flags only
+    /// after this. Buyers asleep in a delay are not woken: they are safe to
+    /// end where they are, and waking them all would only take the CPU from
+    /// the buyers finishing their purchases.
+    pub(crate) fn stop(&self) {
+        self.seg
+            .control()
+            .gate
+            .store(GATE_STOPPING, Ordering::SeqCst);
+    }
+
+    /// Whether a scheduler runs the sale (the gate is closed for it).
+    pub(crate) fn scheduled(&self) -> bool {
+        self.seg.control().gate.load(Ordering::Acquire) == GATE_SCHEDULED
     }
 
     /// Whether the gate is closed.

@@ -22,7 +22,7 @@ use crate::mutex::{self, SharedMutex};
 /// "TKTLAB\0\x01": identifies a ticketlab segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TKTLAB\0\x01");
 /// Bumped whenever the layout below changes.
-pub(crate) const LAYOUT_VERSION: u32 = 6;
+pub(crate) const LAYOUT_VERSION: u32 = 7;
 /// Prefix of every segment's name in `/dev/shm`, followed by `<pid>-<nonce>`.
 pub(crate) const NAME_PREFIX: &str = "ticketlab-";
 
@@ -48,7 +48,8 @@ pub(crate) struct Header {
 pub(crate) struct Control {
     /// Futex word: 0 while buyers wait at the start line, 1 once released.
     pub start: AtomicU32,
-    /// The gate: [`GATE_OPEN`], [`GATE_PAUSED`] or [`GATE_SCHEDULED`]. Every
+    /// The gate: [`GATE_OPEN`], [`GATE_PAUSED`], [`GATE_SCHEDULED`] or
+    /// [`GATE_STOPPING`]. Every
     /// buyer loads it (relaxed) before every shared step, and parks at its
     /// turnstile when it is closed. This one load is all a free run pays.
     pub gate: AtomicU32,
@@ -75,6 +76,10 @@ pub(crate) const GATE_PAUSED: u32 = 1;
 /// shared step per grant, and delays are skipped (the order is the
 /// scheduler's, not the clock's).
 pub(crate) const GATE_SCHEDULED: u32 = 2;
+/// The gate is closed for good: the sale is stopping. No buyer starts a
+/// shared step any more, a buyer [`Slot::committing`] a purchase finishes
+/// it, and the parent then ends them all. Delays end early.
+pub(crate) const GATE_STOPPING: u32 = 3;
 
 /// In a slot's `next`: the buyer is parked at its turnstile.
 pub(crate) const NEXT_PARKED: u32 = 1 << 8;
@@ -157,6 +162,11 @@ pub(crate) struct Slot {
     /// last read `pg_blocking_pids`: 0 nobody, N buyer N (from 1) of this
     /// run, -1 a session of another run.
     pub waits_for: AtomicI32,
+    /// 1 while the buyer commits a purchase to the file store: from its
+    /// truncate to the record of the purchase in `bought`. A stop lets it
+    /// finish before ending it, so the file is whole and agrees with the
+    /// sales (`docs/segment.md`, "Stopping a sale").
+    pub committing: AtomicU32,
 }
 
 /// One recorded operation.

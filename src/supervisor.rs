@@ -48,6 +48,20 @@ const SCHEDULER_NAP: Duration = Duration::from_millis(2);
 /// promptly and once, not buyer by buyer.
 const STORE_CORRUPT_AFTER: Duration = Duration::from_millis(500);
 
+/// How long a stop waits, with none of the buyers caught committing a
+/// purchase to the file store finishing it, before it ends them anyway and
+/// the file may be left empty. Finishing is a write and a few stores,
+/// microseconds of work once the buyer runs; only a buyer that cannot run
+/// (stopped, stuck in the file system) makes the stop wait this long. Each
+/// one that finishes starts the wait again, so hundreds queued on the file's
+/// lock all get through, up to `COMMIT_CAP` (`docs/segment.md`).
+const COMMIT_GRACE: Duration = Duration::from_millis(250);
+/// The longest a stop waits for committing buyers in all.
+const COMMIT_CAP: Duration = Duration::from_secs(1);
+/// Longest nap of the parent between looks while it waits for them: each
+/// one that finishes parks at its next gate, which wakes the parent.
+const COMMIT_LOOK: Duration = Duration::from_millis(5);
+
 /// Something that watches a sale while it runs: the live screen, the plain
 /// progress lines, or nothing.
 pub(crate) trait Observer {
@@ -251,20 +265,8 @@ struct Suspect {
 
 impl Drop for Run<'_> {
     fn drop(&mut self) {
-        let live: Vec<i32> = self
-            .buyers
-            .iter()
-            .chain(self.seller.iter())
-            .chain(self.watcher.iter())
-            .filter(|c| c.end == End::Running)
-            .filter_map(|c| c.pid)
-            .collect();
-        for &pid in &live {
-            process::kill(pid, libc::SIGKILL);
-        }
-        for pid in live {
-            let _ = process::reap(pid);
-        }
+        // Every way out, an error's too, stops the sale the one way.
+        self.end_everyone();
     }
 }
 
@@ -986,8 +988,11 @@ impl Run<'_> {
 
     /// Kills every child still running, then reaps them: killing one and
     /// waiting for it while the rest spin on would make a busy sale of 1000
-    /// buyers take minutes to stop.
+    /// buyers take minutes to stop. Only the buyers caught committing a
+    /// purchase to the file store are spared a moment, to finish it
+    /// (`stop_gate`): killed mid-rewrite, they would leave the file empty.
     fn end_everyone(&mut self) {
+        let finishing = self.stop_gate();
         let running = |c: &Child| c.end == End::Running && c.pid.is_some();
         for child in self
             .buyers
@@ -995,13 +1000,16 @@ impl Run<'_> {
             .chain(self.seller.iter_mut())
             .chain(self.watcher.iter_mut())
         {
-            if running(child) {
+            if running(child) && !child.pid.is_some_and(|pid| finishing.contains(&pid)) {
                 process::kill(
                     child.pid.expect("running children have a pid"),
                     libc::SIGKILL,
                 );
                 child.ended_by_us = true;
             }
+        }
+        if !finishing.is_empty() {
+            self.let_finish(&finishing);
         }
         // Under --one-process many slots share one pid, reaped once.
         let mut reaped: Vec<(i32, Exit)> = Vec::new();
@@ -1026,6 +1034,94 @@ impl Run<'_> {
         // A pause still on at the end is over now.
         if let Some(since) = self.pause_started.take() {
             self.paused_total += since.elapsed();
+        }
+    }
+
+    /// Closes the gate for good before a free run of the file store is
+    /// ended, and returns the pids of the buyers caught committing a
+    /// purchase, each granted a turn to finish it; every other buyer may be
+    /// killed at once, since it can no longer begin one
+    /// (`Buyer::begin_commit` has the handshake).
+    ///
+    /// Only the file store can be left half-written: the shm count is one
+    /// word, the seller's stores keep the count in the seller, and a
+    /// database rolls back a killed buyer's transaction. A
+    /// scheduled run is ended where it stands: the parent never lets a buyer
+    /// take a step nobody granted, and a person stepping sees the file as
+    /// their steps left it.
+    fn stop_gate(&self) -> Vec<i32> {
+        let turnstiles = Turnstiles::new(&self.seg);
+        if self.db.is_none() || turnstiles.scheduled() {
+            return Vec::new();
+        }
+        let live: Vec<usize> = (0..self.buyers.len())
+            .filter(|&id| self.buyers[id].pid.is_some() && self.buyers[id].end == End::Running)
+            .collect();
+        if live.is_empty() {
+            return Vec::new();
+        }
+        turnstiles.stop();
+        let mut finishing = Vec::new();
+        for id in live {
+            if self.seg.slot(id).committing.load(Ordering::SeqCst) != 0 {
+                // Wakes it if a pause parked it mid-rewrite; one moving on
+                // needs no grant, its gates let it through.
+                turnstiles.grant(id);
+                let pid = self.buyers[id].pid.expect("live buyers have a pid");
+                if !finishing.contains(&pid) {
+                    finishing.push(pid);
+                }
+            }
+        }
+        finishing
+    }
+
+    /// Waits for the buyers `pids` to finish the purchases they are
+    /// committing, as long as one finishes every `COMMIT_GRACE` and at most
+    /// `COMMIT_CAP`, then kills them, finished or not.
+    fn let_finish(&mut self, pids: &[i32]) {
+        let start = Instant::now();
+        let cap = start + COMMIT_CAP;
+        let mut deadline = start + COMMIT_GRACE;
+        let mut still = usize::MAX;
+        loop {
+            let parkings = Turnstiles::new(&self.seg).parkings();
+            // One that exited (done, or dead mid-rewrite) commits no more.
+            for &pid in pids {
+                let mine = |c: &Child| c.pid == Some(pid) && c.end == End::Running;
+                if !self.buyers.iter().any(mine) {
+                    continue;
+                }
+                if let Some(exit) = process::try_reap_pid(pid) {
+                    // Under --one-process one pid ends many slots.
+                    for child in self.buyers.iter_mut().filter(|c| mine(c)) {
+                        child.end = End::Exited(exit);
+                    }
+                }
+            }
+            let committing = (0..self.buyers.len())
+                .filter(|&id| {
+                    let child = &self.buyers[id];
+                    child.end == End::Running
+                        && child.pid.is_some_and(|pid| pids.contains(&pid))
+                        && self.seg.slot(id).committing.load(Ordering::Acquire) != 0
+                })
+                .count();
+            if committing < still {
+                still = committing;
+                deadline = (Instant::now() + COMMIT_GRACE).min(cap);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if committing == 0 || left.is_zero() {
+                break;
+            }
+            Turnstiles::new(&self.seg).wait_for_parking(parkings, left.min(COMMIT_LOOK), false);
+        }
+        for child in &mut self.buyers {
+            if child.end == End::Running && child.pid.is_some_and(|pid| pids.contains(&pid)) {
+                process::kill(child.pid.expect("checked"), libc::SIGKILL);
+                child.ended_by_us = true;
+            }
         }
     }
 

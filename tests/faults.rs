@@ -20,11 +20,16 @@ struct Ended {
 
 /// Runs `sell ARGS --json` with buyer 2 armed to die at `point`.
 fn sale_with_fault(point: &str, args: &[&str]) -> Ended {
+    sale_with_fault_at(2, point, args)
+}
+
+/// Runs `sell ARGS --json` with `buyer` (from 1) armed at `point`.
+fn sale_with_fault_at(buyer: usize, point: &str, args: &[&str]) -> Ended {
     let seed = unique_seed().to_string();
     let mut child = ticketlab_process()
         .args(["sell", "--view", "quiet", "--json", "--seed", &seed])
         .args(args)
-        .env("TICKETLAB_FAULT", format!("2:{point}"))
+        .env("TICKETLAB_FAULT", format!("{buyer}:{point}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -38,7 +43,7 @@ fn sale_with_fault(point: &str, args: &[&str]) -> Ended {
     if !finished {
         child.kill().unwrap();
         child.wait().unwrap();
-        panic!("the sale hung after buyer 2 died at {point}");
+        panic!("the sale hung after buyer {buyer} met {point}");
     }
     let mut stdout = Vec::new();
     std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
@@ -167,4 +172,106 @@ fn faults_an_unknown_fault_point_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("TICKETLAB_FAULT"), "{err}");
+}
+
+/// Buyer 1 stops the sale (SIGINT to the parent, as Ctrl-C or `q` would)
+/// right after its truncate, while the file is empty, and holds there until
+/// the stop lets it go on. The stop must let it finish its purchase before
+/// ending it: the store ends whole, and its count is the truth, tickets
+/// minus every purchase the report counts. Killed at once, the buyer would
+/// leave the file empty and the count unknown.
+fn stopped_mid_rewrite(lock: &str, buyers: &str, wants: &str) -> serde_json::Value {
+    let tickets = 1_000_000;
+    let ended = sale_with_fault_at(
+        1,
+        "stop-mid-rewrite",
+        &[
+            "-w",
+            buyers,
+            "-t",
+            &tickets.to_string(),
+            "--wants",
+            wants,
+            "--store",
+            "file",
+            "--lock",
+            lock,
+            "--read-delay",
+            "1ms",
+        ],
+    );
+    let json = ended.json;
+    assert_eq!(ended.code, Some(130), "{json}");
+    assert_eq!(json["ending"]["kind"], "interrupted", "{json}");
+    assert_eq!(json["ending"]["signal"], libc::SIGINT, "{json}");
+    assert_eq!(json["store_corrupt"], false, "{json}");
+    assert!(
+        json["remaining"].is_i64(),
+        "the store ended unreadable: {json}"
+    );
+    assert!(
+        json["per_worker"][0]["bought"].as_u64() >= Some(1),
+        "buyer 1 finished the purchase it was writing: {json}"
+    );
+    json
+}
+
+#[test]
+fn faults_a_sale_stopped_mid_rewrite_keeps_its_store_whole_and_true() {
+    // Under task a buyer keeps the lock for all it wants: wanting a few,
+    // each leaves it to the next in turn, so buyer 2 writes too.
+    for (lock, buyers, wants) in [
+        ("buy", "4", "all"),
+        ("task", "3", "3"),
+        ("write", "1", "all"),
+        ("none", "1", "all"),
+    ] {
+        let json = stopped_mid_rewrite(lock, buyers, wants);
+        let sold = json["sold"].as_i64().unwrap();
+        assert_eq!(
+            json["remaining"].as_i64(),
+            Some(1_000_000 - sold),
+            "--lock {lock}: {json}"
+        );
+        assert_eq!(json["verdict"], "stopped", "--lock {lock}: {json}");
+    }
+}
+
+/// Racing writers may lose updates, but a stop still leaves the file whole:
+/// every buyer caught between its truncate and its write finishes it.
+#[test]
+fn faults_racing_writers_stopped_mid_rewrite_leave_a_readable_store() {
+    let json = stopped_mid_rewrite("none", "6", "all");
+    assert_ne!(json["verdict"], "oversold", "{json}");
+}
+
+/// Buyer 2 stops the sale (SIGTERM) right after its truncate and never
+/// goes on. The stop waits for it only a moment, then ends it anyway, and
+/// says plainly that the count is gone, rather than hang.
+#[test]
+fn faults_a_buyer_stuck_mid_rewrite_does_not_hold_up_the_stop() {
+    let ended = sale_with_fault(
+        "stuck-mid-rewrite",
+        &[
+            "-w",
+            "3",
+            "-t",
+            "1000000",
+            "--wants",
+            "all",
+            "--store",
+            "file",
+            "--lock",
+            "buy",
+            "--read-delay",
+            "1ms",
+        ],
+    );
+    let json = ended.json;
+    assert_eq!(ended.code, Some(143), "{json}");
+    assert_eq!(json["ending"]["kind"], "interrupted", "{json}");
+    assert_eq!(json["ending"]["signal"], libc::SIGTERM, "{json}");
+    assert_eq!(json["remaining"], serde_json::Value::Null, "{json}");
+    assert_eq!(json["store_corrupt"], true, "{json}");
+    assert_eq!(json["verdict"], "stopped", "{json}");
 }
