@@ -201,7 +201,19 @@ impl SaleConfig {
     /// holds the row it wrote, and another buyer's write waits for that
     /// commit.
     pub(crate) fn commits_not_locks(&self) -> bool {
-        self.store.is_database() && matches!(self.lock, LockMode::Atomic | LockMode::Serializable)
+        commits_not_locks(self.store, self.lock)
+    }
+
+    /// What step mode calls `step` in this sale: a database's C is its
+    /// conditional `update` (`Step::database_name`), and where no lock is
+    /// taken (`commits_not_locks`) the U that ends the transaction is its
+    /// `commit`.
+    pub(crate) fn step_name(&self, step: crate::step::Step) -> &'static str {
+        match step {
+            crate::step::Step::Unlock if self.commits_not_locks() => "commit",
+            step if self.store.is_database() => step.database_name(),
+            step => step.name(),
+        }
     }
 
     /// Whether buyers take the segment's mutex (a `lock` step): under
@@ -273,6 +285,39 @@ const SMALL_SALE_PURCHASES: u64 = 10_000;
 /// server and queue stores never do.
 pub(crate) fn racy(store: StoreKind, lock: LockMode) -> bool {
     !store.has_seller() && matches!(lock, LockMode::None | LockMode::Write)
+}
+
+/// [`SaleConfig::commits_not_locks`] of a store and a lock setting, for
+/// what has only those (a report).
+pub(crate) fn commits_not_locks(store: StoreKind, lock: LockMode) -> bool {
+    store.is_database() && matches!(lock, LockMode::Atomic | LockMode::Serializable)
+}
+
+/// Whether a sale's read and write delays are one statement's round trip
+/// rather than a read and a write: a database's `atomic` reads nothing of
+/// its own before its one conditional `UPDATE`, so both are spent before
+/// it runs. The header and the summary both name the delays through this.
+pub(crate) fn delays_are_round_trip(store: StoreKind, lock: LockMode) -> bool {
+    store.is_database() && lock == LockMode::Atomic
+}
+
+/// The read and write delays (already formatted, `"0"` for none) as a
+/// person should read them: `read` and `write`, or one `round trip`
+/// (`delays_are_round_trip`), the two added as `10s+20ms`.
+pub(crate) fn delay_names(
+    round_trip: bool,
+    read: &str,
+    write: &str,
+) -> Vec<(&'static str, String)> {
+    if round_trip {
+        let value = match (read, write) {
+            (r, "0") => r.to_string(),
+            ("0", w) => w.to_string(),
+            (r, w) => format!("{r}+{w}"),
+        };
+        return vec![("round trip", value)];
+    }
+    vec![("read", read.to_string()), ("write", write.to_string())]
 }
 
 impl StoreKind {

@@ -62,7 +62,7 @@ impl Monitor {
                 read_delay: format_duration(cfg.read_delay),
                 write_delay: format_duration(cfg.write_delay),
                 jitter: cfg.jitter,
-                round_trip: cfg.store.is_database() && cfg.lock == crate::config::LockMode::Atomic,
+                round_trip: crate::config::delays_are_round_trip(cfg.store, cfg.lock),
                 commits: cfg.commits_not_locks(),
                 mutex: cfg.takes_mutex(),
                 seed: cfg.seed,
@@ -336,6 +336,7 @@ pub(crate) fn state_of(op: Op) -> BuyerState {
         Op::SoldOut => BuyerState::SoldOut,
         Op::Exited => BuyerState::Exited,
         Op::Crashed => BuyerState::Crashed,
+        Op::Sent => BuyerState::InFlight,
     }
 }
 

@@ -77,6 +77,7 @@ pub(crate) fn op_name(op: Op) -> &'static str {
         Op::Exited => "exited",
         Op::Crashed => "crashed",
         Op::Retried => "retried",
+        Op::Sent => "sent",
     }
 }
 

@@ -42,6 +42,9 @@ pub enum Op {
     /// The database refused a serializable transaction; rolled back to try
     /// again: value = the count it had read.
     Retried = 14,
+    /// Sent its one conditional `UPDATE` (a database's `atomic`) and waits
+    /// out its round trip before the database runs it.
+    Sent = 15,
 }
 
 impl Op {
@@ -50,7 +53,7 @@ impl Op {
         use Op::*;
         [
             NotStarted, Search, LockWait, Locked, Read, Writing, Wrote, Unlocked, Bought, SoldOut,
-            TornRead, CasRetry, Exited, Crashed, Retried,
+            TornRead, CasRetry, Exited, Crashed, Retried, Sent,
         ]
         .get(n as usize)
         .copied()
@@ -74,6 +77,7 @@ impl Op {
             Op::CasRetry => "lost a compare-and-swap at",
             Op::Exited => "exited",
             Op::Crashed => "crashed",
+            Op::Sent => "sent its conditional update",
             Op::Retried => {
                 "was refused by the database (serialization failure) and retries, having read"
             }
@@ -134,7 +138,7 @@ mod tests {
 
     #[test]
     fn every_op_round_trips_through_its_number() {
-        for n in 0..=14u8 {
+        for n in 0..=15u8 {
             assert_eq!(Op::from_u8(n) as u8, n);
         }
         assert_eq!(Op::from_u8(200), Op::NotStarted);

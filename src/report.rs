@@ -587,15 +587,22 @@ impl SaleReport {
         )?;
         writeln!(
             out,
-            "  delays        {}search {}, read {}, write {}{}",
+            "  delays        {}search {}, {}{}",
             if self.start_delay.is_zero() {
                 String::new()
             } else {
                 format!("start {}, ", format_duration(self.start_delay))
             },
             format_duration(self.search_delay),
-            format_duration(self.read_delay),
-            format_duration(self.write_delay),
+            crate::config::delay_names(
+                crate::config::delays_are_round_trip(self.store, self.lock),
+                &format_duration(self.read_delay),
+                &format_duration(self.write_delay),
+            )
+            .into_iter()
+            .map(|(label, d)| format!("{label} {d}"))
+            .collect::<Vec<_>>()
+            .join(", "),
             if self.jitter { ", jittered" } else { "" }
         )?;
         // Shouted when the numbers are wrong, so it stands out in a
@@ -727,7 +734,11 @@ impl SaleReport {
             )?,
             None => writeln!(out, "  elapsed       {:.1} ms", self.elapsed_ms)?,
         }
-        writeln!(out, "  lock wait     {:.1} ms in total", self.lock_wait_ms)?;
+        // Settings that take no lock up front wait for none: their buyers
+        // wait inside the database, for a row, which no lock wait measures.
+        if !crate::config::commits_not_locks(self.store, self.lock) {
+            writeln!(out, "  lock wait     {:.1} ms in total", self.lock_wait_ms)?;
+        }
         // Equal losses (one stale write erasing several of one buyer's
         // sales) make one sentence, so the three shown are three stories.
         let sentences = postmortem::sentences(&self.lost);

@@ -279,7 +279,8 @@ pub(crate) fn waiting_text(step: crate::step::Step, holder: usize) -> String {
         crate::step::Step::Lock => format!("waits for the lock held by buyer {}", holder + 1),
         step => format!(
             "<waiting> its {} would wait for the row buyer {} wrote and has not committed",
-            step.name(),
+            // Only a database's rows are waited for.
+            step.database_name(),
             holder + 1
         ),
     }

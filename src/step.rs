@@ -108,6 +108,15 @@ impl Step {
         }
     }
 
+    /// The step's word in a database sale: its C is one conditional
+    /// `UPDATE`, not a compare-and-swap.
+    pub fn database_name(self) -> &'static str {
+        match self {
+            Step::Cas => "update",
+            step => step.name(),
+        }
+    }
+
     fn touch(self) -> Touch {
         match self {
             Step::Search | Step::Read => Touch::ReadsCount,

@@ -1213,16 +1213,12 @@ impl Run<'_> {
             person.tell(said);
         }
         let moment = self.moment();
-        // A database's atomic and serializable take no lock up front: their
-        // last step is a commit, not an unlock.
-        let commits = self.cfg.commits_not_locks();
         let serializable = self.cfg.lock == LockMode::Serializable;
         let buyers = (0..self.buyers.len())
             .map(|id| {
                 let now = moment.as_ref().map_or(BuyerNow::Running, |m| m.buyers[id]);
                 let next = match now {
-                    BuyerNow::Parked(Step::Unlock) if commits => "commit".to_string(),
-                    BuyerNow::Parked(step) => step.name().to_string(),
+                    BuyerNow::Parked(step) => self.cfg.step_name(step).to_string(),
                     BuyerNow::Blocked { step, holder } => {
                         crate::scheduler::waiting_text(step, holder)
                     }

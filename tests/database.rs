@@ -204,7 +204,7 @@ fn database_sqlite_a_schedule_makes_the_race_and_the_retry() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("buyer 2 <waiting> its compare-and-swap would wait for the row buyer 1"),
+        err.contains("buyer 2 <waiting> its update would wait for the row buyer 1"),
         "{err}"
     );
     let v = sale(
@@ -248,6 +248,70 @@ fn database_sqlite_the_last_progress_line_agrees_with_the_summary() {
     assert!(text.contains("  remaining     4\n"), "{text}");
     // The summary names the run, as `ticketlab sales` lists it.
     assert!(text.contains("\n  run           "), "{text}");
+}
+
+#[test]
+fn database_sqlite_atomic_summary_names_one_round_trip_and_no_lock_wait() {
+    // The conditional UPDATE reads nothing first: the summary must not
+    // speak of a read the buyers never made.
+    let out = ticketlab()
+        .args(["sell", "--store", "sqlite", "-w", "2", "-t", "2"])
+        .args(["--lock", "atomic", "--read-delay", "3ms", "--view", "quiet"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("  delays        search 0, round trip 3ms\n"),
+        "{text}"
+    );
+    // Nor of a lock it never took.
+    assert!(!text.contains("lock wait"), "{text}");
+    // Any other lock reads, then writes.
+    let out = ticketlab()
+        .args(["sell", "--store", "sqlite", "-w", "2", "-t", "2"])
+        .args(["--lock", "buy", "--read-delay", "3ms", "--view", "quiet"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("  delays        search 0, read 3ms, write 0\n"),
+        "{text}"
+    );
+    assert!(text.contains("  lock wait     "), "{text}");
+}
+
+#[test]
+fn database_sqlite_atomic_buyers_are_seen_sending_their_update_not_searching() {
+    // The round trip follows the search: the buyer is shown with its
+    // statement in flight, and then the database's answer.
+    let v = sale(
+        "sqlite",
+        None,
+        &[
+            "-w",
+            "2",
+            "-t",
+            "1",
+            "--lock",
+            "atomic",
+            "--read-delay",
+            "2ms",
+            "--trace",
+        ],
+    );
+    let events = v["events"].as_array().expect("an events array");
+    for buyer in 0..2 {
+        let ops: Vec<&str> = events
+            .iter()
+            .filter(|e| e["buyer"] == buyer)
+            .map(|e| e["op"].as_str().unwrap())
+            .collect();
+        let sent = ops.iter().position(|&op| op == "sent");
+        let sent = sent.unwrap_or_else(|| panic!("buyer {buyer}: {ops:?}"));
+        assert_eq!(ops[sent - 1], "search", "{ops:?}");
+        assert!(matches!(ops[sent + 1], "wrote" | "sold_out"), "{ops:?}");
+    }
 }
 
 /// A buyer killed after its `UPDATE` and its purchase's `INSERT`, before

@@ -188,7 +188,13 @@ impl Buyer<'_> {
         read_delay: Duration,
         write_delay: Duration,
     ) -> Result<Outcome, BuyerError> {
-        // The request's way there and the answer's way back.
+        // The request's way there and the answer's way back. Shown as the
+        // statement in flight (only when it lasts long enough to see), not
+        // as the search it follows.
+        if !(read_delay.is_zero() && write_delay.is_zero()) {
+            let seen = self.slot.value.load(Ordering::Relaxed);
+            self.record(Op::Sent, seen);
+        }
         self.sleep(read_delay);
         self.sleep(write_delay);
         self.gate(Step::Cas);

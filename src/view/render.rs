@@ -18,7 +18,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Gauge, Paragraph, Widget};
 
-use super::state::{BuyerCell, BuyerState, Settings, Snapshot, Stepper, holder_text};
+use super::state::{BuyerCell, BuyerState, Settings, Snapshot, Stepper, UNCOMMITTED, holder_text};
 
 /// Rows of the band holding the remaining count and the counters.
 const BAND_ROWS: u16 = 5;
@@ -52,10 +52,11 @@ const SEP: &str = "  ";
 const NO_DELAYS: &str = "no delays: +/- idle";
 
 /// Every state, in the order the legend lists them.
-const STATES: [BuyerState; 10] = [
+const STATES: [BuyerState; 11] = [
     BuyerState::NotStarted,
     BuyerState::Searching,
     BuyerState::Reading,
+    BuyerState::InFlight,
     BuyerState::WaitingLock,
     BuyerState::HoldingLock,
     BuyerState::Writing,
@@ -361,22 +362,10 @@ fn header_lines(snap: &Snapshot, width: u16) -> Vec<Line<'static>> {
 /// database's `atomic` nothing is read before the one statement: both
 /// delays are its round trip, spent before it runs, and say so.
 fn delay_pairs(s: &Settings, all: bool) -> Vec<Vec<Span<'static>>> {
-    if s.round_trip {
-        let value = match (s.read_delay.as_str(), s.write_delay.as_str()) {
-            (r, "0") => r.to_string(),
-            ("0", w) => w.to_string(),
-            (r, w) => format!("{r}+{w}"),
-        };
-        return if all || value != "0" {
-            vec![pair("round trip", clean(&value))]
-        } else {
-            Vec::new()
-        };
-    }
-    [("read", &s.read_delay), ("write", &s.write_delay)]
+    crate::config::delay_names(s.round_trip, &s.read_delay, &s.write_delay)
         .into_iter()
         .filter(|(_, d)| all || d.as_str() != "0")
-        .map(|(label, d)| pair(label, clean(d)))
+        .map(|(label, d)| pair(label, clean(&d)))
         .collect()
 }
 
@@ -433,16 +422,16 @@ fn render_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
         ("lock:", "purchases/s")
     };
     let mut contention = format!(
-        "{lock} {}{SEP}{}",
-        holder_text(snap.holder),
+        "{}{SEP}{}",
+        holder_item(snap, lock),
         contention_text(snap, narrow)
     );
     // Other runs' purchases make the line longer: short words before a
     // figure is cut off.
     if contention.chars().count() > usize::from(right.width) {
         contention = format!(
-            "lock {}{SEP}{}",
-            holder_text(snap.holder),
+            "{}{SEP}{}",
+            holder_item(snap, "lock"),
             contention_text(snap, true)
         );
     }
@@ -697,8 +686,8 @@ fn render_big_band(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     }
 
     let mut first = vec![Span::raw(format!(
-        "lock: {}{SEP}{}",
-        holder_text(snap.holder),
+        "{}{SEP}{}",
+        holder_item(snap, "lock:"),
         contention_text(snap, false)
     ))];
     if let Some(torn) = torn_text(snap, false) {
@@ -861,7 +850,15 @@ fn render_grid(snap: &Snapshot, plan: &Plan, buf: &mut Buffer) {
     let mut lines: Vec<Line> = snap.buyers[..shown]
         .chunks(per_row)
         .enumerate()
-        .map(|(row, cells)| grid_line(row * per_row, cells, snap.holder, format))
+        .map(|(row, cells)| {
+            grid_line(
+                row * per_row,
+                cells,
+                snap.holder,
+                snap.settings.commits,
+                format,
+            )
+        })
         .collect();
     if let Some(more) = more {
         if lines.len() < rows {
@@ -878,6 +875,7 @@ fn grid_line(
     first: usize,
     cells: &[BuyerCell],
     holder: Option<usize>,
+    commits: bool,
     format: GridFormat,
 ) -> Line<'static> {
     let mut spans = Vec::new();
@@ -892,7 +890,7 @@ fn grid_line(
     let marks: Vec<(char, Style)> = cells
         .iter()
         .enumerate()
-        .map(|(i, cell)| cell_mark(cell, holder == Some(first + i)))
+        .map(|(i, cell)| cell_mark(cell, holder == Some(first + i), commits))
         .collect();
     // One span per run of equal marks keeps 1000 buyers cheap to draw.
     for run in marks.chunk_by(|a, b| a == b) {
@@ -911,14 +909,28 @@ fn grid_line(
 /// the race made visible, and lasts only a moment. Then the lock: the
 /// holder is marked for as long as it holds it, whatever step it is at
 /// inside (reading, writing), since that is what a room watches for.
-fn cell_mark(cell: &BuyerCell, holds: bool) -> (char, Style) {
+fn cell_mark(cell: &BuyerCell, holds: bool, commits: bool) -> (char, Style) {
     if cell.lost_sale {
         (LOST_GLYPH, alarm().add_modifier(Modifier::REVERSED))
     } else if holds {
-        let s = BuyerState::HoldingLock;
-        (glyph(s), state_style(s).add_modifier(Modifier::REVERSED))
+        let style = state_style(BuyerState::HoldingLock);
+        (
+            holder_mark(commits).0,
+            style.add_modifier(Modifier::REVERSED),
+        )
     } else {
         (glyph(cell.state), state_style(cell.state))
+    }
+}
+
+/// The holder's glyph and its legend's words: the lock's `L`, or, where
+/// no lock is taken (`Settings::commits`), `U` for the uncommitted write.
+fn holder_mark(commits: bool) -> (char, &'static str) {
+    if commits {
+        ('U', UNCOMMITTED)
+    } else {
+        let s = BuyerState::HoldingLock;
+        (glyph(s), state_label(s))
     }
 }
 
@@ -931,6 +943,7 @@ pub(crate) const fn glyph(state: BuyerState) -> char {
         BuyerState::NotStarted => '·',
         BuyerState::Searching => 's',
         BuyerState::Reading => 'r',
+        BuyerState::InFlight => '>',
         // Not `w`: waiting and writing must differ by more than case.
         BuyerState::WaitingLock => '~',
         BuyerState::HoldingLock => 'L',
@@ -948,6 +961,7 @@ fn state_style(state: BuyerState) -> Style {
         BuyerState::NotStarted | BuyerState::Exited => style.fg(Color::DarkGray),
         BuyerState::Searching => style.fg(Color::Blue),
         BuyerState::Reading => style.fg(Color::Cyan),
+        BuyerState::InFlight => style.fg(Color::LightBlue),
         BuyerState::WaitingLock => style.fg(Color::Yellow),
         BuyerState::HoldingLock => style.fg(Color::Magenta).add_modifier(Modifier::BOLD),
         BuyerState::Writing => style.fg(Color::LightMagenta),
@@ -963,6 +977,7 @@ fn state_label(state: BuyerState) -> &'static str {
         BuyerState::NotStarted => "not started",
         BuyerState::Searching => "searching",
         BuyerState::Reading => "reading",
+        BuyerState::InFlight => "update in flight",
         BuyerState::WaitingLock => "waiting",
         BuyerState::HoldingLock => "holds lock",
         BuyerState::Writing => "writing",
@@ -980,10 +995,17 @@ fn legend_lines(snap: &Snapshot, width: u16, max_rows: usize) -> Vec<Line<'stati
         STATES
             .into_iter()
             .filter(|s| keep(*s))
+            // Only a database's `atomic` sends its statement on a round
+            // trip of its own.
+            .filter(|s| *s != BuyerState::InFlight || snap.settings.round_trip)
             .map(|s| {
+                let (g, label) = match s {
+                    BuyerState::HoldingLock => holder_mark(snap.settings.commits),
+                    s => (glyph(s), state_label(s)),
+                };
                 vec![
-                    Span::styled(glyph(s).to_string(), state_style(s)),
-                    Span::raw(format!(" {}", state_label(s))),
+                    Span::styled(g.to_string(), state_style(s)),
+                    Span::raw(format!(" {label}")),
                 ]
             })
             .collect()
@@ -1007,7 +1029,10 @@ fn legend_lines(snap: &Snapshot, width: u16, max_rows: usize) -> Vec<Line<'stati
     if all.len() <= max_rows {
         return all;
     }
-    let mut shown = items(&|s| snap.buyers.iter().any(|b| b.state == s));
+    let mut shown = items(&|s| {
+        snap.buyers.iter().any(|b| b.state == s)
+            || (s == BuyerState::HoldingLock && snap.holder.is_some())
+    });
     if snap.buyers.iter().any(|b| b.lost_sale) {
         shown.push(lost());
     }
@@ -1332,6 +1357,7 @@ fn step_gloss(step: &str) -> Option<&'static str> {
         "compare-and-swap" => "writes copy − 1 if count = copy",
         "unlock" => "releases the lock",
         "commit" => "ends its transaction",
+        "update" => "count − 1 if count > 0",
         "request" => "asks the seller",
         "reply" => "reads the seller's answer",
         _ => return None,
@@ -1525,10 +1551,21 @@ fn packed_row(r: &BuyerRow) -> Line<'static> {
 }
 
 /// "waits for buyer 1's lock" for the engine's longer sentence, which
-/// narrow screens cannot fit beside the other cells.
+/// narrow screens cannot fit beside the other cells; "<waiting> its update
+/// would wait for buyer 1's uncommitted write" for a wait on a database's
+/// row.
 fn short_wait(next: &str) -> String {
-    match next.strip_prefix("waits for the lock held by buyer ") {
-        Some(holder) => format!("waits for buyer {holder}'s lock"),
+    if let Some(holder) = next.strip_prefix("waits for the lock held by buyer ") {
+        return format!("waits for buyer {holder}'s lock");
+    }
+    let row = next
+        .strip_prefix("<waiting> its ")
+        .and_then(|rest| rest.strip_suffix(" wrote and has not committed"))
+        .and_then(|rest| rest.split_once(" would wait for the row buyer "));
+    match row {
+        Some((step, holder)) => {
+            format!("<waiting> its {step} would wait for buyer {holder}'s {UNCOMMITTED}")
+        }
         None => next.to_string(),
     }
 }
@@ -1582,7 +1619,7 @@ fn shared_items(snap: &Snapshot, st: &Stepper) -> Vec<Vec<Span<'static>>> {
     ];
     let lock = match st.holder {
         Some(h) if snap.settings.commits => vec![
-            Span::styled("uncommitted write by ", label),
+            Span::styled(format!("{UNCOMMITTED} by "), label),
             Span::styled(
                 format!("buyer {}", h + 1),
                 state_style(BuyerState::HoldingLock),
@@ -1848,10 +1885,7 @@ fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
         .unwrap_or_else(|_| unreachable!("race_spans returns three spans"));
     items.push(vec![oversold]);
     items.push(vec![lost]);
-    items.push(vec![Span::raw(format!(
-        "lock {}",
-        holder_text(snap.holder)
-    ))]);
+    items.push(vec![Span::raw(holder_item(snap, "lock"))]);
     items.push(vec![Span::raw(contention_text(snap, false))]);
     if snap.stopped {
         items.insert(
@@ -1868,6 +1902,14 @@ fn compact_items(snap: &Snapshot) -> Vec<Vec<Span<'static>>> {
 }
 
 // --------------------------------------------------------------- helpers
+
+fn holder_item(snap: &Snapshot, lock_label: &str) -> String {
+    crate::view::state::holder_item(
+        snap.settings.commits,
+        lock_label,
+        snap.holder.map(|h| holder_text(Some(h))),
+    )
+}
 
 /// What contention costs, in the waiting count's place: under --lock
 /// atomic nobody waits for a lock, and the cost is the swaps that lost.
@@ -2474,6 +2516,49 @@ q quit  p pause  + slower  - faster  sale finished
     }
 
     #[test]
+    fn a_database_atomic_grid_shows_the_update_in_flight_and_the_uncommitted_write() {
+        // No lock is taken: buyer 2's write is uncommitted, buyer 3's
+        // conditional update is on its way. Neither is a search or a lock.
+        let mut snap = snapshot(3, 5, 1, 4);
+        snap.settings.store = "sqlite".to_string();
+        snap.settings.lock = "atomic".to_string();
+        snap.settings.round_trip = true;
+        snap.settings.commits = true;
+        snap.settings.mutex = false;
+        snap.finished = false;
+        snap.buyers[1].state = BuyerState::Writing;
+        snap.buyers[2].state = BuyerState::InFlight;
+        snap.holder = Some(1);
+        for (w, h) in [(80, 24), (120, 40)] {
+            let text = text_of(&render_to(&snap, w, h));
+            for want in [
+                "> update in flight",
+                "U uncommitted write",
+                "uncommitted write: buyer 2",
+            ] {
+                assert!(text.contains(want), "{want:?} at {w}x{h}:\n{text}");
+            }
+            assert!(!text.contains("holds lock"), "{text}");
+            assert!(!text.contains("lock: "), "{text}");
+        }
+        let compact = text_of(&render_to(&snap, 36, 8));
+        assert!(compact.contains("uncommitted write buyer 2"), "{compact}");
+        snap.holder = None;
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(text.contains("uncommitted write: none"), "{text}");
+        // Every other sale keeps its lock, and no legend entry for a round
+        // trip it does not make.
+        snap.settings.round_trip = false;
+        snap.settings.commits = false;
+        snap.buyers[2].state = BuyerState::Searching;
+        snap.holder = Some(1);
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(text.contains("L holds lock"), "{text}");
+        assert!(text.contains("lock: buyer 2"), "{text}");
+        assert!(!text.contains("in flight"), "{text}");
+    }
+
+    #[test]
     fn header_shows_settings_factor_and_pause() {
         let mut snap = snapshot(50, 5, 5, 0);
         snap.paused = true;
@@ -2725,6 +2810,33 @@ q quit  p pause  + slower  - faster  sale finished
         assert!(!text.contains("lock held"), "{text}");
         assert!(!text.contains("holds the lock"), "{text}");
         assert!(!text.contains("releases the lock"), "{text}");
+    }
+
+    #[test]
+    fn a_wait_for_a_row_reads_whole_at_80_columns() {
+        // The engine's sentence does not fit beside the other cells at 80
+        // columns: it is said shortly, never cut off.
+        let mut snap = stepping();
+        snap.settings.store = "sqlite".to_string();
+        snap.settings.lock = "atomic".to_string();
+        snap.settings.mutex = false;
+        snap.settings.commits = true;
+        let st = stepper_of(&mut snap);
+        st.buyers = vec![
+            cell("commit", true, Some(1)),
+            cell(
+                "<waiting> its update would wait for the row buyer 1 wrote and has not committed",
+                false,
+                Some(1),
+            ),
+        ];
+        st.holder = Some(0);
+        let text = text_of(&render_to(&snap, 80, 24));
+        assert!(
+            text.contains("<waiting> its update would wait for buyer 1's uncommitted write"),
+            "{text}"
+        );
+        assert!(!text.contains("the row buyer 1"), "{text}");
     }
 
     fn stepper_of(snap: &mut Snapshot) -> &mut Stepper {

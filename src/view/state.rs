@@ -12,6 +12,9 @@ pub(crate) enum BuyerState {
     Searching,
     /// Reading the ticket count.
     Reading,
+    /// Its one statement is on its way (a database's `atomic`: the
+    /// conditional `UPDATE`'s round trip).
+    InFlight,
     /// Blocked on the lock.
     WaitingLock,
     /// Inside the critical section.
@@ -216,16 +219,20 @@ impl Snapshot {
             (None, _) => "?".to_string(),
         };
         format!(
-            "[{:>6.2}s] remaining {remaining}  sold {}  oversold {}  waiting {}  lock {}",
+            "[{:>6.2}s] remaining {remaining}  sold {}  oversold {}  waiting {}  {}",
             self.elapsed.as_secs_f64(),
             self.sold,
             self.oversold,
             self.waiting,
-            match (self.holder, self.holder_pid) {
-                (Some(b), Some(pid)) =>
-                    format!("buyer {} (pid {pid})", crate::protocol::BuyerNo(b)),
-                (holder, _) => holder_text(holder),
-            },
+            holder_item(
+                self.settings.commits,
+                "lock",
+                match (self.holder, self.holder_pid) {
+                    (Some(b), Some(pid)) =>
+                        Some(format!("buyer {} (pid {pid})", crate::protocol::BuyerNo(b))),
+                    (holder, _) => holder.map(|h| holder_text(Some(h))),
+                },
+            ),
         ) + &self
             .retries
             .map_or(String::new(), |n| format!("  retries {n}"))
@@ -257,6 +264,23 @@ pub(crate) fn waits_text(waits: &[(usize, Option<usize>)]) -> Option<String> {
 }
 
 /// "buyer N" or "free", shared by the plain line and the screen.
+/// What step mode and the views call the buyer marked as holding under a
+/// database's `atomic` and `serializable` (`Settings::commits`), which
+/// take no lock up front: its write is not committed yet.
+pub(crate) const UNCOMMITTED: &str = "uncommitted write";
+
+/// Who holds the lock (`who`, as the caller names the holder), after
+/// `lock_label` (`lock` or `lock:`); where no lock is taken (`commits`),
+/// whose write is uncommitted.
+pub(crate) fn holder_item(commits: bool, lock_label: &str, who: Option<String>) -> String {
+    if commits {
+        let colon = if lock_label.ends_with(':') { ":" } else { "" };
+        format!("{UNCOMMITTED}{colon} {}", who.as_deref().unwrap_or("none"))
+    } else {
+        format!("{lock_label} {}", who.as_deref().unwrap_or("free"))
+    }
+}
+
 pub(crate) fn holder_text(holder: Option<usize>) -> String {
     match holder {
         Some(b) => format!("buyer {}", crate::protocol::BuyerNo(b)),
