@@ -613,11 +613,20 @@ impl SaleReport {
             Verdict::CountWrong => "COUNT WRONG".to_string(),
             Verdict::Stopped => "stopped".to_string(),
         };
-        writeln!(
-            out,
-            "  sold          {} of {}   {verdict}",
-            self.sold, self.tickets
-        )?;
+        match &self.database {
+            // A shared sale's verdict judges every run's purchases in this
+            // run's stretch, so the line says whose they were.
+            Some(db) if db.joined || db.runs > 1 => writeln!(
+                out,
+                "  sold          {} by this run + {} by other runs, of {}   {verdict}",
+                self.sold, db.purchases_by_others, self.tickets
+            )?,
+            _ => writeln!(
+                out,
+                "  sold          {} of {}   {verdict}",
+                self.sold, self.tickets
+            )?,
+        }
         match self.remaining {
             Some(r) => writeln!(out, "  remaining     {r}")?,
             None if self.store_corrupt => writeln!(
@@ -756,6 +765,22 @@ impl SaleReport {
                 out,
                 "        … and {} more ({where_named})",
                 self.lost.len() - named
+            )?;
+        }
+        // Lost updates that other runs' buyers took part in leave no trace
+        // in this run's: say so rather than leave the count unexplained.
+        let unnamed = self
+            .lost_updates
+            .map_or(0, |n| (n as usize).saturating_sub(self.lost.len()));
+        if unnamed > 0
+            && self
+                .database
+                .as_ref()
+                .is_some_and(|db| db.joined || db.runs > 1)
+        {
+            writeln!(
+                out,
+                "        … and {unnamed} with other runs' buyers (this run sees only its own)"
             )?;
         }
         if self.trace_overflow > 0 {

@@ -653,6 +653,13 @@ fn postgres_three_runs_share_a_sale() {
     assert!(plain.contains("other runs"), "{plain}");
     assert!(plain.contains("this run recorded 3 purchases"), "{plain}");
     assert!(!plain.contains("vanished"), "{plain}");
+    // Its sold line says whose the purchases it judges were (how many of
+    // the others' fell in its stretch depends on when it started).
+    assert!(plain.contains("sold          3 by this run + "), "{plain}");
+    assert!(
+        plain.contains(" by other runs, of 2   OVERSOLD by "),
+        "{plain}"
+    );
     let (runs, plain, atomic) = three_runs(&url, "atomic");
     assert_eq!(atomic["sold"], 2, "{atomic}");
     assert_eq!(atomic["remaining"], 0, "{atomic}");
