@@ -555,7 +555,7 @@ fn remove_stale_segment(path: &Path, meta: &Metadata, _me: u32) -> bool {
 /// a run makes it: named `ticketlab-<pid>-<nonce>`, a real directory of
 /// ours with mode 0700, holding nothing but what that store keeps there:
 /// the file store's `store.json` that is a ticket store, `{"count": N}`
-/// (`StoreFile::temporary`), or the SQLite store's `sale.sqlite` that is a
+/// (`StoreFile::temporary`), or empty (a run killed mid-rewrite), or the SQLite store's `sale.sqlite` that is a
 /// SQLite database (or still empty), with only its own journal files
 /// beside it (`TempDatabase`). A name can be planted by anyone and a
 /// directory made by hand, so each of these must hold; anything else (an
@@ -594,7 +594,9 @@ fn remove_stale_store_dir(dir: &Path, meta: &Metadata, me: u32) -> bool {
 }
 
 /// Whether `store` is the file store's temporary store: a regular file of
-/// ours, short enough to be a store, that reads as one.
+/// ours, short enough to be a store, that reads as one or is empty: a run
+/// killed whole (its buyers with it) between a buyer's truncate and its
+/// write leaves it so, and an empty file holds nobody's data.
 fn is_stale_file_store(store: &Path, me: u32) -> bool {
     use crate::store::file::{MAX_STORE_BYTES, is_store_text};
     // No link followed, no FIFO waited on; then the open file itself must
@@ -608,7 +610,7 @@ fn is_stale_file_store(store: &Path, me: u32) -> bool {
     small_and_ours
         && matches!(
             files::read_capped(&mut file, MAX_STORE_BYTES),
-            Ok(Some(bytes)) if is_store_text(&bytes)
+            Ok(Some(bytes)) if bytes.is_empty() || is_store_text(&bytes)
         )
 }
 

@@ -438,6 +438,8 @@ fn files_the_stale_sweep_removes_only_our_dead_runs_files() {
     let ours = shm.join(name(99_999_901));
     std::fs::write(&ours, &segment).unwrap();
     let ours_dir = store_dir(name(99_999_902), 0o700, Some(store));
+    // A run killed whole mid-rewrite leaves its store empty.
+    let emptied_dir = store_dir(name(99_999_915), 0o700, Some(""));
 
     // Kept:
     let no_magic = shm.join(name(99_999_904));
@@ -468,6 +470,7 @@ fn files_the_stale_sweep_removes_only_our_dead_runs_files() {
     let files = [&ours, &no_magic, &fifo, &link, &theirs, &dir_link];
     let dirs = [
         &ours_dir,
+        &emptied_dir,
         &busy_dir,
         &empty_dir,
         &notes_dir,
@@ -505,6 +508,7 @@ fn files_the_stale_sweep_removes_only_our_dead_runs_files() {
         (&theirs, chowned),
         (&dir_link, true),
         (&ours_dir, false),
+        (&emptied_dir, false),
         (&busy_dir, true),
         (&empty_dir, true),
         (&notes_dir, true),
