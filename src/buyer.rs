@@ -89,6 +89,22 @@ pub(crate) struct Buyer<'a> {
     epoch: Instant,
 }
 
+/// Appends one entry to a buyer's trace (if it records one).
+#[inline(never)]
+fn append_to_trace(slot: &Slot, trace: &[TraceEntry], t_ns: u64, op: u8, value: i64) {
+    if trace.is_empty() {
+        return;
+    }
+    let n = slot.trace_len.load(Ordering::Relaxed);
+    if let Some(entry) = trace.get(n as usize) {
+        entry.t_ns.store(t_ns, Ordering::Relaxed);
+        entry
+            .word
+            .store(TraceEntry::pack(op, value), Ordering::Relaxed);
+    }
+    slot.trace_len.store(n + 1, Ordering::Release);
+}
+
 impl<'a> Buyer<'a> {
     /// A buyer for slot `id`; `epoch` is the parent's clock origin, shared
     /// through fork, so every trace timestamp is comparable.
@@ -128,6 +144,7 @@ impl<'a> Buyer<'a> {
     /// Runs the buyer to the end and returns its exit code.
     pub(crate) fn run(mut self) -> i32 {
         self.slot.pid.store(self.pid, Ordering::Relaxed);
+        self.watch_busy();
         self.wait_for_start();
         // Starting a process costs time before it can do anything: all
         // buyers pay it at once when they start together, one after another
@@ -837,16 +854,8 @@ impl<'a> Buyer<'a> {
         }
     }
 
-    #[inline(never)]
     fn append_trace(&self, op: u8, value: i64) {
-        let n = self.slot.trace_len.load(Ordering::Relaxed);
-        if let Some(entry) = self.trace.get(n as usize) {
-            entry.t_ns.store(self.now_ns(), Ordering::Relaxed);
-            entry
-                .word
-                .store(TraceEntry::pack(op, value), Ordering::Relaxed);
-        }
-        self.slot.trace_len.store(n + 1, Ordering::Release);
+        append_to_trace(self.slot, self.trace, self.now_ns(), op, value);
     }
 
     #[inline(always)]

@@ -506,10 +506,14 @@ pub enum ConfigError {
         "--lock robust needs --store shm: a database rolls back a dead buyer's transaction itself (use buy)"
     )]
     RobustWithDatabase,
-    /// Exploring runs each schedule on a fresh segment; a database sale is
-    /// no such small, fresh thing.
+    /// Exploring runs one schedule per class of schedules that differ only
+    /// by commuting steps (`Step::commutes_with`). That relation is the
+    /// segment's, where a write is seen as it is made; in a database it is
+    /// seen at its `COMMIT`, a U step that would wrongly commute with
+    /// another buyer's read, and interleavings that end differently would
+    /// be counted as one.
     #[error(
-        "explore needs --store shm, file, server or queue (step through a database sale with `ticketlab step`)"
+        "explore needs --store shm, file, server or queue: its reduction assumes a write is seen when made, a database's is seen only at COMMIT (step through a database sale with `ticketlab step`)"
     )]
     ExploreDatabase,
     /// The baseline without concurrency runs the buyers' own steps on shm or file.

@@ -105,7 +105,7 @@ impl Monitor {
             let op = Op::from_u8(slot.state.load(Ordering::Acquire) as u8);
             let bought = slot.bought.load(Ordering::Relaxed);
             sold += bought;
-            if op == Op::LockWait {
+            if matches!(op, Op::LockWait | Op::Busy) {
                 waiting += 1;
             }
             buyers.push(BuyerCell {
@@ -329,7 +329,8 @@ pub(crate) fn state_of(op: Op) -> BuyerState {
         Op::NotStarted => BuyerState::NotStarted,
         Op::Search | Op::Unlocked => BuyerState::Searching,
         Op::Read | Op::TornRead | Op::CasRetry | Op::Retried => BuyerState::Reading,
-        Op::LockWait => BuyerState::WaitingLock,
+        // SQLite's busy wait is a wait for its write lock: shown as waiting.
+        Op::LockWait | Op::Busy => BuyerState::WaitingLock,
         Op::Locked => BuyerState::HoldingLock,
         Op::Writing | Op::Wrote => BuyerState::Writing,
         Op::Bought => BuyerState::Bought,

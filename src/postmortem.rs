@@ -78,6 +78,7 @@ pub(crate) fn op_name(op: Op) -> &'static str {
         Op::Crashed => "crashed",
         Op::Retried => "retried",
         Op::Sent => "sent",
+        Op::Busy => "busy",
     }
 }
 

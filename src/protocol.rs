@@ -45,6 +45,9 @@ pub enum Op {
     /// Sent its one conditional `UPDATE` (a database's `atomic`) and waits
     /// out its round trip before the database runs it.
     Sent = 15,
+    /// SQLite answered busy: another connection holds the database's write
+    /// lock, and the buyer waits for it (its busy handler's backoff).
+    Busy = 16,
 }
 
 impl Op {
@@ -53,7 +56,7 @@ impl Op {
         use Op::*;
         [
             NotStarted, Search, LockWait, Locked, Read, Writing, Wrote, Unlocked, Bought, SoldOut,
-            TornRead, CasRetry, Exited, Crashed, Retried, Sent,
+            TornRead, CasRetry, Exited, Crashed, Retried, Sent, Busy,
         ]
         .get(n as usize)
         .copied()
@@ -78,6 +81,7 @@ impl Op {
             Op::Exited => "exited",
             Op::Crashed => "crashed",
             Op::Sent => "sent its conditional update",
+            Op::Busy => "waits for the database (busy: another buyer holds its write lock)",
             Op::Retried => {
                 "was refused by the database (serialization failure) and retries, having read"
             }
@@ -138,7 +142,7 @@ mod tests {
 
     #[test]
     fn every_op_round_trips_through_its_number() {
-        for n in 0..=15u8 {
+        for n in 0..=16u8 {
             assert_eq!(Op::from_u8(n) as u8, n);
         }
         assert_eq!(Op::from_u8(200), Op::NotStarted);

@@ -167,6 +167,9 @@ pub(crate) struct Slot {
     /// finish before ending it, so the file is whole and agrees with the
     /// sales (`docs/segment.md`, "Stopping a sale").
     pub committing: AtomicU32,
+    /// SQLite: statements that met another connection's write lock and
+    /// waited for it (each wait counted once, however many tries).
+    pub busy_waits: AtomicU32,
 }
 
 /// One recorded operation.

@@ -310,7 +310,13 @@ fn database_sqlite_atomic_buyers_are_seen_sending_their_update_not_searching() {
         let sent = ops.iter().position(|&op| op == "sent");
         let sent = sent.unwrap_or_else(|| panic!("buyer {buyer}: {ops:?}"));
         assert_eq!(ops[sent - 1], "search", "{ops:?}");
-        assert!(matches!(ops[sent + 1], "wrote" | "sold_out"), "{ops:?}");
+        // Its BEGIN IMMEDIATE may meet the other's write lock first.
+        let answer = if ops[sent + 1] == "busy" {
+            sent + 2
+        } else {
+            sent + 1
+        };
+        assert!(matches!(ops[answer], "wrote" | "sold_out"), "{ops:?}");
     }
 }
 
@@ -940,4 +946,70 @@ fn postgres_the_live_view_names_whom_a_waiting_buyer_waits_for() {
             assert_ne!(w, h, "{text}");
         }
     }
+}
+
+#[test]
+fn database_sqlite_a_busy_wait_is_a_step_of_its_own() {
+    // Under `buy` the first buyer's BEGIN IMMEDIATE holds SQLite's write
+    // lock through its one-second read delay: the other's BEGIN IMMEDIATE
+    // meets it and waits, seen as `busy` between asking for the lock and
+    // taking it, never as a search.
+    let v = sale(
+        "sqlite",
+        None,
+        &[
+            "-w",
+            "2",
+            "-t",
+            "2",
+            "--lock",
+            "buy",
+            "--read-delay",
+            "1s",
+            "--trace",
+        ],
+    );
+    assert_eq!(v["sold"], 2, "{v}");
+    assert_eq!(v["busy_waits"], 1, "{v}");
+    let events = v["events"].as_array().expect("an events array");
+    let ops = |buyer: usize| -> Vec<&str> {
+        events
+            .iter()
+            .filter(|e| e["buyer"] == buyer)
+            .map(|e| e["op"].as_str().unwrap())
+            .collect()
+    };
+    let waited: Vec<usize> = (0..2).filter(|&b| ops(b).contains(&"busy")).collect();
+    assert_eq!(waited.len(), 1, "{:?} {:?}", ops(0), ops(1));
+    let b = waited[0];
+    assert_eq!(v["per_worker"][b]["busy_waits"], 1, "{v}");
+    let ops = ops(b);
+    let busy = ops.iter().position(|&op| op == "busy").unwrap();
+    assert_eq!(&ops[busy - 1..=busy + 1], ["lock_wait", "busy", "locked"]);
+}
+
+#[test]
+fn database_sqlite_summary_counts_busy_waits_and_no_torn_reads() {
+    let out = ticketlab()
+        .args(["sell", "--store", "sqlite", "-w", "2", "-t", "2"])
+        .args(["--lock", "buy", "--view", "quiet"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("\n  busy waits    "), "{text}");
+    // No read of a database can tear.
+    assert!(!text.contains("torn reads"), "{text}");
+}
+
+#[test]
+fn database_explore_is_refused_in_one_line_that_says_why() {
+    let out = ticketlab()
+        .args(["explore", "--store", "sqlite", "-w", "2", "-t", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("seen only at COMMIT"), "{err}");
 }

@@ -7,15 +7,16 @@
 //! ignores the frames of an uncommitted transaction; PostgreSQL aborts the
 //! transaction of a closed connection and releases its row locks).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Buyer, BuyerError, Op, Outcome};
 use crate::config::LockMode;
 use crate::fault::FaultPoint;
 use crate::process;
+use crate::segment::{Slot, TraceEntry};
 use crate::step::Step;
-use crate::store::database::{DbError, Param};
+use crate::store::database::{DbError, Param, SQLITE_BUSY_TIMEOUT};
 use crate::store::sql;
 use crate::store::{StoreClient, StoreError};
 
@@ -32,13 +33,152 @@ enum Bind {
     Purchase(i64),
 }
 
+/// The first pause of a busy wait; each further try waits twice as long, up
+/// to [`BUSY_PAUSE_MAX`]: a short hold is waited out at once, a long one
+/// (a read delay under `buy`) is polled without spinning.
+const BUSY_PAUSE_MIN: Duration = Duration::from_micros(50);
+/// The longest pause between two tries of a busy statement.
+const BUSY_PAUSE_MAX: Duration = Duration::from_millis(2);
+
+/// Where a SQLite buyer's busy handler publishes its wait: the buyer's own
+/// slot and trace. SQLite calls the handler as a plain `fn` with no
+/// context, so it finds them through [`BUSY_WATCH`], set once per buyer
+/// process, after its fork.
+struct BusyWatch {
+    slot: *const Slot,
+    trace: *const TraceEntry,
+    trace_len: usize,
+    epoch: Instant,
+    /// When the wait now going on began, in ns since `epoch`.
+    since_ns: AtomicU64,
+    /// The slot's state before the wait, put back once the statement ran
+    /// (the trace keeps the `busy` event).
+    before: AtomicU32,
+    /// Whether the statement now running waited.
+    waited: AtomicBool,
+}
+
+/// This process's [`BusyWatch`], or null before it is set (and in every
+/// process but a SQLite buyer).
+static BUSY_WATCH: AtomicPtr<BusyWatch> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The watch of this process, if it is a SQLite buyer.
+fn busy_watch() -> Option<&'static BusyWatch> {
+    // SAFETY: the pointer is null or a leaked `Box` (`watch_busy`), never
+    // freed, so a shared reference to it is valid for the process's life.
+    unsafe { BUSY_WATCH.load(Ordering::Acquire).as_ref() }
+}
+
+impl BusyWatch {
+    fn slot(&self) -> &Slot {
+        // SAFETY: `slot` points into the segment's mapping, which a buyer
+        // process never unmaps: it disowns the segment after fork, never
+        // drops it, and ends with `_exit` (`process::fork`). Every field of
+        // a slot is an atomic, so shared access from here is sound.
+        unsafe { &*self.slot }
+    }
+
+    fn trace(&self) -> &[TraceEntry] {
+        // SAFETY: as for `slot`: the buyer's trace area in the same mapping,
+        // `trace_len` entries of atomics.
+        unsafe { std::slice::from_raw_parts(self.trace, self.trace_len) }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+}
+
+/// SQLite's busy handler for a buyer's connection: another connection
+/// holds the write lock. On the first try the wait becomes a step of its
+/// own (`busy` in the trace, waiting in the slot); every try backs off a
+/// little longer, and after [`SQLITE_BUSY_TIMEOUT`] the statement fails as
+/// the busy timeout would have made it.
+fn on_busy(tries: i32) -> bool {
+    let Some(watch) = busy_watch() else {
+        // Not set up: wait as the timeout would, unseen.
+        std::thread::sleep(BUSY_PAUSE_MAX);
+        return tries < (SQLITE_BUSY_TIMEOUT.as_millis() / BUSY_PAUSE_MAX.as_millis()) as i32;
+    };
+    let slot = watch.slot();
+    let now = watch.now_ns();
+    if tries == 0 {
+        watch.since_ns.store(now, Ordering::Relaxed);
+        if !watch.waited.swap(true, Ordering::Relaxed) {
+            watch
+                .before
+                .store(slot.state.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        slot.busy_waits.fetch_add(1, Ordering::Relaxed);
+        let seen = slot.value.load(Ordering::Relaxed);
+        slot.state.store(Op::Busy as u32, Ordering::Release);
+        super::append_to_trace(slot, watch.trace(), now, Op::Busy as u8, seen);
+    }
+    let waited = Duration::from_nanos(now.saturating_sub(watch.since_ns.load(Ordering::Relaxed)));
+    if waited >= SQLITE_BUSY_TIMEOUT {
+        return false;
+    }
+    let pause = BUSY_PAUSE_MIN
+        .saturating_mul(1 << tries.clamp(0, 16))
+        .min(BUSY_PAUSE_MAX);
+    std::thread::sleep(pause);
+    true
+}
+
 /// The longest pause between two tries of a serializable transaction:
 /// short, but enough that two conflicting buyers do not meet again at once.
 const RETRY_PAUSE_MAX: Duration = Duration::from_micros(500);
 
 impl Buyer<'_> {
-    /// Runs one statement on this buyer's connection.
+    /// Makes this buyer's waits for SQLite's write lock seen: its
+    /// connection's busy handler publishes them to this buyer's slot and
+    /// trace. Once per process, right after the connection is opened.
+    pub(super) fn watch_busy(&self) {
+        let StoreClient::Database(db) = &self.store else {
+            return;
+        };
+        if db.conn.dialect() != sql::Dialect::Sqlite
+            || !BUSY_WATCH.load(Ordering::Relaxed).is_null()
+        {
+            return;
+        }
+        let watch = Box::new(BusyWatch {
+            slot: self.slot,
+            trace: self.trace.as_ptr(),
+            trace_len: self.trace.len(),
+            epoch: self.epoch,
+            since_ns: AtomicU64::new(0),
+            before: AtomicU32::new(0),
+            waited: AtomicBool::new(false),
+        });
+        BUSY_WATCH.store(Box::into_raw(watch), Ordering::Release);
+        if let Err(e) = db.conn.on_busy(on_busy) {
+            // Still correct without it: the busy timeout waits, unseen.
+            let line = format!("ticketlab: buyer {}: {e}\n", super::BuyerNo(self.id));
+            let _ = process::write_fd(2, line.as_bytes());
+        }
+    }
+
+    /// Runs one statement on this buyer's connection. If it waited for
+    /// SQLite's write lock, the slot shows the step it was at again (the
+    /// trace keeps the wait).
     fn sql(&mut self, statement: &'static str, bind: Bind) -> Result<Option<Vec<i64>>, DbError> {
+        let result = self.run_sql(statement, bind);
+        if let Some(watch) = busy_watch() {
+            if watch.waited.swap(false, Ordering::Relaxed) {
+                self.slot
+                    .state
+                    .store(watch.before.load(Ordering::Relaxed), Ordering::Release);
+            }
+        }
+        result
+    }
+
+    fn run_sql(
+        &mut self,
+        statement: &'static str,
+        bind: Bind,
+    ) -> Result<Option<Vec<i64>>, DbError> {
         let buyer = self.id as i64 + 1;
         let StoreClient::Database(db) = &mut self.store else {
             unreachable!("only database buyers run SQL")

@@ -168,7 +168,7 @@ enum Inner {
 
 /// How long a SQLite connection waits for another's write lock before it
 /// calls the database busy: far longer than any purchase holds it.
-const SQLITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const SQLITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// How long a PostgreSQL connection may take, unless the URL says.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -218,6 +218,17 @@ impl Conn {
             dialect: engine.dialect(),
             inner,
         })
+    }
+
+    /// On SQLite, lets `handler` wait out another connection's write lock
+    /// in place of the busy timeout: it is called with the number of tries
+    /// so far and says whether to try again. PostgreSQL has no such wait
+    /// (a blocked statement waits in the server), so nothing changes there.
+    pub(crate) fn on_busy(&self, handler: fn(i32) -> bool) -> Result<(), DbError> {
+        match &self.inner {
+            Inner::Sqlite(conn) => conn.busy_handler(Some(handler)).map_err(DbError::sqlite),
+            Inner::Postgres { .. } => Ok(()),
+        }
     }
 
     /// The engine's dialect.

@@ -934,6 +934,9 @@ fn holder_mark(commits: bool) -> (char, &'static str) {
     }
 }
 
+/// The waiting glyph's label on SQLite.
+const SQLITE_WAITING: &str = "waits for the database";
+
 /// The mark of a buyer whose sale a stale write just overwrote.
 pub(crate) const LOST_GLYPH: char = '✗';
 
@@ -1001,6 +1004,11 @@ fn legend_lines(snap: &Snapshot, width: u16, max_rows: usize) -> Vec<Line<'stati
             .map(|s| {
                 let (g, label) = match s {
                     BuyerState::HoldingLock => holder_mark(snap.settings.commits),
+                    // On SQLite every wait is for the database's write
+                    // lock: the lock step's, and a statement's busy wait.
+                    BuyerState::WaitingLock if snap.settings.store == "sqlite" => {
+                        (glyph(s), SQLITE_WAITING)
+                    }
                     s => (glyph(s), state_label(s)),
                 };
                 vec![
@@ -2487,6 +2495,20 @@ q quit  p pause  + slower  - faster  sale finished
         }
         snap.retries = None;
         assert!(!text_of(&render_to(&snap, 80, 24)).contains("retries"));
+    }
+
+    #[test]
+    fn a_sqlite_legend_says_waiting_is_for_the_database() {
+        // A busy wait shows as waiting: the legend names what is waited for.
+        let mut snap = snapshot(3, 5, 1, 4);
+        snap.buyers[1].state = BuyerState::WaitingLock;
+        snap.settings.store = "sqlite".to_string();
+        let text = text_of(&render_to(&snap, 120, 30));
+        assert!(text.contains("~ waits for the database"), "{text}");
+        snap.settings.store = "shm".to_string();
+        let text = text_of(&render_to(&snap, 120, 30));
+        assert!(!text.contains("waits for the database"), "{text}");
+        assert!(text.contains("~ waiting"), "{text}");
     }
 
     #[test]
