@@ -902,7 +902,7 @@ mod tests {
             torn_reads: 0,
             failed_swaps: 0,
             retries: 0,
-            busy_waits: 0,
+            busy_statements: 0,
             end,
         };
         report.per_worker = vec![buyer(WorkerEnd::Ok), buyer(end)];

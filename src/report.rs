@@ -28,7 +28,7 @@ pub struct WorkerReport {
     /// Serializable transactions the database refused and it tried again.
     pub retries: u64,
     /// SQLite: statements that waited for another buyer's write lock.
-    pub busy_waits: u64,
+    pub busy_statements: u64,
     /// How it ended.
     pub end: WorkerEnd,
 }
@@ -367,7 +367,7 @@ pub struct SaleReport {
     pub retries: u64,
     /// SQLite: statements that met another buyer's write lock and waited
     /// for it (0 under every other store).
-    pub busy_waits: u64,
+    pub busy_statements: u64,
     /// Database stores: the sale as the database counts it.
     pub database: Option<DatabaseSale>,
     /// Whether the file store ended unparsable.
@@ -436,7 +436,7 @@ impl SaleReport {
             went_without: 0,
             failed_swaps: 0,
             retries: 0,
-            busy_waits: 0,
+            busy_statements: 0,
             database: None,
             store_corrupt: false,
             crashed_workers: 0,
@@ -495,10 +495,10 @@ impl SaleReport {
             .per_worker
             .iter()
             .fold(0u64, |sum, w| sum.saturating_add(w.retries));
-        self.busy_waits = self
+        self.busy_statements = self
             .per_worker
             .iter()
-            .fold(0u64, |sum, w| sum.saturating_add(w.busy_waits));
+            .fold(0u64, |sum, w| sum.saturating_add(w.busy_statements));
         self.remaining = remaining;
         self.store_corrupt = self.store == StoreKind::File && remaining.is_none();
         // A database counts its own purchases: lost updates are purchases
@@ -681,7 +681,7 @@ impl SaleReport {
             writeln!(
                 out,
                 "  busy waits    {} (statements that waited for another buyer's write lock)",
-                self.busy_waits
+                self.busy_statements
             )?;
         }
         if shows_failed_swaps(self.lock, self.store) {
@@ -1004,7 +1004,7 @@ mod tests {
             torn_reads: 0,
             failed_swaps: 0,
             retries: 0,
-            busy_waits: 0,
+            busy_statements: 0,
             end: WorkerEnd::Ok,
         }
     }

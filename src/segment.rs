@@ -169,7 +169,7 @@ pub(crate) struct Slot {
     pub committing: AtomicU32,
     /// SQLite: statements that met another connection's write lock and
     /// waited for it (each wait counted once, however many tries).
-    pub busy_waits: AtomicU32,
+    pub busy_statements: AtomicU32,
 }
 
 /// One recorded operation.

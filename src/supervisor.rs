@@ -1517,7 +1517,7 @@ impl Run<'_> {
                 torn_reads: slot.torn_reads.load(Ordering::Relaxed),
                 failed_swaps: slot.failed_swaps.load(Ordering::Relaxed),
                 retries: slot.retries.load(Ordering::Relaxed),
-                busy_waits: u64::from(slot.busy_waits.load(Ordering::Relaxed)),
+                busy_statements: u64::from(slot.busy_statements.load(Ordering::Relaxed)),
                 end,
             });
             let written = slot.trace_len.load(Ordering::Acquire) as usize;

@@ -970,7 +970,7 @@ fn database_sqlite_a_busy_wait_is_a_step_of_its_own() {
         ],
     );
     assert_eq!(v["sold"], 2, "{v}");
-    assert_eq!(v["busy_waits"], 1, "{v}");
+    assert_eq!(v["busy_statements"], 1, "{v}");
     let events = v["events"].as_array().expect("an events array");
     let ops = |buyer: usize| -> Vec<&str> {
         events
@@ -982,14 +982,14 @@ fn database_sqlite_a_busy_wait_is_a_step_of_its_own() {
     let waited: Vec<usize> = (0..2).filter(|&b| ops(b).contains(&"busy")).collect();
     assert_eq!(waited.len(), 1, "{:?} {:?}", ops(0), ops(1));
     let b = waited[0];
-    assert_eq!(v["per_worker"][b]["busy_waits"], 1, "{v}");
+    assert_eq!(v["per_worker"][b]["busy_statements"], 1, "{v}");
     let ops = ops(b);
     let busy = ops.iter().position(|&op| op == "busy").unwrap();
     assert_eq!(&ops[busy - 1..=busy + 1], ["lock_wait", "busy", "locked"]);
 }
 
 #[test]
-fn database_sqlite_summary_counts_busy_waits_and_no_torn_reads() {
+fn database_sqlite_summary_counts_busy_statements_and_no_torn_reads() {
     let out = ticketlab()
         .args(["sell", "--store", "sqlite", "-w", "2", "-t", "2"])
         .args(["--lock", "buy", "--view", "quiet"])

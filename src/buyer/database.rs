@@ -109,7 +109,7 @@ fn on_busy(tries: i32) -> bool {
                 .before
                 .store(slot.state.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        slot.busy_waits.fetch_add(1, Ordering::Relaxed);
+        slot.busy_statements.fetch_add(1, Ordering::Relaxed);
         let seen = slot.value.load(Ordering::Relaxed);
         slot.state.store(Op::Busy as u32, Ordering::Release);
         super::append_to_trace(slot, watch.trace(), now, Op::Busy as u8, seen);
