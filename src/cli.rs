@@ -1170,7 +1170,7 @@ pub struct SaleArgs {
     /// Latency before the write lands [default 0].
     #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_duration)]
     pub write_delay: Option<Duration>,
-    /// Draw each delay uniformly from [0, DUR] with the buyer's own seeded RNG.
+    /// Draw each delay uniformly between 0 and its DUR, with the buyer's own seeded RNG.
     #[arg(long, overrides_with = "no_jitter")]
     pub jitter: bool,
     /// Fixed delays (turns off a lab preset's --jitter).
