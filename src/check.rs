@@ -173,6 +173,17 @@ fn row<'a>(report: &'a Value, list: &str, flag: &str, value: &str) -> Result<&'a
         .ok_or_else(|| format!("this run has no --{flag} {value}"))
 }
 
+/// The locks among `locks` whose sale in a comparison sold exactly.
+fn exact_rows(report: &Value, locks: &[&'static str]) -> Result<Figure, String> {
+    let mut exact = Vec::new();
+    for &lock in locks {
+        if row(report, "sales", "lock", lock)?["verdict"] == "exact" {
+            exact.push(lock);
+        }
+    }
+    Ok(Figure::Set(exact))
+}
+
 /// The schedules of an exploration that oversold.
 fn oversold_schedules(exploration: &Value) -> Result<f64, String> {
     let shares = exploration
@@ -302,15 +313,7 @@ pub(crate) const CHECKS: &[LabChecks] = &[
                 id: "exact",
                 question: "Which of none, write, buy, task and join sell exactly the 3 tickets?",
                 kind: Kind::Set(LOCKS_COMPARED),
-                figure: |r| {
-                    let mut exact = Vec::new();
-                    for lock in LOCKS_COMPARED {
-                        if row(r, "sales", "lock", lock)?["verdict"] == "exact" {
-                            exact.push(*lock);
-                        }
-                    }
-                    Ok(Figure::Set(exact))
-                },
+                figure: |r| exact_rows(r, LOCKS_COMPARED),
                 explain: 3,
             },
             Prediction {
@@ -388,15 +391,7 @@ pub(crate) const CHECKS: &[LabChecks] = &[
                 id: "exact",
                 question: "Which of none, buy, atomic and serializable sell exactly the 5 tickets?",
                 kind: Kind::Set(DATABASE_LOCKS),
-                figure: |r| {
-                    let mut exact = Vec::new();
-                    for lock in DATABASE_LOCKS {
-                        if row(r, "sales", "lock", lock)?["verdict"] == "exact" {
-                            exact.push(*lock);
-                        }
-                    }
-                    Ok(Figure::Set(exact))
-                },
+                figure: |r| exact_rows(r, DATABASE_LOCKS),
                 explain: 2,
             },
             Prediction {
