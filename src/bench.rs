@@ -438,26 +438,7 @@ fn quiet_sale(
     lock: LockMode,
     round: u32,
 ) -> SaleConfig {
-    SaleConfig {
-        workers,
-        tickets,
-        wants,
-        store,
-        lock,
-        start_delay: Default::default(),
-        search_delay: Default::default(),
-        read_delay: Default::default(),
-        write_delay: Default::default(),
-        jitter: false,
-        seed: u64::from(round),
-        db: None,
-        trace: false,
-        schedule: None,
-        one_process: false,
-        crash: None,
-        db_url: None,
-        sale: None,
-    }
+    SaleConfig::bare(workers, tickets, wants, store, lock, u64::from(round))
 }
 
 /// Tickets in the stepped measurement: one granted step each for the read

@@ -1351,26 +1351,14 @@ pub struct ExploreArgs {
 impl ExploreArgs {
     /// The plain settings.
     pub fn into_config(self) -> Result<ExploreConfig, config::ConfigError> {
-        let sale = SaleConfig {
-            workers: self.workers as usize,
-            tickets: self.tickets,
-            wants: Wants::Count(self.wants),
-            store: self.store,
-            lock: self.lock,
-            start_delay: Duration::ZERO,
-            search_delay: Default::default(),
-            read_delay: Duration::ZERO,
-            write_delay: Duration::ZERO,
-            jitter: false,
-            seed: 0,
-            db: None,
-            trace: false,
-            schedule: None,
-            one_process: false,
-            crash: None,
-            db_url: None,
-            sale: None,
-        };
+        let sale = SaleConfig::bare(
+            self.workers as usize,
+            self.tickets,
+            Wants::Count(self.wants),
+            self.store,
+            self.lock,
+            0,
+        );
         if self.store.is_database() {
             return Err(config::ConfigError::ExploreDatabase);
         }

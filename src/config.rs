@@ -195,6 +195,38 @@ pub struct DbFile {
 }
 
 impl SaleConfig {
+    /// A sale with no delays, no jitter, no trace, no schedule, no crash and
+    /// no named database: what bench measures and explore starts from.
+    pub(crate) fn bare(
+        workers: usize,
+        tickets: u64,
+        wants: Wants,
+        store: StoreKind,
+        lock: LockMode,
+        seed: u64,
+    ) -> Self {
+        Self {
+            workers,
+            tickets,
+            wants,
+            store,
+            lock,
+            start_delay: Duration::ZERO,
+            search_delay: Duration::ZERO,
+            read_delay: Duration::ZERO,
+            write_delay: Duration::ZERO,
+            jitter: false,
+            seed,
+            db: None,
+            trace: false,
+            schedule: None,
+            one_process: false,
+            crash: None,
+            db_url: None,
+            sale: None,
+        }
+    }
+
     /// Whether the buyers take no lock up front, and a buyer's last step
     /// is the `COMMIT` that ends the transaction its write began (a
     /// database's `atomic` and `serializable`): until then the database
